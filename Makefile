@@ -1,0 +1,31 @@
+# The two set-up commands. Each creates .venv if missing, installs torch first (the pinned
+# CPU build), then the package, and runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mirisk-installed
+
+.PHONY: demo test bench-art clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mirisk demo --out demo-output --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# ART is installed only for this benchmark (see BENCHMARKS.md).
+bench-art: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/miface_vs_art.py
+
+clean:
+	rm -rf $(VENV) demo-output

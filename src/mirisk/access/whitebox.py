@@ -1,0 +1,24 @@
+"""White-box access: the attacker holds the model's weights, nothing of its training data."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from mirisk.models.target import TargetModel
+
+
+class WhiteBoxAccess:
+    """A frozen copy of the target's network with its input contract (shape, value range,
+    class count). Attacks receive this object, never the training data."""
+
+    def __init__(self, target: TargetModel) -> None:
+        self.network = copy.deepcopy(target.module).eval().requires_grad_(False)
+        self.input_shape = tuple(target.input_shape)
+        self.value_range = (float(target.value_range[0]), float(target.value_range[1]))
+        self.n_classes = target.n_classes
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, differentiable with respect to ``x``."""
+        return torch.softmax(self.network(x), dim=1)

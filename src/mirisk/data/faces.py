@@ -1,0 +1,38 @@
+"""Face data: the bundled AT&T Database of Faces, or any image folder.
+
+The Database of Faces, AT&T Laboratories Cambridge (formerly "ORL"); cite F. Samaria and
+A. Harter, "Parameterisation of a stochastic model for human face identification",
+IEEE Workshop on Applications of Computer Vision, 1994. See bundled/ATTRIBUTION.md."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from mirisk.data.images import ImageDataset, load_image_folder
+
+BUNDLED = "bundled:att_faces"
+
+
+def load_bundled_faces() -> ImageDataset:
+    """The 400 AT&T faces (40 people x 10, 112x92 grey) shipped inside the package."""
+    with resources.files("mirisk.data").joinpath("bundled/att_faces.npz").open("rb") as handle:
+        with np.load(handle, allow_pickle=False) as archive:
+            pixels, labels, names = archive["images"], archive["labels"], archive["class_names"]
+    class_names = tuple(str(n) for n in names)
+    return ImageDataset(
+        images=(pixels.astype(np.float32) / 255.0)[:, None],
+        labels=labels.astype(np.int64),
+        subject_ids=np.array(class_names)[labels],
+        class_names=class_names,
+        source=BUNDLED,
+    )
+
+
+def load_faces(source: str | Path | None = None) -> ImageDataset:
+    """``None`` or ``"bundled:att_faces"`` gives the bundled faces; anything else is a folder."""
+    if source is None or str(source) == BUNDLED:
+        return load_bundled_faces()
+    return load_image_folder(source)

@@ -1,0 +1,1 @@
+"""How much an attack's output reveals: image similarity and identification."""

@@ -1,0 +1,41 @@
+"""A trained target model with the facts an audit needs about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+@dataclass
+class TargetModel:
+    """The model under audit: its module plus architecture, input contract, classes, how it
+    was trained (``training``), how well it does (``metrics``) and on which data (``data``:
+    source, fingerprint, split seed and images per subject in training)."""
+
+    module: nn.Module
+    architecture: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    value_range: tuple[float, float] = (0.0, 1.0)
+    architecture_params: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            "architecture_params": self.architecture_params,
+            "input_shape": list(self.input_shape),
+            "value_range": list(self.value_range),
+            "class_names": list(self.class_names),
+            "training": self.training,
+            "metrics": self.metrics,
+            "data": self.data,
+        }

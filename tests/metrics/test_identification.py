@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from mirisk.data import split_per_subject
+from mirisk.metrics.identification import FaceEvaluator, identification_metrics, rank_of_true, top_k_hits
+
+
+def test_top_k_and_rank():
+    scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+    labels = np.array([2, 1])
+    assert top_k_hits(scores, labels, 1).tolist() == [False, False]
+    assert top_k_hits(scores, labels, 2).tolist() == [True, True]
+    assert rank_of_true(scores, labels).tolist() == [2, 2]
+
+
+@pytest.fixture(scope="module")
+def split_faces(faces):
+    split = split_per_subject(faces)
+    return faces.subset(split.train), faces.subset(split.held_out)
+
+
+def test_evaluator_trained_on_held_out_recognises_training_photos(split_faces):
+    train, held_out = split_faces
+    evaluator = FaceEvaluator().fit(held_out.images, held_out.labels)
+    assert evaluator.accuracy(train.images, train.labels) >= 0.8
+
+
+def test_real_photos_identify_and_noise_does_not(faces, split_faces):
+    train, held_out = split_faces
+    evaluator = FaceEvaluator().fit(held_out.images, held_out.labels)
+    labels = np.arange(40)
+    photos = np.stack([train.images[train.labels == label][0] for label in labels])
+    real = identification_metrics(photos, labels, evaluator, faces.images, faces.labels, train.images, train.labels, 40)
+    assert real["reid_top1"] == 1.0 and real["identification_top1"] >= 0.8
+    assert real["ssim_mean"] == pytest.approx(1.0, abs=1e-4)
+    noise = np.random.default_rng(0).random(photos.shape).astype(np.float32)
+    random = identification_metrics(noise, labels, evaluator, faces.images, faces.labels, train.images, train.labels, 40)
+    assert random["identification_top1"] <= 0.15 and random["reid_top1"] <= 0.15
+    assert random["chance_top1"] == 0.025 and random["chance_top5"] == 0.125

@@ -1,0 +1,73 @@
+"""The command line end to end on the real faces, and its one-line errors."""
+
+import json
+import stat
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mirisk.cli import app
+from mirisk.models import save_target
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def softmax_dir(tmp_path_factory, targets):
+    return save_target(targets["softmax"], tmp_path_factory.mktemp("models") / "softmax")
+
+
+def test_train_faces_writes_a_safe_model(tmp_path):
+    result = runner.invoke(app, ["train", "faces", "--model", "softmax", "--epochs", "20", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output
+    metadata = json.loads((tmp_path / "m" / "target.json").read_text())
+    assert metadata["architecture"] == "softmax" and metadata["training"]["epochs"] == 20
+    assert metadata["data"]["n_train_per_subject"] == 7
+
+
+def test_attack_miface_writes_result_png_and_npz(tmp_path, softmax_dir):
+    out = tmp_path / "attack"
+    result = runner.invoke(app, ["attack", "miface", "--model", str(softmax_dir), "--out", str(out), "--iterations", "150"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    for key in ("attack", "threat_model", "metrics", "n_targets", "seconds", "iterations", "seed", "versions"):
+        assert key in payload
+    for key in ("identification_top1", "identification_top5", "reid_top1", "ssim_mean"):
+        assert 0.0 <= payload["metrics"][key] <= 1.0
+    assert payload["attack"] == "miface" and payload["n_targets"] == 40 and payload["iterations"] == 150
+    assert payload["metrics"]["identification_top1"] > 0.5
+    with np.load(out / "reconstructions.npz") as arrays:
+        assert arrays["reconstructions"].shape == (40, 1, 112, 92)
+        assert arrays["labels"].tolist() == list(range(40))
+        assert 0.0 <= arrays["reconstructions"].min() and arrays["reconstructions"].max() <= 1.0
+    assert (out / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
+    for path in (out, *out.iterdir()):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
+
+
+def test_attack_refuses_to_overwrite_results(tmp_path, softmax_dir):
+    (tmp_path / "keep.txt").write_text("user data")
+    result = runner.invoke(app, ["attack", "miface", "--model", str(softmax_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not empty" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "keep.txt").read_text() == "user data"
+
+
+def test_missing_model_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["attack", "miface", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "model not found" in result.output and "Traceback" not in result.output
+
+
+def test_data_that_differ_from_the_training_data_are_refused(tmp_path, softmax_dir, faces):
+    from tests.conftest import write_face_folder
+
+    folder = write_face_folder(tmp_path / "faces", faces, people=40, per_person=10)
+    (folder / "s01" / "0.pgm").write_bytes((folder / "s02" / "0.pgm").read_bytes())
+    result = runner.invoke(app, ["attack", "miface", "--model", str(softmax_dir), "--data", str(folder),
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "not the ones the model was trained on" in result.output
