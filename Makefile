@@ -25,7 +25,9 @@ test: $(STAMP)
 # ART is installed only for this benchmark (see BENCHMARKS.md).
 bench-art: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python benchmarks/miface_vs_art.py
+	mkdir -p benchmarks/results
+	$(BIN)/python benchmarks/miface_vs_art.py --arch softmax --out benchmarks/results/miface_vs_art_softmax.json
+	$(BIN)/python benchmarks/miface_vs_art.py --arch mlp --iterations 50 --out benchmarks/results/miface_vs_art_mlp_50.json
 
 clean:
 	rm -rf $(VENV) demo-output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,24 +10,30 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir
+from mirisk.attacks.miface import MIFace, TotalVariationPrior
+from mirisk.data.images import ImageDataset
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
 from mirisk.models.store import load_target, save_target
+from mirisk.models.target import TargetModel
 from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig
 from mirisk.pipelines.faces import (
     DEFAULT_MIFACE,
+    FaceInversionReport,
     configured_miface,
-    invert_faces,
+    measure_face_reconstructions,
+    target_split,
     train_face_target,
     write_inversion_outputs,
 )
-from mirisk.attacks.miface import TotalVariationPrior
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
 train_app = typer.Typer(no_args_is_help=True, help="Train target models.")
@@ -124,11 +129,19 @@ def attack_miface(
         iterations=iterations, learning_rate=learning_rate, patience=patience, cost_threshold=cost_threshold,
         start=start, prior=TotalVariationPrior(tv_weight) if tv_weight > 0 else None,
     )
-    with progress_bar(f"MI-Face on {target.architecture}", attack.iterations) as update:
-        report = invert_faces(target, dataset, attack, seed=seed, progress=update)
+    report = run_and_measure(target, dataset, attack, seed)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+
+
+def run_and_measure(target: TargetModel, dataset: ImageDataset, attack: MIFace, seed: int) -> FaceInversionReport:
+    """MI-Face with a progress bar, then the measurements with a status line."""
+    target_split(target, dataset)  # refuse mismatched data before a long attack
+    with progress_bar(f"MI-Face on {target.architecture}", attack.iterations) as update:
+        result = attack.run(WhiteBoxAccess(target), torch.arange(target.n_classes), progress=update)
+    with console.status("measuring identification (evaluator, re-identification, SSIM)"):
+        return measure_face_reconstructions(target, dataset, result, seed=seed)
 
 
 def summary_table(payloads: list[dict[str, Any]]) -> Table:
@@ -169,14 +182,9 @@ def demo(
             target = train_face_target(architecture.value, dataset)
         model_dir = prepare_output_dir(out_dir / architecture.value, force=True)
         save_target(target, model_dir / "model", force=True)
-        with progress_bar(f"MI-Face on {architecture.value}", DEFAULT_MIFACE.iterations) as update:
-            report = invert_faces(target, dataset, DEFAULT_MIFACE, progress=update)
+        report = run_and_measure(target, dataset, DEFAULT_MIFACE, seed=0)
         result_dir = prepare_output_dir(model_dir / "miface", force=True)
         write_inversion_outputs(result_dir, report, target.class_names)
         payloads.append(report.payload)
     console.print(summary_table(payloads))
     console.print(f"done in {time.perf_counter() - started:.0f} s; images and result.json files under {out_dir}/")
-
-
-def main() -> None:
-    app(sys.argv[1:])

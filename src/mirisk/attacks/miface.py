@@ -82,8 +82,10 @@ class MIFace:
         low, high = access.value_range
         started = time.perf_counter()
 
-        # Global per-target records; the loop works on a block of the still-active targets,
-        # compacted whenever some stop, so finished targets cost no compute.
+        # Per-target records. The loop works on a block of the still-active targets,
+        # compacted whenever some stop, so finished targets cost no compute. The best
+        # iterate is saved lazily: only when a row's best iterate (the previous one) is
+        # followed by a worse one, or when the row stops, so a steady descent copies nothing.
         best_x = torch.empty((len(labels), *access.input_shape))
         best_cost = torch.empty(len(labels))
         steps = torch.zeros(len(labels), dtype=torch.int64)
@@ -91,17 +93,18 @@ class MIFace:
         history = torch.full((self.iterations + 1, len(labels)), float("nan")) if self.track_history else None
 
         index = torch.arange(len(labels))
+        rows, block_labels = torch.arange(len(labels)), labels
         x = torch.full((len(labels), *access.input_shape), low + self.start * (high - low))
-        block_best_x = x.clone()
+        previous = x  # the iterate before ``x`` (none yet: no row's best is the previous one)
         block_best_cost = torch.full((len(labels),), float("inf"))
+        best_is_previous = torch.zeros(len(labels), dtype=torch.bool)
         stale = torch.zeros(len(labels), dtype=torch.int64)
 
         for step in range(self.iterations + 1):
-            rows = torch.arange(len(index))
             last = step == self.iterations
             x.requires_grad_(not last)
             with torch.set_grad_enabled(not last):
-                cost = 1.0 - access.probabilities(x)[rows, labels[index]]
+                cost = 1.0 - access.probabilities(x)[rows, block_labels]
                 if self.prior is not None:
                     cost = cost + self.prior(x)
                 gradient = None if last else torch.autograd.grad(cost.sum(), x)[0]
@@ -110,8 +113,10 @@ class MIFace:
                 if history is not None:
                     history[step, index] = cost
                 improved = cost < block_best_cost
+                losing = best_is_previous & ~improved
+                if bool(losing.any()):
+                    best_x[index[losing]] = previous[losing]
                 torch.where(improved, cost, block_best_cost, out=block_best_cost)
-                torch.where(improved.view(-1, *[1] * (x.dim() - 1)), x, block_best_x, out=block_best_x)
                 stale.add_(1).masked_fill_(improved, 0)
                 reached = cost <= self.cost_threshold
                 stopping = reached | (stale >= self.patience)
@@ -119,17 +124,21 @@ class MIFace:
                     done = stopping | last
                     for position in stopping.nonzero().flatten().tolist():
                         reasons[int(index[position])] = "threshold" if reached[position] else "no-improvement"
-                    best_x[index[done]] = block_best_x[done]
+                    best_x[index[done & improved]] = x[done & improved]
                     best_cost[index[done]] = block_best_cost[done]
                     keep = ~done
-                    index, x, gradient = index[keep], x[keep], None if gradient is None else gradient[keep]
-                    block_best_x, block_best_cost, stale = block_best_x[keep], block_best_cost[keep], stale[keep]
+                    index, x, improved = index[keep], x[keep], improved[keep]
+                    block_best_cost, stale = block_best_cost[keep], stale[keep]
+                    gradient = None if gradient is None else gradient[keep]
+                    rows, block_labels = torch.arange(len(index)), labels[index]
                 if len(index) == 0:
                     break
                 steps[index] += 1
                 if progress is not None:
                     progress(step + 1)
-                x = x - self.learning_rate * gradient
+                # The next iterate is written over the gradient: no large allocation per step.
+                best_is_previous = improved
+                x, previous = torch.add(x, gradient, alpha=-self.learning_rate, out=gradient), x
                 if self.process is not None:
                     x = self.process(x)
                 x.clamp_(low, high)

@@ -22,7 +22,7 @@ from mirisk.metrics.identification import FaceEvaluator, identification_metrics
 from mirisk.models.architectures import build_model
 from mirisk.models.target import TargetModel
 from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig, accuracy, train_classifier
-from mirisk.runtime import versions
+from mirisk.runtime import prepare_torch, versions
 
 
 def train_face_target(
@@ -35,6 +35,7 @@ def train_face_target(
     """Train one face recogniser on ``n_train`` photos per person; record its accuracy."""
     split = split_per_subject(dataset, n_train=n_train, seed=split_seed)
     config = config or DEFAULT_TRAINING.get(architecture, TrainingConfig())
+    prepare_torch(config.seed)  # the initial weights come from the seed too
     module = build_model(architecture, dataset.input_shape, dataset.n_classes)
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
     train_classifier(module, train.images, train.labels, config)
@@ -91,11 +92,19 @@ def invert_faces(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> FaceInversionReport:
-    """Run MI-Face on every person the target knows, then measure identification against
-    an evaluator trained on the held-out photos only."""
+    """Run MI-Face on every person the target knows, then measure the reconstructions."""
+    target_split(target, dataset)  # refuse mismatched data before a long attack
+    result = attack.run(WhiteBoxAccess(target), torch.arange(target.n_classes), progress=progress)
+    return measure_face_reconstructions(target, dataset, result, seed=seed)
+
+
+def measure_face_reconstructions(
+    target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int = 0
+) -> FaceInversionReport:
+    """Identification of every reconstruction against an evaluator trained on the held-out
+    photos only, re-identification among all people, and similarity to the training photos."""
     split = target_split(target, dataset)
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
-    result = attack.run(WhiteBoxAccess(target), torch.arange(target.n_classes), progress=progress)
     evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
     reconstructions = result.reconstructions.numpy()
     labels = result.target_labels.numpy()
@@ -116,7 +125,7 @@ def invert_faces(
         "metrics": metrics,
         "n_targets": summary["n_targets"],
         "seconds": summary["seconds"],
-        "iterations": attack.iterations,
+        "iterations": result.settings["iterations"],
         "iterations_used": summary["iterations"],
         "stop_reasons": summary["stop_reasons"],
         "final_cost_mean": summary["final_cost_mean"],

@@ -1,0 +1,56 @@
+"""The oracle: the one door for black-box attacks.
+
+It answers batches of inputs with policy-restricted outputs, counts every input as one
+query, and never answers a batch that would take it past its budget. Attacks are handed
+the oracle, never the model."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from mirisk.access.policies import OutputPolicy
+from mirisk.errors import MiriskError
+from mirisk.models.target import TargetModel
+
+
+class QueryBudgetExhausted(Exception):
+    """The oracle refused a batch: answering it would exceed the query budget."""
+
+    def __init__(self, requested: int, remaining: int) -> None:
+        super().__init__(f"{requested} queries requested, {remaining} left in the budget")
+        self.requested, self.remaining = requested, remaining
+
+
+class Oracle:
+    """Black-box access to a local model through an output policy and a query budget."""
+
+    def __init__(self, target: TargetModel, policy: OutputPolicy, budget: int | None = None) -> None:
+        if budget is not None and budget < 0:
+            raise MiriskError(f"the query budget must be >= 0, got {budget}")
+        self._network = copy.deepcopy(target.module).eval().requires_grad_(False)
+        self.policy = policy
+        self.budget = budget
+        self.input_shape = tuple(target.input_shape)
+        self.value_range = (float(target.value_range[0]), float(target.value_range[1]))
+        self.n_classes = target.n_classes
+        self.queries_used = 0
+
+    @property
+    def remaining(self) -> int | None:
+        """Queries left, or None when the budget is unlimited."""
+        return None if self.budget is None else self.budget - self.queries_used
+
+    @torch.no_grad()
+    def query(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Policy-restricted outputs ``[N, n_classes]`` for ``inputs`` ``[N, *input_shape]``."""
+        if tuple(inputs.shape[1:]) != self.input_shape:
+            raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, self.input_shape))}], got {list(inputs.shape)}")
+        remaining = self.remaining
+        if remaining is not None and len(inputs) > remaining:
+            raise QueryBudgetExhausted(len(inputs), remaining)
+        self.queries_used += len(inputs)
+        low, high = self.value_range
+        probabilities = torch.softmax(self._network(inputs.clamp(low, high)), dim=1)
+        return self.policy.apply(probabilities)
