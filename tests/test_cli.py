@@ -71,3 +71,30 @@ def test_data_that_differ_from_the_training_data_are_refused(tmp_path, softmax_d
                                  "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "not the ones the model was trained on" in result.output
+
+
+def test_attack_blackbox_reports_queries_budget_and_policy(tmp_path, softmax_dir):
+    out = tmp_path / "bb"
+    result = runner.invoke(app, ["attack", "blackbox", "--model", str(softmax_dir), "--out", str(out),
+                                 "--policy", "topk:3", "--budget", "19999", "--iterations", "50", "--samples", "5"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    assert payload["attack"] == "blackbox-scores" and payload["policy"] == "topk:3"
+    assert payload["threat_model"]["access"] == "top-k" and payload["budget"] == 19999
+    assert payload["queries_used"] == 19600 and payload["budget_limited"] is True
+    assert "identification_top1" in payload["metrics"]
+
+
+def test_public_data_must_be_other_people(tmp_path, softmax_dir, faces):
+    from tests.conftest import write_face_folder
+
+    folder = write_face_folder(tmp_path / "public", faces, people=3)
+    result = runner.invoke(app, ["attack", "blackbox", "--model", str(softmax_dir), "--out", str(tmp_path / "o"),
+                                 "--public-data", str(folder)])
+    assert result.exit_code == 2 and "must hold other people" in result.output
+
+
+def test_unknown_policy_is_a_one_line_error(tmp_path, softmax_dir):
+    result = runner.invoke(app, ["attack", "blackbox", "--model", str(softmax_dir), "--out", str(tmp_path / "o"),
+                                 "--policy", "blur:3"])
+    assert result.exit_code == 2 and "unknown output policy" in result.output

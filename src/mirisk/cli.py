@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mirisk.access.oracle import Oracle
+from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir
+from mirisk.attacks.blackbox import ImageBasis, ScoreBlackBox, dct_basis, public_face_basis
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
-from mirisk.data.images import ImageDataset
+from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
 from mirisk.models.store import load_target, save_target
@@ -135,6 +138,53 @@ def attack_miface(
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
 
 
+@attack_app.command("blackbox")
+@friendly_errors
+def attack_blackbox(
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
+    policy: Annotated[str, typer.Option(help="What the oracle reveals: scores, topk:K, round:D, noise:laplace:S, "
+                                             "reverse-sigmoid:B,G, label; join with +.")] = "scores",
+    budget: Annotated[int | None, typer.Option(help="Total query budget (all people together).")] = None,
+    data: DataOption = BUNDLED,
+    iterations: Annotated[int, typer.Option(help="Most NES steps.")] = 300,
+    samples: Annotated[int, typer.Option(help="Antithetic pairs per step (2x queries per person per step).")] = 20,
+    public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
+                                                           "(default: a data-free DCT basis).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Score-based black-box inversion through a counted oracle with an output policy."""
+    out_dir = prepare_output_dir(out, force=force)
+    target = load_target(model)
+    dataset = load_faces(data)
+    target_split(target, dataset)
+    oracle = Oracle(target, parse_policy(policy), budget=budget)
+    basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
+    attack = ScoreBlackBox(iterations=iterations, samples=samples)
+    with progress_bar(f"black-box ({oracle.policy.spec}) on {target.architecture}", iterations) as update:
+        result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
+    with console.status("measuring identification (evaluator, re-identification, SSIM)"):
+        report = measure_face_reconstructions(target, dataset, result, seed=seed)
+    write_inversion_outputs(out_dir, report, target.class_names)
+    console.print(summary_table([report.payload]))
+    if report.payload["budget_limited"]:
+        console.print(f"stopped by the query budget ({budget:,} queries) and kept its best so far")
+    console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+
+
+def public_basis(folder: Path, target: TargetModel) -> ImageBasis:
+    """A PCA prior from public photos, refusing any person the target was trained on."""
+    public = load_image_folder(folder)
+    overlap = set(public.class_names) & set(target.class_names)
+    if overlap:
+        raise MiriskError(f"--public-data must hold other people; {len(overlap)} are in the training set "
+                          f"(e.g. {sorted(overlap)[0]})")
+    if public.input_shape != tuple(target.input_shape):
+        raise MiriskError(f"public photos are {public.input_shape}; the model expects {tuple(target.input_shape)}")
+    return public_face_basis(public.images)
+
+
 def run_and_measure(target: TargetModel, dataset: ImageDataset, attack: MIFace, seed: int) -> FaceInversionReport:
     """MI-Face with a progress bar, then the measurements with a status line."""
     target_split(target, dataset)  # refuse mismatched data before a long attack
@@ -146,8 +196,13 @@ def run_and_measure(target: TargetModel, dataset: ImageDataset, attack: MIFace, 
 
 def summary_table(payloads: list[dict[str, Any]]) -> Table:
     """One row per attacked model: accuracy, identification, re-identification, SSIM, time."""
-    table = Table(title="MI-Face (white-box): can the reconstruction be identified?")
-    for column in ("model", "test acc.", "ident. top-1", "ident. top-5", "re-ID top-1", "SSIM", "attack s"):
+    first = payloads[0]
+    access = first["threat_model"]["access"]
+    title = {"miface": "MI-Face"}.get(first["attack"], first["attack"])
+    table = Table(title=f"{title} ({access}): can the reconstruction be identified?")
+    queried = "queries_used" in first
+    columns = ("model", "test acc.", "ident. top-1", "ident. top-5", "re-ID top-1", "SSIM", "attack s")
+    for column in columns + (("queries/person", "policy") if queried else ()):
         table.add_column(column, justify="right")
     for payload in payloads:
         metrics = payload["metrics"]
@@ -159,6 +214,7 @@ def summary_table(payloads: list[dict[str, Any]]) -> Table:
             f"{metrics['reid_top1']:.1%}",
             f"{metrics['ssim_mean']:.3f}",
             f"{payload['seconds']:.1f}",
+            *((f"{payload['queries_per_target']:,.0f}", payload["policy"]) if queried else ()),
         )
     chance1, chance5 = payloads[0]["metrics"]["chance_top1"], payloads[0]["metrics"]["chance_top5"]
     table.caption = f"chance: top-1 {chance1:.1%}, top-5 {chance5:.1%}; SSIM to the person's closest training photo"

@@ -76,15 +76,15 @@ class ScoreBlackBox:
     """NES-estimated ascent on ``log max(score_label, floor)``; every target of the batch
     in one oracle call per step (``2 * samples`` queries per target per step)."""
 
-    steps: int = 300
+    iterations: int = 300
     samples: int = 20
     sigma: float = 0.3
     learning_rate: float = 0.1
     floor: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.samples < 1 or self.sigma <= 0 or self.learning_rate <= 0:
-            raise MiriskError("the black-box attack needs steps, samples, sigma and learning_rate > 0")
+        if self.iterations < 1 or self.samples < 1 or self.sigma <= 0 or self.learning_rate <= 0:
+            raise MiriskError("the black-box attack needs iterations, samples, sigma and learning_rate > 0")
 
     def run(
         self,
@@ -113,7 +113,7 @@ class ScoreBlackBox:
         columns = labels.repeat_interleave(2 * self.samples)
         steps_taken, stop = 0, "max-iterations"
 
-        for step in range(self.steps):
+        for step in range(self.iterations):
             remaining = oracle.remaining
             if remaining is not None and remaining < per_step:
                 stop = "budget"

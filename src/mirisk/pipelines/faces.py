@@ -135,6 +135,14 @@ def measure_face_reconstructions(
         "data": {"source": dataset.source, **{k: v for k, v in target.data.items() if k != "source"}},
         "versions": versions(),
     }
+    if result.queries_used is not None:
+        payload.update(
+            queries_used=result.queries_used,
+            queries_per_target=result.queries_used / len(labels),
+            budget=result.threat_model.query_budget,
+            policy=result.settings.get("policy"),
+            budget_limited="budget" in result.stop_reasons,
+        )
     return FaceInversionReport(result, metrics, payload, train.images[first_photo])
 
 
@@ -152,7 +160,7 @@ def write_inversion_outputs(out_dir: Path, report: FaceInversionReport, class_na
     ranks = report.metrics["per_target"]["evaluator_rank"]
     titles = [f"{class_names[label]} (rank {rank})" for label, rank in zip(labels, ranks, strict=True)]
     heading = (
-        f"MI-Face on {report.payload['model']['architecture']}: top: a training photo; bottom: reconstruction "
+        f"{report.payload['attack']} on {report.payload['model']['architecture']}: top: a training photo; bottom: reconstruction "
         f"(rank = evaluator's rank of the true person)"
     )
     png = reconstruction_grid(report.originals, report.result.reconstructions.numpy(), titles, heading=heading)
