@@ -98,3 +98,13 @@ def test_unknown_policy_is_a_one_line_error(tmp_path, softmax_dir):
     result = runner.invoke(app, ["attack", "blackbox", "--model", str(softmax_dir), "--out", str(tmp_path / "o"),
                                  "--policy", "blur:3"])
     assert result.exit_code == 2 and "unknown output policy" in result.output
+
+
+def test_attack_labelonly_writes_its_result(tmp_path, softmax_dir):
+    out = tmp_path / "lo"
+    result = runner.invoke(app, ["attack", "labelonly", "--model", str(softmax_dir), "--out", str(out),
+                                 "--iterations", "10", "--budget", "50000"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    assert payload["attack"] == "labelonly-boundary-repulsion" and payload["policy"] == "label"
+    assert payload["threat_model"]["access"] == "label-only" and payload["queries_used"] <= 50000

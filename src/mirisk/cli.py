@@ -21,6 +21,7 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir
 from mirisk.attacks.blackbox import ImageBasis, ScoreBlackBox, dct_basis, public_face_basis
+from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
@@ -170,6 +171,39 @@ def attack_blackbox(
     console.print(summary_table([report.payload]))
     if report.payload["budget_limited"]:
         console.print(f"stopped by the query budget ({budget:,} queries) and kept its best so far")
+    console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+
+
+@attack_app.command("labelonly")
+@friendly_errors
+def attack_labelonly(
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
+    policy: Annotated[str, typer.Option(help="The oracle's output policy; the attack reads only its top label.")] = "label",
+    budget: Annotated[int | None, typer.Option(help="Total query budget (all people together).")] = None,
+    data: DataOption = BUNDLED,
+    iterations: Annotated[int, typer.Option(help="Most repulsion steps.")] = 100,
+    public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
+                                                           "(default: a data-free DCT basis).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022)."""
+    out_dir = prepare_output_dir(out, force=force)
+    target = load_target(model)
+    dataset = load_faces(data)
+    target_split(target, dataset)
+    oracle = Oracle(target, parse_policy(policy), budget=budget)
+    basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
+    with progress_bar(f"label-only ({oracle.policy.spec}) on {target.architecture}", iterations) as update:
+        result = BoundaryRepulsion(iterations=iterations).run(
+            oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update
+        )
+    with console.status("measuring identification (evaluator, re-identification, SSIM)"):
+        report = measure_face_reconstructions(target, dataset, result, seed=seed)
+    write_inversion_outputs(out_dir, report, target.class_names)
+    console.print(summary_table([report.payload]))
+    console.print(f"a starting point was found for {result.settings['start_found']} of {target.n_classes} people")
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
 
 
