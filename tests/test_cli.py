@@ -108,3 +108,15 @@ def test_attack_labelonly_writes_its_result(tmp_path, softmax_dir):
     payload = json.loads((out / "result.json").read_text())
     assert payload["attack"] == "labelonly-boundary-repulsion" and payload["policy"] == "label"
     assert payload["threat_model"]["access"] == "label-only" and payload["queries_used"] <= 50000
+
+
+def test_attack_matrix_writes_json_and_heatmap(tmp_path, softmax_dir):
+    out = tmp_path / "matrix"
+    result = runner.invoke(app, ["attack", "matrix", "--model", str(softmax_dir), "--out", str(out),
+                                 "--policy", "round:1", "--policy", "label", "--iterations", "5"])
+    assert result.exit_code == 0, result.output
+    matrix = json.loads((out / "matrix.json").read_text())
+    assert [row["policy"] for row in matrix["rows"]] == ["round:1", "label"]
+    assert set(matrix["rows"][0]) >= {"cost", "white-box", "blackbox-scores", "labelonly"}
+    assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert stat.S_IMODE((out / "matrix.json").stat().st_mode) == 0o600

@@ -19,16 +19,18 @@ from rich.table import Table
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.artifacts import prepare_output_dir
+from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.blackbox import ImageBasis, ScoreBlackBox, dct_basis, public_face_basis
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
+from mirisk.figures import policy_matrix_heatmap
 from mirisk.models.store import load_target, save_target
 from mirisk.models.target import TargetModel
 from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig
+from mirisk.pipelines.matrix import DEFAULT_POLICIES, PolicyMatrix
 from mirisk.pipelines.faces import (
     DEFAULT_MIFACE,
     FaceInversionReport,
@@ -205,6 +207,55 @@ def attack_labelonly(
     console.print(summary_table([report.payload]))
     console.print(f"a starting point was found for {result.settings['start_found']} of {target.n_classes} people")
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+
+
+@attack_app.command("matrix")
+@friendly_errors
+def attack_matrix(
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    out: Annotated[Path, typer.Option(help="New folder for matrix.json and matrix.png.")],
+    policy: Annotated[list[str] | None, typer.Option(help="An output policy to judge (repeat the option); "
+                                                          "default: the standard seven.")] = None,
+    budget: Annotated[int | None, typer.Option(help="Query budget of each black-box attack (all people).")] = None,
+    data: DataOption = BUNDLED,
+    iterations: Annotated[int, typer.Option(help="Steps of the score and label-only attacks.")] = 100,
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Judge output policies by white-box, score black-box and label-only attacks, beside
+    each policy's cost to legitimate users (accuracy, calibration error)."""
+    out_dir = prepare_output_dir(out, force=force)
+    target = load_target(model)
+    dataset = load_faces(data)
+    target_split(target, dataset)
+    policies = tuple(policy) if policy else DEFAULT_POLICIES
+    runner = PolicyMatrix(
+        basis=dct_basis(target.input_shape), blackbox=ScoreBlackBox(iterations=iterations),
+        labelonly=BoundaryRepulsion(iterations=iterations), budget=budget,
+    )
+    with progress_bar(f"policy x attack matrix on {target.architecture}", len(policies)) as update:
+        done: list[str] = []
+        matrix = runner.run(target, dataset, policies, on_cell=lambda spec: update(len(done.append(spec) or done)))
+    write_json(out_dir / "matrix.json", matrix)
+    write_bytes(out_dir / "matrix.png", policy_matrix_heatmap(matrix))
+    console.print(matrix_table(matrix))
+    console.print(f"wrote {out_dir}/matrix.json and matrix.png (owner-only)")
+
+
+def matrix_table(matrix: dict[str, Any]) -> Table:
+    """Policies as rows: their cost, then identification top-1 / re-ID top-1 per attack."""
+    table = Table(title=f"Output policies vs attacks on {matrix['model']['architecture']} "
+                        f"(identification top-1 / re-ID top-1; chance {matrix['chance_top1']:.1%})")
+    for column in ("policy", "accuracy", "ECE", "white-box", "score black-box", "label-only", "queries/person"):
+        table.add_column(column, justify="right")
+    for row in matrix["rows"]:
+        error = row["cost"]["calibration_error"]
+        table.add_row(
+            row["policy"], f"{row['cost']['accuracy']:.1%}", "-" if error is None else f"{error:.3f}",
+            *(f"{row[key]['identification_top1']:.0%} / {row[key]['reid_top1']:.0%}"
+              for key in ("white-box", "blackbox-scores", "labelonly")),
+            f"{row['blackbox-scores']['queries_per_target']:,.0f} / {row['labelonly']['queries_per_target']:,.0f}",
+        )
+    return table
 
 
 def public_basis(folder: Path, target: TargetModel) -> ImageBasis:
