@@ -158,22 +158,8 @@ def attack_blackbox(
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Score-based black-box inversion through a counted oracle with an output policy."""
-    out_dir = prepare_output_dir(out, force=force)
-    target = load_target(model)
-    dataset = load_faces(data)
-    target_split(target, dataset)
-    oracle = Oracle(target, parse_policy(policy), budget=budget)
-    basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
     attack = ScoreBlackBox(iterations=iterations, samples=samples)
-    with progress_bar(f"black-box ({oracle.policy.spec}) on {target.architecture}", iterations) as update:
-        result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
-    with console.status("measuring identification (evaluator, re-identification, SSIM)"):
-        report = measure_face_reconstructions(target, dataset, result, seed=seed)
-    write_inversion_outputs(out_dir, report, target.class_names)
-    console.print(summary_table([report.payload]))
-    if report.payload["budget_limited"]:
-        console.print(f"stopped by the query budget ({budget:,} queries) and kept its best so far")
-    console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+    oracle_attack_job(attack, "black-box", model, out, data, policy, budget, public_data, seed, force)
 
 
 @attack_app.command("labelonly")
@@ -191,22 +177,34 @@ def attack_labelonly(
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022)."""
+    report = oracle_attack_job(
+        BoundaryRepulsion(iterations=iterations), "label-only", model, out, data, policy, budget, public_data, seed, force
+    )
+    found = report.result.settings["start_found"]
+    console.print(f"a starting point was found for {found} of {report.payload['n_targets']} people")
+
+
+def oracle_attack_job(
+    attack: ScoreBlackBox | BoundaryRepulsion, title: str, model: Path, out: Path, data: str, policy: str,
+    budget: int | None, public_data: Path | None, seed: int, force: bool,
+) -> FaceInversionReport:
+    """Load, attack every person through an oracle, measure, write and summarise."""
     out_dir = prepare_output_dir(out, force=force)
     target = load_target(model)
     dataset = load_faces(data)
     target_split(target, dataset)
     oracle = Oracle(target, parse_policy(policy), budget=budget)
     basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
-    with progress_bar(f"label-only ({oracle.policy.spec}) on {target.architecture}", iterations) as update:
-        result = BoundaryRepulsion(iterations=iterations).run(
-            oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update
-        )
+    with progress_bar(f"{title} ({oracle.policy.spec}) on {target.architecture}", attack.iterations) as update:
+        result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
     with console.status("measuring identification (evaluator, re-identification, SSIM)"):
         report = measure_face_reconstructions(target, dataset, result, seed=seed)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
-    console.print(f"a starting point was found for {result.settings['start_found']} of {target.n_classes} people")
+    if report.payload["budget_limited"]:
+        console.print(f"stopped by the query budget ({budget:,} queries) and kept its best so far")
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
+    return report
 
 
 @attack_app.command("matrix")

@@ -25,7 +25,7 @@ import torch
 
 from mirisk.access.oracle import Oracle
 from mirisk.attacks.blackbox import ImageBasis
-from mirisk.attacks.result import AttackResult
+from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
@@ -61,9 +61,7 @@ class BoundaryRepulsion:
         progress: Callable[[int], None] | None = None,
     ) -> AttackResult:
         prepare_torch()
-        labels = torch.as_tensor(target_labels, dtype=torch.int64).flatten()
-        if len(labels) == 0 or labels.min() < 0 or labels.max() >= oracle.n_classes:
-            raise MiriskError(f"target labels must be in 0..{oracle.n_classes - 1}")
+        labels = as_target_labels(target_labels, oracle.n_classes)
         generator = torch.Generator().manual_seed(seed)
         started, queries_at_start = time.perf_counter(), oracle.queries_used
         targets, dimensions = len(labels), len(basis.components)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.result import AttackResult
+from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel, ThreatModel
@@ -76,9 +76,7 @@ class MIFace:
     ) -> AttackResult:
         """Reconstruct one image per label in ``target_labels``; ``progress(step)`` is called each step."""
         prepare_torch()
-        labels = torch.as_tensor(target_labels, dtype=torch.int64).flatten()
-        if len(labels) == 0 or labels.min() < 0 or labels.max() >= access.n_classes:
-            raise MiriskError(f"target labels must be in 0..{access.n_classes - 1}")
+        labels = as_target_labels(target_labels, access.n_classes)
         low, high = access.value_range
         started = time.perf_counter()
 

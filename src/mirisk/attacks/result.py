@@ -5,9 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from collections.abc import Sequence
+
 import torch
 
+from mirisk.errors import MiriskError
 from mirisk.threats import ThreatModel
+
+
+def as_target_labels(target_labels: Sequence[int] | torch.Tensor, n_classes: int) -> torch.Tensor:
+    """The labels to reconstruct as a flat int64 tensor, each a class the model knows."""
+    labels = torch.as_tensor(target_labels, dtype=torch.int64).flatten()
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= n_classes:
+        raise MiriskError(f"target labels must be in 0..{n_classes - 1}")
+    return labels
 
 
 @dataclass
