@@ -53,7 +53,9 @@ def main() -> None:
 
     faces = load_faces(None)
     split = split_per_subject(faces)
-    train, held_out = faces.subset(split.train), faces.subset(split.held_out)
+    held_out = faces.subset(split.held_out)
+    in_training = np.zeros(len(faces.images), dtype=bool)
+    in_training[split.train] = True
     target = train_face_target(args.arch, faces)
     access = WhiteBoxAccess(target)
     labels = torch.arange(faces.n_classes)
@@ -61,7 +63,7 @@ def main() -> None:
 
     def identify(reconstructions: np.ndarray) -> dict[str, float]:
         metrics = identification_metrics(reconstructions.astype(np.float32), labels.numpy(), evaluator, faces.images,
-                                         faces.labels, train.images, train.labels, faces.n_classes)
+                                         faces.labels, in_training, faces.n_classes)
         return {k: metrics[k] for k in ("identification_top1", "identification_top5", "reid_top1", "ssim_mean")}
 
     # Bare work and the fixed-step attack alternate, three times each, on a shared machine:

@@ -113,10 +113,10 @@ def test_attack_labelonly_writes_its_result(tmp_path, softmax_dir):
 def test_attack_matrix_writes_json_and_heatmap(tmp_path, softmax_dir):
     out = tmp_path / "matrix"
     result = runner.invoke(app, ["attack", "matrix", "--model", str(softmax_dir), "--out", str(out),
-                                 "--policy", "round:1", "--policy", "label", "--iterations", "5"])
+                                 "--policy", "label", "--iterations", "5"])
     assert result.exit_code == 0, result.output
     matrix = json.loads((out / "matrix.json").read_text())
-    assert [row["policy"] for row in matrix["rows"]] == ["round:1", "label"]
+    assert [row["policy"] for row in matrix["rows"]] == ["label"]
     assert set(matrix["rows"][0]) >= {"cost", "white-box", "blackbox-scores", "labelonly"}
     assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert stat.S_IMODE((out / "matrix.json").stat().st_mode) == 0o600

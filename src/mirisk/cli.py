@@ -231,8 +231,8 @@ def attack_matrix(
         labelonly=BoundaryRepulsion(iterations=iterations), budget=budget,
     )
     with progress_bar(f"policy x attack matrix on {target.architecture}", len(policies)) as update:
-        done: list[str] = []
-        matrix = runner.run(target, dataset, policies, on_cell=lambda spec: update(len(done.append(spec) or done)))
+        rows_done = iter(range(1, len(policies) + 1))
+        matrix = runner.run(target, dataset, policies, on_cell=lambda _policy: update(next(rows_done)))
     write_json(out_dir / "matrix.json", matrix)
     write_bytes(out_dir / "matrix.png", policy_matrix_heatmap(matrix))
     console.print(matrix_table(matrix))

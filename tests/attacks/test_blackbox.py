@@ -13,14 +13,14 @@ PEOPLE = torch.arange(0, 40, 2)  # 20 of the 40 people, to keep the suite fast
 
 @pytest.fixture(scope="module")
 def identification_by_policy(targets, faces):
-    """Top-1 identification of 20 people after 100 NES steps, for each output policy."""
+    """Top-1 identification of 20 people after 50 NES steps, for each output policy."""
     target = targets["softmax"]
     basis = dct_basis(target.input_shape)
     results = {}
     for policy in ("scores", "round:1", "label"):
         oracle = Oracle(target, parse_policy(policy))
-        result = ScoreBlackBox(iterations=100).run(oracle, PEOPLE, basis)
-        assert result.queries_used == oracle.queries_used == 100 * 40 * len(PEOPLE)
+        result = ScoreBlackBox(iterations=50).run(oracle, PEOPLE, basis)
+        assert result.queries_used == oracle.queries_used == 50 * 40 * len(PEOPLE)
         results[policy] = measure_face_reconstructions(target, faces, result).metrics
     return results
 

@@ -44,8 +44,9 @@ class TotalVariationPrior:
 
 @dataclass(frozen=True)
 class MIFace:
-    """Gradient descent on ``c(x) = 1 - p_label(x) + prior(x)`` from ``x0`` = the bottom of
-    the value range, every target of the batch in one forward/backward per step.
+    """Gradient descent on ``c(x) = 1 - p_label(x) + prior(x)`` from a flat image at
+    ``start`` (a fraction of the value range; 0 is the paper's ``x0 = 0``), every target of
+    the batch in one forward/backward per step.
 
     Per target it stops when ``c <= cost_threshold`` (the paper's gamma, read as confidence
     ``1 - gamma``) or when the best cost has not improved for ``patience`` steps (beta), or

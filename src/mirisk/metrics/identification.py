@@ -90,20 +90,22 @@ def identification_metrics(
     evaluator: FaceEvaluator,
     gallery: np.ndarray,
     gallery_labels: np.ndarray,
-    train_images: np.ndarray,
-    train_labels: np.ndarray,
+    in_training: np.ndarray,
     n_classes: int,
 ) -> dict[str, object]:
     """All identification numbers for a batch of reconstructions, with chance levels and
-    per-target detail (rank of the true person, SSIM to their closest training photo)."""
+    per-target detail. ``gallery`` holds every real photo of every person; ``in_training``
+    marks the ones the target was trained on (for the closest-training-photo SSIM)."""
     recon = torch.as_tensor(reconstructions, dtype=torch.float32)
+    photos = torch.as_tensor(gallery)
     evaluator_scores = evaluator.scores(reconstructions)
-    correlation = subject_scores(correlation_matrix(recon, torch.as_tensor(gallery)), gallery_labels, n_classes)
-    structural = subject_scores(ssim_matrix(recon, torch.as_tensor(gallery)), gallery_labels, n_classes)
+    correlation = subject_scores(correlation_matrix(recon, photos), gallery_labels, n_classes)
+    similarity = ssim_matrix(recon, photos)
+    structural = subject_scores(similarity, gallery_labels, n_classes)
 
-    own = torch.as_tensor(train_labels)[None, :] == torch.as_tensor(target_labels)[:, None]
-    to_train = ssim_matrix(recon, torch.as_tensor(train_images)).masked_fill(~own, -torch.inf)
-    closest = torch.as_tensor(train_images)[to_train.argmax(1)]
+    own = torch.as_tensor(gallery_labels)[None, :] == torch.as_tensor(target_labels)[:, None]
+    eligible = own & torch.as_tensor(in_training)[None, :]
+    closest = photos[similarity.masked_fill(~eligible, -torch.inf).argmax(1)]
     closest_ssim, closest_psnr = ssim(recon, closest), psnr(recon, closest)
 
     return {

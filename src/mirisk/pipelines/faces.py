@@ -108,9 +108,10 @@ def measure_face_reconstructions(
     evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
     reconstructions = result.reconstructions.numpy()
     labels = result.target_labels.numpy()
+    in_training = np.zeros(len(dataset.images), dtype=bool)
+    in_training[split.train] = True
     metrics = identification_metrics(
-        reconstructions, labels, evaluator, dataset.images, dataset.labels,
-        train.images, train.labels, dataset.n_classes,
+        reconstructions, labels, evaluator, dataset.images, dataset.labels, in_training, dataset.n_classes
     )
     metrics["evaluator"] = {
         "model": "eigenfaces: per-image standardisation, PCA (whitened), logistic regression",
