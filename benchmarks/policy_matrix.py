@@ -18,7 +18,8 @@ import torch
 
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
-from mirisk.attacks.blackbox import ScoreBlackBox, dct_basis
+from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import load_faces
 from mirisk.pipelines.faces import measure_face_reconstructions, train_face_target

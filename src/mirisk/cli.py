@@ -20,7 +20,8 @@ from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
-from mirisk.attacks.blackbox import ImageBasis, ScoreBlackBox, dct_basis, public_face_basis
+from mirisk.attacks.basis import ImageBasis, dct_basis, public_face_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
 from mirisk.data.images import ImageDataset, load_image_folder

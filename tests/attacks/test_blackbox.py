@@ -5,7 +5,8 @@ import torch
 
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
-from mirisk.attacks.blackbox import ScoreBlackBox, dct_basis, public_face_basis
+from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.pipelines.faces import measure_face_reconstructions
 
 PEOPLE = torch.arange(0, 40, 2)  # 20 of the 40 people, to keep the suite fast
@@ -48,11 +49,3 @@ def test_budget_is_never_exceeded_and_the_best_is_kept(targets, budget):
     assert oracle.queries_used == result.queries_used == 42 * (budget // 42) <= budget
     assert result.stop_reasons == ["budget"] * 3
     assert result.reconstructions.shape == (3, 1, 112, 92)
-
-
-def test_dct_basis_is_orthogonal_and_public_basis_has_the_image_shape(faces):
-    basis = dct_basis((1, 112, 92), size=(4, 3))
-    gram = basis.components @ basis.components.T
-    torch.testing.assert_close(gram, 100.0 * torch.eye(12), atol=1e-3, rtol=0)
-    public = public_face_basis(faces.images[faces.labels >= 30])
-    assert public.decode(torch.zeros(1, len(public.components)), (1, 112, 92)).shape == (1, 1, 112, 92)

@@ -4,7 +4,7 @@ import torch
 
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
-from mirisk.attacks.blackbox import dct_basis
+from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.pipelines.faces import measure_face_reconstructions
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mirisk.attacks.blackbox import ScoreBlackBox, dct_basis
+from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace
 from mirisk.errors import MiriskError

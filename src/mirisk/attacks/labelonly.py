@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from mirisk.access.oracle import Oracle
-from mirisk.attacks.blackbox import ImageBasis
+from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.runtime import prepare_torch
@@ -60,6 +60,7 @@ class BoundaryRepulsion:
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> AttackResult:
+        """Reconstruct one image per label from top labels alone; stops cleanly at the budget."""
         prepare_torch()
         labels = as_target_labels(target_labels, oracle.n_classes)
         generator = torch.Generator().manual_seed(seed)

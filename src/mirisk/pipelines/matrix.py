@@ -13,7 +13,8 @@ import torch
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.blackbox import ImageBasis, ScoreBlackBox
+from mirisk.attacks.basis import ImageBasis
+from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace
 from mirisk.attacks.result import AttackResult

@@ -1,0 +1,54 @@
+"""Low-dimensional image bases the black-box attacks search in.
+
+A DCT basis needs no data (low spatial frequencies; Guo, Frank & Weinberger, UAI 2019);
+a PCA basis of public photos of *other* people is an auxiliary prior of the kind
+Fredrikson et al. (CCS 2015) call AuxTerm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.fft import idctn
+from sklearn.decomposition import PCA
+
+
+@dataclass(frozen=True)
+class ImageBasis:
+    """Images as ``mean + z @ components`` for a code ``z`` of ``len(components)`` numbers."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    name: str
+
+    def decode(self, codes: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
+        return (self.mean + codes @ self.components).view(-1, *input_shape)
+
+
+def dct_basis(input_shape: tuple[int, int, int], size: tuple[int, int] = (12, 10), level: float = 0.5) -> ImageBasis:
+    """The ``size`` lowest 2-D DCT frequencies of each channel, around a flat grey ``level``.
+    A code of 1 moves an image by one orthonormal unit, so codes are on a common scale."""
+    channels, height, width = input_shape
+    rows, columns = min(size[0], height), min(size[1], width)
+    count = channels * rows * columns
+    coefficients = np.zeros((count, channels, height, width))
+    index = np.arange(count)
+    channel, rest = np.divmod(index, rows * columns)
+    coefficients[index, channel, rest // columns, rest % columns] = 1.0
+    components = idctn(coefficients, axes=(2, 3), norm="ortho").reshape(count, -1)
+    mean = torch.full((channels * height * width,), level)
+    return ImageBasis(mean, torch.as_tensor(components, dtype=torch.float32) * 10.0, f"dct {rows}x{columns}")
+
+
+def public_face_basis(public_images: np.ndarray, n_components: int = 60, seed: int = 0) -> ImageBasis:
+    """Principal components of public faces (people *not* in the target's training set),
+    scaled by their standard deviation so a code of 1 is one typical face variation."""
+    flat = public_images.reshape(len(public_images), -1)
+    pca = PCA(n_components=min(n_components, len(flat) - 1), random_state=seed).fit(flat)
+    scale = np.sqrt(pca.explained_variance_)[:, None]
+    return ImageBasis(
+        torch.as_tensor(pca.mean_, dtype=torch.float32),
+        torch.as_tensor(pca.components_ * scale, dtype=torch.float32),
+        f"pca of {len(flat)} public faces, {pca.n_components_} components",
+    )
