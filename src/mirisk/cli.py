@@ -36,6 +36,7 @@ from mirisk.pipelines.faces import (
     DEFAULT_MIFACE,
     FaceInversionReport,
     configured_miface,
+    default_training,
     measure_face_reconstructions,
     target_split,
     train_face_target,
@@ -104,8 +105,9 @@ def train_faces(
     dataset = load_faces(data)
     config = DEFAULT_TRAINING[model.value]
     config = TrainingConfig(**{**config.as_dict(), "seed": seed, **({"epochs": epochs} if epochs else {})})
-    with console.status(f"training {model.value} on {len(dataset.images)} images of {dataset.n_classes} people"):
-        target = train_face_target(model.value, dataset, n_train=n_train, split_seed=seed, config=config)
+    with progress_bar(f"training {model.value} on {dataset.n_classes} people", config.epochs) as update:
+        target = train_face_target(model.value, dataset, n_train=n_train, split_seed=seed, config=config,
+                                   progress=update)
     save_target(target, out, force=True)
     console.print(
         f"{model.value}: train accuracy {target.metrics['train_accuracy']:.1%}, "
@@ -318,8 +320,9 @@ def demo(
     payloads = []
     started = time.perf_counter()
     for architecture in FaceArchitecture:
-        with console.status(f"training {architecture.value}"):
-            target = train_face_target(architecture.value, dataset)
+        epochs = default_training(architecture.value).epochs
+        with progress_bar(f"training {architecture.value}", epochs) as update:
+            target = train_face_target(architecture.value, dataset, progress=update)
         model_dir = prepare_output_dir(out_dir / architecture.value, force=True)
         save_target(target, model_dir / "model", force=True)
         report = run_and_measure(target, dataset, DEFAULT_MIFACE, seed=0)

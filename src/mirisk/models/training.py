@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,19 +34,28 @@ DEFAULT_TRAINING: dict[str, TrainingConfig] = {
 }
 
 
-def train_classifier(model: nn.Module, images: np.ndarray, labels: np.ndarray, config: TrainingConfig) -> nn.Module:
-    """Train ``model`` in place on ``images`` [N, C, H, W] and integer ``labels``; returns it in eval mode."""
+def train_classifier(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: TrainingConfig,
+    progress: Callable[[int], None] | None = None,
+) -> nn.Module:
+    """Train ``model`` in place on ``images`` [N, C, H, W] and integer ``labels``; returns it
+    in eval mode. ``progress(epoch)`` is called after each epoch."""
     prepare_torch(config.seed)
     x = torch.as_tensor(images, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.int64)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
             optimiser.zero_grad(set_to_none=True)
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimiser.step()
+        if progress is not None:
+            progress(epoch + 1)
     return model.eval()
 
 

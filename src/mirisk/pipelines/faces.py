@@ -31,14 +31,16 @@ def train_face_target(
     n_train: int = 7,
     split_seed: int = 0,
     config: TrainingConfig | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> TargetModel:
-    """Train one face recogniser on ``n_train`` photos per person; record its accuracy."""
+    """Train one face recogniser on ``n_train`` photos per person; record its accuracy.
+    ``progress(epoch)`` is called after each epoch."""
     split = split_per_subject(dataset, n_train=n_train, seed=split_seed)
-    config = config or DEFAULT_TRAINING.get(architecture, TrainingConfig())
+    config = config or default_training(architecture)
     prepare_torch(config.seed)  # the initial weights come from the seed too
     module = build_model(architecture, dataset.input_shape, dataset.n_classes)
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
-    train_classifier(module, train.images, train.labels, config)
+    train_classifier(module, train.images, train.labels, config, progress=progress)
     return TargetModel(
         module=module,
         architecture=architecture,
@@ -145,6 +147,11 @@ def measure_face_reconstructions(
             budget_limited="budget" in result.stop_reasons,
         )
     return FaceInversionReport(result, metrics, payload, train.images[first_photo])
+
+
+def default_training(architecture: str) -> TrainingConfig:
+    """The family's default training settings."""
+    return DEFAULT_TRAINING.get(architecture, TrainingConfig())
 
 
 def configured_miface(**overrides: Any) -> MIFace:
