@@ -1,4 +1,4 @@
-"""The ``mirisk`` command line."""
+"""mirisk: audit how much a model leaks about its training data through model inversion."""
 
 from __future__ import annotations
 
