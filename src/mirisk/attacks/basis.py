@@ -22,8 +22,12 @@ class ImageBasis:
     components: torch.Tensor
     name: str
 
-    def decode(self, codes: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
-        return (self.mean + codes @ self.components).view(-1, *input_shape)
+    def decode(
+        self, codes: torch.Tensor, input_shape: tuple[int, ...], value_range: tuple[float, float]
+    ) -> torch.Tensor:
+        """Images ``[N, *input_shape]`` for codes ``[N, len(components)]``, clipped to ``value_range``."""
+        low, high = value_range
+        return (self.mean + codes @ self.components).view(-1, *input_shape).clamp(low, high)
 
 
 def dct_basis(input_shape: tuple[int, int, int], size: tuple[int, int] = (12, 10), level: float = 0.5) -> ImageBasis:

@@ -59,7 +59,6 @@ class ScoreBlackBox:
         started, queries_at_start = time.perf_counter(), oracle.queries_used
         targets, dimensions = len(labels), len(basis.components)
         per_step = targets * 2 * self.samples
-        low, high = oracle.value_range
 
         code = torch.zeros(targets, dimensions)
         code.requires_grad_(True)
@@ -77,7 +76,7 @@ class ScoreBlackBox:
             noise = torch.randn(targets, self.samples, dimensions, generator=generator)
             directions = torch.cat([noise, -noise], dim=1)
             candidates = code.detach()[:, None, :] + self.sigma * directions
-            images = basis.decode(candidates.reshape(-1, dimensions), oracle.input_shape).clamp(low, high)
+            images = basis.decode(candidates.reshape(-1, dimensions), oracle.input_shape, oracle.value_range)
             scores = oracle.query(images)[torch.arange(len(images)), columns].view(targets, 2 * self.samples)
             log_scores = scores.clamp_min(self.floor).log()
             gradient = ((log_scores - log_scores.mean(1, keepdim=True))[..., None] * directions).mean(1) / self.sigma
@@ -91,7 +90,7 @@ class ScoreBlackBox:
             if progress is not None:
                 progress(steps_taken)
 
-        reconstructions = basis.decode(best_code, oracle.input_shape).clamp(low, high)
+        reconstructions = basis.decode(best_code, oracle.input_shape, oracle.value_range)
         settings = {**asdict(self), "basis": basis.name, "policy": oracle.policy.spec, "budget": oracle.budget}
         return AttackResult(
             attack="blackbox-scores",

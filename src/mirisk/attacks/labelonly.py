@@ -49,8 +49,7 @@ class BoundaryRepulsion:
             raise MiriskError("boundary repulsion needs positive iterations, points, radius and initial search")
 
     def _labels(self, oracle: Oracle, basis: ImageBasis, codes: torch.Tensor) -> torch.Tensor:
-        low, high = oracle.value_range
-        return oracle.query(basis.decode(codes, oracle.input_shape).clamp(low, high)).argmax(dim=1)
+        return oracle.query(basis.decode(codes, oracle.input_shape, oracle.value_range)).argmax(dim=1)
 
     def run(
         self,
@@ -109,7 +108,6 @@ class BoundaryRepulsion:
             if progress is not None:
                 progress(steps_taken)
 
-        low, high = oracle.value_range
         reasons = [stop if hit else "no-start-found" for hit in found.tolist()]
         return AttackResult(
             attack="labelonly-boundary-repulsion",
@@ -118,7 +116,7 @@ class BoundaryRepulsion:
                 knowledge=("the predicted label of each query", "the target person's label", f"image basis: {basis.name}"),
                 query_budget=oracle.budget,
             ),
-            reconstructions=basis.decode(code, oracle.input_shape).clamp(low, high),
+            reconstructions=basis.decode(code, oracle.input_shape, oracle.value_range),
             target_labels=labels,
             final_cost=(~found).float(),
             iterations=torch.full((targets,), steps_taken, dtype=torch.int64),
