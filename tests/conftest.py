@@ -34,3 +34,18 @@ def write_face_folder(root: Path, faces: ImageDataset, people: int = 3, per_pers
         for i, image in enumerate(faces.images[faces.labels == label][:per_person]):
             Image.fromarray(np.round(image[0] * 255).astype(np.uint8)).save(folder / f"{i}{suffix}")
     return root
+
+
+@pytest.fixture(scope="session")
+def iwpc_split():
+    from mirisk.data.iwpc import load_iwpc, split_cohort
+
+    return split_cohort(load_iwpc(None))
+
+
+@pytest.fixture(scope="session")
+def iwpc_linear(iwpc_split):
+    """The IWPC-form linear dosing model on the training patients of the seed-0 split."""
+    from mirisk.pipelines.iwpc import train_iwpc_target
+
+    return train_iwpc_target("linear", split=iwpc_split)

@@ -19,6 +19,13 @@ def _display(image: np.ndarray, stretch: bool) -> np.ndarray:
     return picture
 
 
+def _png(figure, dpi: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def reconstruction_grid(
     originals: np.ndarray,
     reconstructions: np.ndarray,
@@ -41,10 +48,7 @@ def reconstruction_grid(
     if heading:
         figure.suptitle(heading, fontsize=9)
     figure.tight_layout(rect=(0, 0, 1, 0.98))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure, dpi=80)
 
 
 ATTACK_COLUMNS = (("white-box", "white-box MI-Face"), ("blackbox-scores", "score black-box"),
@@ -66,7 +70,39 @@ def policy_matrix_heatmap(matrix: dict) -> bytes:
                    fontsize=10)
     figure.colorbar(image, ax=axis, fraction=0.04)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure)
+
+
+def privacy_sweep_plot(
+    epsilons: list[float | None],
+    risks: dict[str, list[float]],
+    utility: tuple[str, list[float]],
+    reference_lines: dict[str, float],
+    title: str,
+) -> bytes:
+    """PNG bytes: attack success per epsilon (left axis, one line per attack, dashed
+    reference levels such as the prior-only baseline) and the model's utility (right axis).
+    ``None`` in ``epsilons`` is the non-private model, drawn at the right end."""
+    finite = [e for e in epsilons if e is not None]
+    far = max(finite) * 4 if finite else 1.0
+    positions = [far if e is None else e for e in epsilons]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, values in risks.items():
+        axis.plot(positions, values, marker="o", label=label)
+    for label, level in reference_lines.items():
+        axis.axhline(level, linestyle="--", linewidth=1, color="grey")
+        axis.text(positions[0], level, f" {label}", va="bottom", fontsize=8, color="grey")
+    axis.set_xscale("log")
+    axis.set_xticks(positions, ["∞" if e is None else f"{e:g}" for e in epsilons])
+    axis.minorticks_off()
+    axis.set_xlabel("privacy budget ε (smaller = more private)")
+    axis.set_ylabel("attack accuracy")
+    right = axis.twinx()
+    right.plot(positions, utility[1], marker="s", color="black", linestyle=":", label=utility[0])
+    right.set_ylabel(utility[0])
+    lines = axis.get_legend_handles_labels()
+    extra = right.get_legend_handles_labels()
+    axis.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="best")
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return _png(figure)

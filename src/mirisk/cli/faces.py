@@ -1,19 +1,14 @@
-"""mirisk: audit how much a model leaks about its training data through model inversion."""
+"""Face commands: train face recognisers, invert them (white-box, scores, labels), judge output policies."""
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import torch
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mirisk.access.oracle import Oracle
@@ -24,6 +19,7 @@ from mirisk.attacks.basis import ImageBasis, dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
+from mirisk.cli.common import attack_app, console, demo_app, friendly_errors, progress_bar, train_app
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
@@ -43,45 +39,11 @@ from mirisk.pipelines.faces import (
     write_inversion_outputs,
 )
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
-train_app = typer.Typer(no_args_is_help=True, help="Train target models.")
-attack_app = typer.Typer(no_args_is_help=True, help="Run one attack against a model.")
-app.add_typer(train_app, name="train")
-app.add_typer(attack_app, name="attack")
-console = Console()
-errors = Console(stderr=True)
-
-Command = TypeVar("Command", bound=Callable[..., Any])
-
 
 class FaceArchitecture(str, Enum):
     softmax = "softmax"
     mlp = "mlp"
     cnn = "cnn"
-
-
-def friendly_errors(command: Command) -> Command:
-    """Turn a MiriskError into one line on stderr and exit status 2, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except MiriskError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar; yields ``update(completed)``."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda completed: progress.update(task, completed=completed)
 
 
 DataOption = Annotated[
@@ -307,9 +269,20 @@ def summary_table(payloads: list[dict[str, Any]]) -> Table:
     return table
 
 
-@app.command()
+@demo_app.callback(invoke_without_command=True)
+def demo_default(
+    context: typer.Context,
+    out: Annotated[Path, typer.Option(help="New folder for the models and results.")] = Path("mirisk-demo"),
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Without a sub-command: the face demo (train three recognisers and invert each)."""
+    if context.invoked_subcommand is None:
+        demo_faces(out, force)
+
+
+@demo_app.command("faces")
 @friendly_errors
-def demo(
+def demo_faces(
     out: Annotated[Path, typer.Option(help="New folder for the models and results.")] = Path("mirisk-demo"),
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:

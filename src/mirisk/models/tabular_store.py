@@ -1,0 +1,107 @@
+"""Save and load tabular models without pickle: a linear model is JSON coefficients; a
+tree ensemble is a skops file, loaded only when every type in it is on an explicit,
+shown trusted list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirisk.artifacts import open_private, prepare_output_dir, write_json
+from mirisk.data.tabular import TabularSchema
+from mirisk.errors import MiriskError
+from mirisk.models.tabular import KINDS, TabularRegressor
+
+FORMAT = "mirisk-tabular/1"
+METADATA = "target.json"
+ESTIMATOR = "model.skops"
+# Types beyond scikit-learn's estimators that skops asks about for tree ensembles.
+TRUSTED_SKOPS_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+def save_tabular_target(model: TabularRegressor, directory: str | Path, force: bool = False) -> Path:
+    """Write ``target.json`` (and ``model.skops`` for tree models), owner-only."""
+    import skops.io
+
+    directory = prepare_output_dir(directory, force=force)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "kind": model.kind,
+        "schema": model.schema.as_dict(),
+        "target_transform": model.target_transform,
+        "training": model.training,
+        "metrics": model.metrics,
+        "member_digests": sorted(model.member_digests),
+    }
+    if model.kind == "linear":
+        payload["linear"] = {"coefficients": model.coefficients.tolist(), "intercept": model.intercept,
+                             "feature_names": model.schema.encoded_names}
+    else:
+        with open_private(directory / ESTIMATOR, binary=True) as handle:
+            handle.write(skops.io.dumps(model.estimator))
+        payload["estimator"] = ESTIMATOR
+    write_json(directory / METADATA, payload)
+    return directory
+
+
+def load_tabular_target(path: str | Path) -> TabularRegressor:
+    """Load a folder written by :func:`save_tabular_target`, never unpickling anything."""
+    path = Path(path)
+    metadata_path = path / METADATA
+    if not metadata_path.is_file():
+        raise MiriskError(f"{path} is not a mirisk model folder (no {METADATA})")
+    try:
+        payload = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MiriskError(f"{metadata_path} is not valid JSON: {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise MiriskError(f"{path} holds a {found or 'non-mirisk'} model; attribute attacks need a tabular model "
+                          f"({FORMAT}, e.g. from `mirisk train iwpc`)")
+    if payload.get("kind") not in KINDS:
+        raise MiriskError(f"{metadata_path}: unknown model kind {payload.get('kind')!r}")
+    model = TabularRegressor(
+        schema=TabularSchema.from_dict(payload.get("schema", {})),
+        kind=payload["kind"],
+        target_transform=payload.get("target_transform", "sqrt"),
+        training=payload.get("training", {}),
+        metrics=payload.get("metrics", {}),
+        member_digests=frozenset(payload.get("member_digests", [])),
+    )
+    if model.kind == "linear":
+        try:
+            model.coefficients = np.asarray(payload["linear"]["coefficients"], dtype=np.float64)
+            model.intercept = float(payload["linear"]["intercept"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise MiriskError(f"{metadata_path}: malformed linear coefficients ({error!r})") from None
+        if model.coefficients.shape != (len(model.schema.encoded_names),):
+            raise MiriskError(f"{metadata_path}: {model.coefficients.size} coefficients for "
+                              f"{len(model.schema.encoded_names)} encoded features")
+    else:
+        model.estimator = _load_skops(path / payload.get("estimator", ESTIMATOR))
+    return model
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io
+
+    if not path.is_file():
+        raise MiriskError(f"model file missing: {path}")
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as error:  # skops raises several types for a file that is not its format
+        raise MiriskError(f"{path} is not a readable skops file: {error}") from None
+    refused = sorted(set(untrusted) - set(TRUSTED_SKOPS_TYPES))
+    if refused:
+        raise MiriskError(f"{path} contains types not on mirisk's trusted list: {', '.join(refused)}; "
+                          f"trusted: {', '.join(TRUSTED_SKOPS_TYPES)}")
+    estimator = skops.io.load(path, trusted=list(untrusted))
+    if not callable(getattr(estimator, "predict", None)):
+        raise MiriskError(f"{path} holds a {type(estimator).__name__}, not a regressor with predict()")
+    return estimator

@@ -1,0 +1,132 @@
+"""Run an attribute-inference attack end to end and measure it against the baselines,
+separately for the model's training records and for held-out records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mirisk.access.regression import DOSE_BANDS, RegressionOracle
+from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, prior_only
+from mirisk.errors import MiriskError
+from mirisk.metrics.attribute import attribute_metrics
+from mirisk.models.tabular import TabularRegressor
+from mirisk.runtime import prepare_torch, versions
+from mirisk.threats import AccessLevel, ThreatModel
+
+OUTCOME_SOURCES = ("true", "model")
+
+
+@dataclass(frozen=True)
+class AttributeSetting:
+    """What is attacked and how: the sensitive and known columns, the attack, what the
+    model serves, where the attacker's outcome comes from, and the query budget."""
+
+    sensitive: str
+    known: tuple[str, ...]
+    attack: str = "fredrikson"
+    output: str = "value"
+    outcome_source: str = "true"
+    bands: tuple[float, ...] = DOSE_BANDS
+    budget: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.attack not in ATTACKS:
+            raise MiriskError(f"unknown attribute attack {self.attack!r}; choose one of {', '.join(ATTACKS)}")
+        if self.outcome_source not in OUTCOME_SOURCES:
+            raise MiriskError(f"--outcome must be one of {', '.join(OUTCOME_SOURCES)}, got {self.outcome_source!r}")
+
+
+@dataclass
+class AttributeReport:
+    """The JSON payload and the per-record inferences (sensitive: owner-only on disk)."""
+
+    payload: dict[str, Any]
+    inferences: pd.DataFrame
+
+
+def held_out_aux(records: pd.DataFrame, model: TabularRegressor, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """When no auxiliary sample is given: half of the records the model was not trained on
+    become the attacker's population sample; the rest (and all members) are attacked."""
+    outside = np.flatnonzero(~model.is_member(records[model.schema.id_column]))
+    if len(outside) < 20:
+        raise MiriskError(
+            f"only {len(outside)} record(s) are outside the model's training set; pass --aux with a population "
+            "sample of at least 20 records"
+        )
+    chosen = np.random.default_rng(seed).permutation(outside)[: len(outside) // 2]
+    mask = np.zeros(len(records), dtype=bool)
+    mask[chosen] = True
+    return records[~mask].reset_index(drop=True), records[mask].reset_index(drop=True)
+
+
+def run_attribute_attack(
+    model: TabularRegressor, records: pd.DataFrame, aux: pd.DataFrame, setting: AttributeSetting
+) -> AttributeReport:
+    """Attack every record in ``records``; ``aux`` is the attacker's population sample."""
+    prepare_torch(setting.seed)
+    schema = model.schema
+    required = (*schema.features, schema.target, schema.id_column)
+    schema.validate(records, required, what="data")
+    schema.validate(aux, (*schema.features, schema.target), what="auxiliary data")
+    task = AttributeTask(schema, setting.sensitive, setting.known)
+    oracle = RegressionOracle(model, setting.output, setting.bands, setting.budget)
+    attack = ATTACKS[setting.attack](task)
+    started = time.perf_counter()
+    attack.fit(oracle, aux, aux[schema.target].to_numpy(float))
+    outcome = records[schema.target].to_numpy(float) if setting.outcome_source == "true" else model.predict(records)
+    inference = attack.infer(oracle, records, outcome)
+    seconds = time.perf_counter() - started
+
+    members = model.is_member(records[schema.id_column])
+    ideal_source = records[members] if members.sum() >= 20 else aux
+    ideal = IdealClassifier(task, model.transform).fit(ideal_source, ideal_source[schema.target].to_numpy(float))
+    ideal_predictions = ideal.predict(records, records[schema.target].to_numpy(float))
+    baseline = prior_only(aux, setting.sensitive, len(records))
+    truth = records[setting.sensitive].astype(str).to_numpy()
+    predicted = inference.predictions
+
+    def measured(mask: np.ndarray) -> dict[str, Any]:
+        return attribute_metrics(truth[mask], predicted[mask], task.classes, baseline[mask], ideal_predictions[mask])
+
+    metrics = measured(np.ones(len(records), dtype=bool))
+    metrics["train"] = measured(members) if members.any() else None
+    metrics["test"] = measured(~members) if (~members).any() else None
+    access = AccessLevel.SCORES if setting.output == "value" else AccessLevel.LABEL_ONLY
+    knowledge = (
+        f"known columns: {', '.join(setting.known)}",
+        f"the person's outcome ({schema.target}): {'recorded value' if setting.outcome_source == 'true' else 'model output'}",
+        f"population sample of {len(aux)} records with {setting.sensitive}",
+    )
+    payload = {
+        "attack": setting.attack,
+        "threat_model": {**ThreatModel(access, knowledge, setting.budget).as_dict(), "served": setting.output,
+                         "bands": list(setting.bands) if setting.output == "band" else None},
+        "sensitive": setting.sensitive,
+        "classes": list(task.classes),
+        "known": list(setting.known),
+        "marginalised": list(task.marginalised),
+        "outcome_source": setting.outcome_source,
+        "queries_used": oracle.queries_used,
+        "ideal_trained_on": "training records" if ideal_source is not aux else "auxiliary sample",
+        "metrics": metrics,
+        "model": {"kind": model.kind, "dp": model.training.get("dp"), "metrics": model.metrics},
+        "n_records": len(records),
+        "n_aux": len(aux),
+        "seconds": seconds,
+        "seed": setting.seed,
+        "versions": versions(),
+    }
+    inferences = pd.DataFrame({
+        schema.id_column: records[schema.id_column].to_numpy(),
+        "in_training": members,
+        f"true_{setting.sensitive}": truth,
+        f"inferred_{setting.sensitive}": predicted,
+        "confidence": inference.posterior.max(axis=1),
+    })
+    return AttributeReport(payload, inferences)
