@@ -35,6 +35,14 @@ def open_private(path: Path, binary: bool = False):
     return os.fdopen(descriptor, "wb" if binary else "w", encoding=None if binary else "utf-8")
 
 
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, or raise a one-line error naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MiriskError(f"{path} is not valid JSON: {error}") from None
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     with open_private(path) as handle:
         json.dump(payload, handle, indent=2, sort_keys=False)

@@ -3,14 +3,13 @@ a pickle-based checkpoint (.pt/.pth/.pkl/.ckpt, or any file that is one) is refu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
+from mirisk.artifacts import prepare_output_dir, read_json, write_bytes, write_json
 from mirisk.errors import MiriskError
 from mirisk.models.architectures import build_model
 from mirisk.models.target import TargetModel
@@ -55,10 +54,7 @@ def load_target(path: str | Path) -> TargetModel:
             _refuse_pickle(candidate)
     if not weights.exists() or not metadata_path.exists():
         raise MiriskError(f"{path} is not a mirisk model folder: expected {WEIGHTS} and {METADATA}")
-    try:
-        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise MiriskError(f"{metadata_path} is not valid JSON: {error}") from None
+    metadata = read_json(metadata_path)
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise MiriskError(f"{metadata_path} is not a {FORMAT} metadata file")
     try:

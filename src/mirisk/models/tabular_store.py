@@ -4,13 +4,12 @@ shown trusted list."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mirisk.artifacts import open_private, prepare_output_dir, write_json
+from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_json
 from mirisk.data.tabular import TabularSchema
 from mirisk.errors import MiriskError
 from mirisk.models.tabular import KINDS, TabularRegressor
@@ -56,10 +55,7 @@ def load_tabular_target(path: str | Path) -> TabularRegressor:
     metadata_path = path / METADATA
     if not metadata_path.is_file():
         raise MiriskError(f"{path} is not a mirisk model folder (no {METADATA})")
-    try:
-        payload = json.loads(metadata_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise MiriskError(f"{metadata_path} is not valid JSON: {error}") from None
+    payload = read_json(metadata_path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else None
         raise MiriskError(f"{path} holds a {found or 'non-mirisk'} model; attribute attacks need a tabular model "

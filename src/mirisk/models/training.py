@@ -1,4 +1,4 @@
-"""Plain (non-private) training of classifiers on image data sets."""
+"""Plain (non-private) training of image models: classifiers, segmenters, decoders."""
 
 from __future__ import annotations
 
@@ -40,19 +40,22 @@ def train_classifier(
     labels: np.ndarray,
     config: TrainingConfig,
     progress: Callable[[int], None] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
 ) -> nn.Module:
-    """Train ``model`` in place on ``images`` [N, C, H, W] and integer ``labels``; returns it
-    in eval mode. ``progress(epoch)`` is called after each epoch."""
+    """Train ``model`` in place on ``images`` [N, C, H, W] against ``labels``: integer classes
+    (per image, or per pixel for segmentation) or float targets for a regression
+    ``loss_fn``; returns it in eval mode. ``progress(epoch)`` is called after each epoch."""
     prepare_torch(config.seed)
     x = torch.as_tensor(images, dtype=torch.float32)
-    y = torch.as_tensor(labels, dtype=torch.int64)
+    labels = np.asarray(labels)
+    y = torch.as_tensor(labels, dtype=torch.float32 if np.issubdtype(labels.dtype, np.floating) else torch.int64)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
     for epoch in range(config.epochs):
         for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
             optimiser.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            loss_fn(model(x[batch]), y[batch]).backward()
             optimiser.step()
         if progress is not None:
             progress(epoch + 1)

@@ -1,0 +1,182 @@
+"""The medical-imaging case study (Subbanna et al., Sensors 2021): in each fold a segmenter is
+trained on the private subjects, the attacker's decoder on the other subjects, and every
+reconstruction is matched back against all candidate subjects' real slices."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderInversion, DecoderSettings, SegmentationOracle
+from mirisk.data.mri import SliceDataset
+from mirisk.errors import MiriskError
+from mirisk.metrics.identification import chance, rank_of_true
+from mirisk.metrics.image import correlation_matrix, ssim, ssim_matrix
+from mirisk.models.segmentation import (
+    ARCHITECTURES, SegmentationTarget, build_segmenter, check_divisible, mean_dice,
+)
+from mirisk.models.training import TrainingConfig, train_classifier
+from mirisk.runtime import prepare_torch, versions
+from mirisk.threats import AccessLevel, ThreatModel
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    """The target's size and training. The default trains to convergence on few subjects,
+    as a model fitted to a small private set is; ``regularised`` uses weight decay,
+    dropout and fewer epochs."""
+
+    width: int = 8
+    depth: int = 3
+    epochs: int = 150
+    learning_rate: float = 3e-3
+    batch_size: int = 4
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+
+
+REGULARISED_SEGMENTER = SegmenterSettings(epochs=60, weight_decay=1e-3, dropout=0.3)
+
+
+@dataclass
+class DecoderReport:
+    """``payload`` for result.json, and the arrays for reconstructions.npz / .png."""
+
+    payload: dict[str, Any]
+    reconstructions: np.ndarray
+    originals: np.ndarray
+    subject_ids: np.ndarray
+    ranks: np.ndarray
+
+
+def train_segmentation_target(architecture: str, data: SliceDataset, settings: SegmenterSettings,
+                              seed: int = 0) -> SegmentationTarget:
+    """A segmenter trained on every slice of ``data``."""
+    prepare_torch(seed)
+    module = build_segmenter(architecture, data.images.shape[1], data.n_classes, settings.width, settings.depth,
+                             settings.dropout)
+    check_divisible(data.images.shape, module.factor)
+    config = TrainingConfig(epochs=settings.epochs, learning_rate=settings.learning_rate,
+                            batch_size=settings.batch_size, weight_decay=settings.weight_decay, seed=seed)
+    train_classifier(module, data.images, data.masks, config)
+    target = SegmentationTarget(module, architecture, data.class_names, training=asdict(settings) | {"seed": seed})
+    target.metrics["train_dice"] = mean_dice(target.logits(data.images).argmax(1).numpy(), data.masks, data.n_classes)
+    return target
+
+
+def subject_similarity(reconstructions: np.ndarray, candidates: np.ndarray, slices: int) -> tuple[np.ndarray, np.ndarray]:
+    """SSIM and pixel correlation between every private subject's reconstruction and every
+    candidate subject's real slices, averaged over the slice positions: two [P, C] arrays."""
+    recon = torch.as_tensor(reconstructions).reshape(-1, slices, *reconstructions.shape[1:])
+    real = torch.as_tensor(candidates).reshape(-1, slices, *candidates.shape[1:])
+    by_ssim = torch.stack([ssim_matrix(recon[:, s], real[:, s]) for s in range(slices)]).mean(0)
+    by_correlation = torch.stack([correlation_matrix(recon[:, s], real[:, s]) for s in range(slices)]).mean(0)
+    return by_ssim.numpy(), by_correlation.numpy()
+
+
+def fold_subjects(data: SliceDataset, n_subjects: int, folds: int, seed: int) -> tuple[list[str], list[list[str]]]:
+    """The candidate subjects (a seeded choice of ``n_subjects``) and the private group of each fold."""
+    if folds < 2:
+        raise MiriskError("at least 2 folds are needed: the private and decoder subjects must differ")
+    if n_subjects > len(data.subjects):
+        raise MiriskError(f"{n_subjects} subjects requested; the data hold {len(data.subjects)}")
+    if n_subjects < 2 * folds:
+        raise MiriskError(f"{n_subjects} subjects are too few for {folds} folds (at least 2 per fold)")
+    chosen = [data.subjects[i] for i in np.random.default_rng(seed).permutation(len(data.subjects))[:n_subjects]]
+    return chosen, [list(group) for group in np.array_split(np.array(chosen), folds)]
+
+
+def decoder_protocol(
+    data: SliceDataset,
+    architecture: str = "unet",
+    output_type: str = "probs",
+    folds: int = 4,
+    n_subjects: int = 40,
+    segmenter: SegmenterSettings = SegmenterSettings(),
+    decoder: DecoderSettings = DecoderSettings(),
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> DecoderReport:
+    """Run every fold; report SSIM to the own slice and re-identification among all candidates."""
+    if output_type not in OUTPUT_TYPES:
+        raise MiriskError(f"unknown output type {output_type!r}; choose one of {', '.join(OUTPUT_TYPES)}")
+    if architecture not in ARCHITECTURES:
+        raise MiriskError(f"unknown segmentation architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+    prepare_torch(seed)
+    started = time.perf_counter()
+    slices = data.slices_per_subject
+    chosen, groups = fold_subjects(data, n_subjects, folds, seed)
+    candidates = data.of_subjects(chosen)
+    recon_parts, original_parts, id_parts, rank_parts, fold_rows = [], [], [], [], []
+    for fold, private_subjects in enumerate(groups):
+        attacker_subjects = [subject for subject in chosen if subject not in private_subjects]
+        private, attacker = data.of_subjects(private_subjects), data.of_subjects(attacker_subjects)
+        target = train_segmentation_target(architecture, private, segmenter, seed=seed + fold)
+        held_out_dice = mean_dice(target.logits(attacker.images).argmax(1).numpy(), attacker.masks, data.n_classes)
+        oracle = SegmentationOracle(target, output_type)
+        attack = DecoderInversion(decoder, seed=seed + fold).fit(oracle, attacker.images)
+        reconstructions = attack.reconstruct(oracle.query(private.images))
+        by_ssim, by_correlation = subject_similarity(reconstructions, candidates.images, slices)
+        truth = np.array([chosen.index(subject) for subject in private_subjects])
+        ranks = np.stack([rank_of_true(by_ssim, truth), rank_of_true(by_correlation, truth)], axis=1)
+        own_ssim = ssim(torch.as_tensor(reconstructions), torch.as_tensor(private.images)).numpy()
+        fold_rows.append({
+            "fold": fold, "private_subjects": len(private_subjects), "decoder_subjects": len(attacker_subjects),
+            "target_train_dice": target.metrics["train_dice"], "target_held_out_dice": held_out_dice,
+            "ssim_mean": float(own_ssim.mean()),
+            "reid_top1": float(np.mean(ranks[:, 0] == 1)), "reid_top5": float(np.mean(ranks[:, 0] <= 5)),
+            "reid_correlation_top1": float(np.mean(ranks[:, 1] == 1)),
+            "queries": oracle.queries_used,
+        })
+        recon_parts.append(reconstructions)
+        original_parts.append(private.images)
+        id_parts.append(private.subject_ids)
+        rank_parts.append(ranks)
+        if progress is not None:
+            progress(fold + 1)
+    payload = _payload(fold_rows, data, architecture, output_type, folds, n_subjects, segmenter, decoder, seed)
+    payload["seconds"] = time.perf_counter() - started
+    return DecoderReport(payload, np.concatenate(recon_parts), np.concatenate(original_parts),
+                         np.concatenate(id_parts), np.concatenate(rank_parts))
+
+
+def _payload(rows: list[dict[str, Any]], data: SliceDataset, architecture: str, output_type: str, folds: int,
+             n_subjects: int, segmenter: SegmenterSettings, decoder: DecoderSettings, seed: int) -> dict[str, Any]:
+    def across(key: str) -> tuple[float, float]:
+        values = [row[key] for row in rows]
+        return float(np.mean(values)), float(np.std(values))
+
+    ssim_mean, ssim_std = across("ssim_mean")
+    access = AccessLevel.LABEL_ONLY if output_type == "labels" else AccessLevel.SCORES
+    knowledge = ("the private patients' segmentation outputs",
+                 f"query access to the model with scans of {n_subjects - n_subjects // folds} other subjects "
+                 "from the same population")
+    return {
+        "attack": "decoder",
+        "threat_model": {**ThreatModel(access, knowledge).as_dict(), "output_type": output_type},
+        "architecture": architecture,
+        "metrics": {
+            "ssim_mean": ssim_mean, "ssim_std": ssim_std,
+            "reid_top1": across("reid_top1")[0], "reid_top1_std": across("reid_top1")[1],
+            "reid_top5": across("reid_top5")[0],
+            "reid_correlation_top1": across("reid_correlation_top1")[0],
+            "chance_top1": chance(n_subjects, 1), "chance_top5": chance(n_subjects, 5),
+            "target_train_dice": across("target_train_dice")[0],
+            "target_held_out_dice": across("target_held_out_dice")[0],
+        },
+        "per_fold": rows,
+        "n_subjects": n_subjects,
+        "folds": folds,
+        "slices_per_subject": data.slices_per_subject,
+        "classes": list(data.class_names),
+        "data": data.source,
+        "segmenter": asdict(segmenter),
+        "decoder": asdict(decoder),
+        "seed": seed,
+        "versions": versions(),
+    }

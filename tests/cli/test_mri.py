@@ -1,0 +1,41 @@
+"""`mirisk attack decoder` end to end on the bundled IXI slices, and its one-line errors."""
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mirisk.cli import app
+
+runner = CliRunner()
+
+
+def test_attack_decoder_writes_result_png_and_npz(tmp_path):
+    out = tmp_path / "decoder"
+    result = runner.invoke(app, ["attack", "decoder", "--out", str(out), "--subjects", "8", "--folds", "2",
+                                 "--epochs", "20", "--decoder-epochs", "30", "--groups", "brain"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    for key in ("ssim_mean", "ssim_std", "reid_top1", "reid_top5"):
+        assert 0.0 <= payload["metrics"][key] <= 1.0
+    assert payload["n_subjects"] == 8 and payload["folds"] == 2 and payload["attack"] == "decoder"
+    with np.load(out / "reconstructions.npz") as arrays:
+        assert set(arrays.files) >= {"reconstructions", "originals", "subject_ids"}
+        assert arrays["reconstructions"].shape == (8, 1, 120, 120)
+    assert (out / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("result.json", "reconstructions.npz", "reconstructions.png"):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--images", "somewhere"], "needs --labels"), (["--output-type", "heatmap"], "unknown output type"),
+     (["--subjects", "3"], "too few"), (["--groups", "lobes"], "unknown label grouping"),
+     (["--decoder-epochs", "0"], "at least 1")],
+)
+def test_bad_options_get_one_line_errors(tmp_path, extra, message):
+    result = runner.invoke(app, ["attack", "decoder", "--out", str(tmp_path / "d"), *extra])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
