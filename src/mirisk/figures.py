@@ -19,7 +19,7 @@ def _display(image: np.ndarray, stretch: bool) -> np.ndarray:
     return picture
 
 
-def _png(figure, dpi: int = 90) -> bytes:
+def png_bytes(figure, dpi: int = 90) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
@@ -48,7 +48,7 @@ def reconstruction_grid(
     if heading:
         figure.suptitle(heading, fontsize=9)
     figure.tight_layout(rect=(0, 0, 1, 0.98))
-    return _png(figure, dpi=80)
+    return png_bytes(figure, dpi=80)
 
 
 ATTACK_COLUMNS = (("white-box", "white-box MI-Face"), ("blackbox-scores", "score black-box"),
@@ -70,7 +70,7 @@ def policy_matrix_heatmap(matrix: dict) -> bytes:
                    fontsize=10)
     figure.colorbar(image, ax=axis, fraction=0.04)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def privacy_sweep_plot(
@@ -105,4 +105,4 @@ def privacy_sweep_plot(
     axis.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="best")
     axis.set_title(title, fontsize=10)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)

@@ -59,9 +59,9 @@ class SegmentationOracle:
 class DecoderSettings:
     """The decoder network (a U-Net over the output channels) and its training."""
 
-    width: int = 16
+    width: int = 8
     depth: int = 3
-    epochs: int = 300
+    epochs: int = 200
     learning_rate: float = 2e-3
     batch_size: int = 8
 

@@ -37,7 +37,7 @@ def friendly_errors(command: Command) -> Command:
         try:
             return command(*args, **kwargs)
         except MiriskError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -269,17 +269,6 @@ def summary_table(payloads: list[dict[str, Any]]) -> Table:
     return table
 
 
-@demo_app.callback(invoke_without_command=True)
-def demo_default(
-    context: typer.Context,
-    out: Annotated[Path, typer.Option(help="New folder for the models and results.")] = Path("mirisk-demo"),
-    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
-) -> None:
-    """Without a sub-command: the face demo (train three recognisers and invert each)."""
-    if context.invoked_subcommand is None:
-        demo_faces(out, force)
-
-
 @demo_app.command("faces")
 @friendly_errors
 def demo_faces(

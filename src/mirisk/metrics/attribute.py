@@ -14,9 +14,12 @@ def attribute_metrics(
     classes: tuple[str, ...],
     baseline: np.ndarray,
     ideal: np.ndarray,
+    population: np.ndarray,
 ) -> dict[str, object]:
-    """Accuracy, the prior-only baseline and ideal-classifier accuracies on the same people,
-    the advantage over the baseline, MCC, G-mean of the recalls present, recall per value."""
+    """Accuracy beside three references on the same people: the prior-only baseline, the
+    ideal classifier (trained on the training records) and the population classifier (trained
+    on the attacker's sample, without the model); the advantage over the baseline, MCC,
+    G-mean of the recalls present, recall per value."""
     truth = np.asarray(truth, dtype=str)
     predicted = np.asarray(predicted, dtype=str)
     recalls = recall_score(truth, predicted, labels=list(classes), average=None, zero_division=0.0)
@@ -28,6 +31,7 @@ def attribute_metrics(
         "accuracy": accuracy,
         "baseline_accuracy": baseline_accuracy,
         "ideal_accuracy": float(np.mean(truth == np.asarray(ideal, dtype=str))),
+        "population_accuracy": float(np.mean(truth == np.asarray(population, dtype=str))),
         "advantage": accuracy - baseline_accuracy,
         "mcc": float(matthews_corrcoef(truth, predicted)),
         "gmean": float(gmean(recalls[present])) if present.any() else 0.0,

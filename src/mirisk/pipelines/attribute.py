@@ -87,12 +87,15 @@ def run_attribute_attack(
     ideal_source = records[members] if members.sum() >= 20 else aux
     ideal = IdealClassifier(task, model.transform).fit(ideal_source, ideal_source[schema.target].to_numpy(float))
     ideal_predictions = ideal.predict(records, records[schema.target].to_numpy(float))
+    population = IdealClassifier(task, model.transform).fit(aux, aux[schema.target].to_numpy(float))
+    population_predictions = population.predict(records, records[schema.target].to_numpy(float))
     baseline = prior_only(aux, setting.sensitive, len(records))
     truth = records[setting.sensitive].astype(str).to_numpy()
     predicted = inference.predictions
 
     def measured(mask: np.ndarray) -> dict[str, Any]:
-        return attribute_metrics(truth[mask], predicted[mask], task.classes, baseline[mask], ideal_predictions[mask])
+        return attribute_metrics(truth[mask], predicted[mask], task.classes, baseline[mask], ideal_predictions[mask],
+                                 population_predictions[mask])
 
     metrics = measured(np.ones(len(records), dtype=bool))
     metrics["train"] = measured(members) if members.any() else None

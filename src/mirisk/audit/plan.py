@@ -1,0 +1,152 @@
+"""The audit plan: which threat models to consider, and every attack that applies to them
+for the kind of model under audit. Read from flags, or a TOML file for the details."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirisk.errors import MiriskError
+from mirisk.threats import AccessLevel
+
+# From most to least revealing: an attacker at one level can also do all that the levels
+# after it allow (with scores, one can read the top label).
+ACCESS_ORDER = (AccessLevel.WHITE_BOX, AccessLevel.SCORES, AccessLevel.TOP_K, AccessLevel.LABEL_ONLY)
+MODEL_KINDS = ("image", "tabular")
+CONFIG_KEYS = {
+    "access", "budget", "redact", "seed", "top_k", "miface_iterations", "blackbox_iterations",
+    "labelonly_iterations", "sensitive", "known", "epsilons",
+}
+
+
+@dataclass(frozen=True)
+class AttackUnit:
+    """One attack run: a stable id (its folder name), the attack, the threat model it tests,
+    the output policy it goes through (None: white-box) and its settings."""
+
+    id: str
+    attack: str
+    access: AccessLevel
+    policy: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "access": self.access.value}
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """Threat models in, attack units out, with the threat models that cannot be tested
+    on this kind of model and why."""
+
+    model_kind: str
+    accesses: tuple[AccessLevel, ...]
+    budget: int | None
+    units: tuple[AttackUnit, ...]
+    skipped: dict[str, str]
+    settings: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_kind": self.model_kind,
+            "accesses": [access.value for access in self.accesses],
+            "budget": self.budget,
+            "units": [unit.as_dict() for unit in self.units],
+            "skipped": self.skipped,
+            "settings": self.settings,
+        }
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything that shapes a result changes (resuming needs equality)."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_accesses(text: str | list[str]) -> tuple[AccessLevel, ...]:
+    """'white-box,scores' (or a list) -> access levels in the canonical order."""
+    names = [part.strip() for part in (text.split(",") if isinstance(text, str) else text) if str(part).strip()]
+    valid = {access.value: access for access in AccessLevel}
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        raise MiriskError(f"unknown access level(s) {', '.join(unknown) or '(none given)'}; "
+                          f"choose from {', '.join(valid)}")
+    return tuple(access for access in ACCESS_ORDER if access.value in names)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A TOML file with any of :data:`CONFIG_KEYS` at the top level."""
+    path = Path(path)
+    if not path.is_file():
+        raise MiriskError(f"config file not found: {path}")
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise MiriskError(f"{path} is not valid TOML: {error}") from None
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise MiriskError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
+    return config
+
+
+def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int | None,
+               config: dict[str, Any]) -> AuditPlan:
+    """Every attack that applies to ``model_kind`` under each requested access level."""
+    if model_kind not in MODEL_KINDS:
+        raise MiriskError(f"cannot audit a {model_kind!r} model; mirisk audits {', '.join(MODEL_KINDS)} models")
+    if budget is not None and budget < 1:
+        raise MiriskError(f"the query budget must be at least 1, got {budget}")
+    builder = _image_units if model_kind == "image" else _tabular_units
+    units, skipped, settings = builder(accesses, budget, config)
+    return AuditPlan(model_kind, accesses, budget, tuple(units), skipped, settings)
+
+
+def _image_units(accesses, budget, config):
+    top_k = int(config.get("top_k", 3))
+    settings = {
+        "seed": int(config.get("seed", 0)),
+        "miface_iterations": int(config.get("miface_iterations", 1000)),
+        "blackbox_iterations": int(config.get("blackbox_iterations", 100)),
+        "labelonly_iterations": int(config.get("labelonly_iterations", 100)),
+        "top_k": top_k,
+    }
+    by_access = {
+        AccessLevel.WHITE_BOX: AttackUnit("white-box-miface", "miface", AccessLevel.WHITE_BOX,
+                                          params={"iterations": settings["miface_iterations"]}),
+        AccessLevel.SCORES: AttackUnit("scores-blackbox", "blackbox", AccessLevel.SCORES, "scores",
+                                       {"iterations": settings["blackbox_iterations"], "budget": budget}),
+        AccessLevel.TOP_K: AttackUnit(f"top{top_k}-blackbox", "blackbox", AccessLevel.TOP_K, f"topk:{top_k}",
+                                      {"iterations": settings["blackbox_iterations"], "budget": budget}),
+        AccessLevel.LABEL_ONLY: AttackUnit("label-only-repulsion", "labelonly", AccessLevel.LABEL_ONLY, "label",
+                                           {"iterations": settings["labelonly_iterations"], "budget": budget}),
+    }
+    return [by_access[access] for access in accesses], {}, settings
+
+
+def _tabular_units(accesses, budget, config):
+    settings = {
+        "seed": int(config.get("seed", 0)),
+        "sensitive": config.get("sensitive"),
+        "known": config.get("known"),
+        "epsilons": [float(e) for e in config.get("epsilons", (1.0, 0.1))],
+    }
+    units, skipped = [], {}
+    for access in accesses:
+        if access is AccessLevel.TOP_K:
+            skipped[access.value] = "a regression model returns one value; there is no top-k to restrict to"
+            continue
+        if access is AccessLevel.WHITE_BOX:
+            skipped[access.value] = ("the attribute attacks need only the model's outputs, so white-box access adds "
+                                     "nothing they use; the scores threat model covers it")
+            continue
+        served = "value" if access is AccessLevel.SCORES else "band"
+        units.append(AttackUnit(f"{access.value}-fredrikson", "fredrikson", access, served,
+                                {"outcome": "true", "budget": budget}))
+        units.append(AttackUnit(f"{access.value}-learned", "learned", access, served,
+                                {"outcome": "true", "budget": budget}))
+        if access is AccessLevel.SCORES:
+            units.append(AttackUnit("scores-fredrikson-model-outcome", "fredrikson", access, served,
+                                    {"outcome": "model", "budget": budget}))
+    return units, skipped, settings

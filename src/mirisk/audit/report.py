@@ -1,0 +1,150 @@
+"""The audit report: ``report.json`` (schema ``mirisk-report/1``, documented in
+docs/audit.md) and a self-contained ``report.html`` rendered from it (no external assets:
+figures are embedded; with redaction there are no images at all)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mirisk.audit.plan import AuditPlan  # noqa: E402
+from mirisk.audit.verdict import (  # noqa: E402
+    LEVELS, image_recommendations, tabular_recommendations, threat_verdicts,
+)
+from mirisk.errors import MiriskError  # noqa: E402
+from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
+from mirisk.runtime import versions  # noqa: E402
+
+SCHEMA = "mirisk-report/1"
+CITATIONS = {
+    "miface": "Fredrikson, Jha & Ristenpart, \"Model Inversion Attacks that Exploit Confidence Information and "
+              "Basic Countermeasures\", ACM CCS 2015 (Algorithm 1, MI-Face).",
+    "blackbox": "Score-based black-box inversion: natural-evolution-strategy gradient estimates (Ilyas et al., "
+                "ICML 2018) of the MI-Face cost over a DCT image basis, through a counted oracle.",
+    "labelonly": "Label-only inversion by boundary repulsion, after BREP-MI (Kahla et al., CVPR 2022).",
+    "fredrikson": "Fredrikson, Lantz, Jha, Lin, Page & Ristenpart, \"Privacy in Pharmacogenetics: An End-to-End "
+                  "Case Study of Personalized Warfarin Dosing\", USENIX Security 2014.",
+    "learned": "Learned black-box inversion from shadow data (after Yang et al., ACM CCS 2019).",
+}
+HEADLINE = {"image": ("identification_top1", "reid_top1"), "tabular": ("accuracy", "baseline_accuracy")}
+
+
+def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
+    if kind == "image":
+        return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
+                                              "ssim_mean", "chance_top1")}
+    train = metrics["train"] or metrics
+    return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
+                                         "advantage", "mcc")} | {
+        "test_accuracy": metrics["test"]["accuracy"] if metrics["test"] else None}
+
+
+def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: dict[str, dict[str, Any]],
+                 vulnerability: dict[str, Any], at_risk: Any, dp_sweep: list[dict[str, Any]] | None,
+                 redact: bool, seconds: float, out_dir: Path) -> dict[str, Any]:
+    """Everything the HTML shows, as one JSON document."""
+    verdict = threat_verdicts(plan, results)
+    if plan.model_kind == "image":
+        recommendations = image_recommendations(plan, results)
+    else:
+        recommendations = tabular_recommendations(plan, results, dp_sweep)
+    attacks = []
+    for unit in plan.units:
+        payload = results[unit.id]
+        png = out_dir / "attacks" / unit.id / "reconstructions.png"
+        attacks.append({
+            "id": unit.id, "attack": unit.attack, "access": unit.access.value, "policy": unit.policy,
+            "level": verdict["by_attack"][unit.id]["level"], "reason": verdict["by_attack"][unit.id]["reason"],
+            "metrics": _headline(plan.model_kind, payload["metrics"]),
+            "queries_used": payload.get("queries_used"), "seconds": payload.get("seconds"),
+            "policy_cost": payload.get("policy_cost"), "citation": CITATIONS[unit.attack],
+            "threat_model": payload["threat_model"],
+            "artifacts": {} if redact or not png.is_file() else {"reconstructions": str(png.relative_to(out_dir))},
+        })
+    return {
+        "schema": SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": subject_description,
+        "plan": plan.as_dict(),
+        "verdict": {"overall": verdict["overall"], "by_threat_model": verdict["by_threat_model"]},
+        "levels": list(LEVELS),
+        "threat_models_skipped": plan.skipped,
+        "attacks": attacks,
+        "recommendations": recommendations,
+        "vulnerability": vulnerability,
+        "at_risk": at_risk,
+        "defences": {"dp_sweep": dp_sweep} if dp_sweep else {},
+        "redacted": redact,
+        "seconds": seconds,
+        "versions": versions(),
+    }
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _attack_chart(report: dict[str, Any]) -> bytes:
+    """Bars: each attack's headline against its reference (chance, or prior only)."""
+    kind = report["plan"]["model_kind"]
+    names = [attack["id"] for attack in report["attacks"]]
+    main_key, reference_key = ("identification_top1", "chance_top1") if kind == "image" else ("accuracy", "baseline_accuracy")
+    values = [attack["metrics"][main_key] for attack in report["attacks"]]
+    references = [attack["metrics"][reference_key] for attack in report["attacks"]]
+    figure, axis = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
+    axis.barh(names, values, color="#b22222")
+    axis.scatter(references, names, marker="|", s=300, color="black",
+                 label="chance" if kind == "image" else "prior only")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("identification top-1" if kind == "image" else "attack accuracy (training records)")
+    axis.invert_yaxis()
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    return png_bytes(figure)
+
+
+def _dp_chart(report: dict[str, Any]) -> bytes | None:
+    points = report["defences"].get("dp_sweep")
+    sensitive = report["model"].get("sensitive")
+    if not points or f"{sensitive}_true_train" not in points[0]:
+        return None
+    return privacy_sweep_plot(
+        [point["epsilon"] for point in points],
+        {f"{sensitive} attack (training records)": [point[f"{sensitive}_true_train"] for point in points]},
+        ("within 20% of the true value (held-out)", [point["within_20pct"] for point in points]),
+        {"prior only": points[0][f"{sensitive}_baseline"]}, "DP-SGD: attack accuracy and utility by epsilon",
+    )
+
+
+def render_html(report: dict[str, Any], out_dir: Path) -> str:
+    """The self-contained page for ``report`` (``out_dir`` holds the attack artefacts)."""
+    figures: dict[str, str] = {}
+    if not report["redacted"]:
+        figures["attacks"] = _data_uri(_attack_chart(report))
+        dp = _dp_chart(report)
+        if dp is not None:
+            figures["dp"] = _data_uri(dp)
+        for attack in report["attacks"]:
+            path = attack["artifacts"].get("reconstructions")
+            if path and (out_dir / path).is_file():
+                figures[attack["id"]] = _data_uri((out_dir / path).read_bytes())
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("mirisk.audit", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["pct"] = lambda value: "-" if value is None else f"{value:.1%}"
+    return environment.get_template("report.html.j2").render(report=report, figures=figures)
+
+
+def check_report(payload: Any, path: Path) -> dict[str, Any]:
+    """Refuse a JSON document that is not a mirisk report of this schema."""
+    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+        raise MiriskError(f"{path} is not a {SCHEMA} report")
+    return payload

@@ -1,0 +1,201 @@
+"""Run an audit plan: load the model and its data, run each attack unit once (a finished
+unit is found on disk and not re-run), then the defence measurements that apply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mirisk.access.oracle import Oracle
+from mirisk.access.policies import parse_policy
+from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_bytes, write_json, write_npz
+from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.labelonly import BoundaryRepulsion
+from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.data.faces import load_faces
+from mirisk.data.images import ImageDataset
+from mirisk.data.iwpc import DEMOGRAPHICS, IWPC_SCHEMA, load_iwpc, split_cohort
+from mirisk.data.tabular import read_table
+from mirisk.errors import MiriskError
+from mirisk.figures import reconstruction_grid
+from mirisk.models.store import load_target
+from mirisk.models.tabular import TabularRegressor
+from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
+from mirisk.models.tabular_store import load_tabular_target
+from mirisk.models.target import TargetModel
+from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
+from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
+from mirisk.pipelines.iwpc import SENSITIVE, dp_sweep, iwpc_attack_data
+from mirisk.pipelines.matrix import policy_cost
+
+UNIT_RESULT = "result.json"
+
+
+@dataclass
+class AuditSubject:
+    """The model under audit and the data the attacks are measured on."""
+
+    kind: str
+    target: TargetModel | TabularRegressor
+    dataset: ImageDataset | None = None
+    records: pd.DataFrame | None = None
+    aux: pd.DataFrame | None = None
+    sensitive: str | None = None
+    known: tuple[str, ...] = ()
+
+    @property
+    def is_iwpc(self) -> bool:
+        return self.kind == "tabular" and self.target.schema.as_dict() == IWPC_SCHEMA.as_dict()
+
+    def describe(self) -> dict[str, Any]:
+        if self.kind == "image":
+            return {"kind": "image classifier", "architecture": self.target.architecture,
+                    "classes": self.target.n_classes, "metrics": self.target.metrics,
+                    "data": {"source": self.dataset.source, "images": len(self.dataset.images)}}
+        return {"kind": "tabular regressor", "model": self.target.kind, "dp": self.target.training.get("dp"),
+                "metrics": self.target.metrics, "sensitive": self.sensitive, "known": list(self.known),
+                "data": {"records": len(self.records), "aux": len(self.aux)}}
+
+
+def model_kind(path: str | Path) -> str:
+    """'image' or 'tabular', from the model folder's metadata; a clear error otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise MiriskError(f"model not found: {path}")
+    metadata = path / "target.json"
+    if path.is_dir() and metadata.is_file():
+        found = read_json(metadata)
+        if isinstance(found, dict) and found.get("format") == TABULAR_FORMAT:
+            return "tabular"
+    return "image"
+
+
+def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive: str | None,
+                 known: tuple[str, ...] | None) -> AuditSubject:
+    """Load the model and the matching data; refuse data of the wrong type for the model."""
+    kind = model_kind(model)
+    if kind == "image":
+        target = load_target(model)
+        if aux is not None or sensitive is not None:
+            raise MiriskError("--aux and --sensitive apply to tabular models; this is an image classifier")
+        if data is not None and Path(data).is_file():
+            raise MiriskError(f"{data} is a file; an image classifier is audited on a folder of photos "
+                              "(one sub-folder per person) or bundled:att_faces")
+        dataset = load_faces(data if data is not None else target.data.get("source"))
+        target_split(target, dataset)
+        return AuditSubject(kind, target, dataset=dataset)
+    target = load_tabular_target(model)
+    if data is not None and Path(data).is_dir():
+        raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
+    if data is None:
+        records, population = iwpc_attack_data(target)
+    elif aux is not None:
+        records, population = read_table(data), read_table(aux)
+    else:
+        records = read_table(data)
+        target.schema.validate(records, (target.schema.id_column,), what=str(data))
+        records, population = held_out_aux(records, target, seed=0)
+    iwpc = target.schema.as_dict() == IWPC_SCHEMA.as_dict()
+    sensitive = sensitive or ("vkorc1" if iwpc else None)
+    if sensitive is None:
+        raise MiriskError(f"name the sensitive column (--sensitive or the config's 'sensitive'); categorical "
+                          f"features: {', '.join(target.schema.categorical)}")
+    known = known or (DEMOGRAPHICS if iwpc else tuple(c for c in target.schema.features if c != sensitive))
+    return AuditSubject(kind, target, records=records, aux=population, sensitive=sensitive, known=tuple(known))
+
+
+def _finished(folder: Path, unit: AttackUnit, fingerprint: str) -> dict[str, Any] | None:
+    path = folder / UNIT_RESULT
+    if not path.is_file():
+        return None
+    payload = read_json(path)
+    if payload.get("audit_unit") == unit.as_dict() and payload.get("plan_fingerprint") == fingerprint:
+        return payload
+    return None
+
+
+def run_units(plan: AuditPlan, subject: AuditSubject, out_dir: Path, redact: bool,
+              on_unit: Callable[[AttackUnit, bool], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Each unit's payload, by id. A unit whose result.json is on disk for this same plan is
+    loaded, not re-run; result.json is written last, so an interrupted unit runs again."""
+    results = {}
+    fingerprint = plan.fingerprint()
+    prepare_output_dir(out_dir / "attacks", force=True)
+    for unit in plan.units:
+        folder = out_dir / "attacks" / unit.id
+        payload = _finished(folder, unit, fingerprint)
+        resumed = payload is not None
+        if payload is None:
+            folder = prepare_output_dir(folder, force=True)
+            run = _run_image_unit if plan.model_kind == "image" else _run_tabular_unit
+            payload = run(unit, plan, subject, folder, redact)
+            payload.update(audit_unit=unit.as_dict(), plan_fingerprint=fingerprint)
+            write_json(folder / UNIT_RESULT, payload)
+        results[unit.id] = payload
+        if on_unit is not None:
+            on_unit(unit, resumed)
+    return results
+
+
+def _run_image_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, folder: Path,
+                    redact: bool) -> dict[str, Any]:
+    target, dataset, seed = subject.target, subject.dataset, plan.settings["seed"]
+    people = torch.arange(target.n_classes)
+    if unit.attack == "miface":
+        result = configured_miface(iterations=unit.params["iterations"]).run(WhiteBoxAccess(target), people)
+    else:
+        attack = (ScoreBlackBox(iterations=unit.params["iterations"]) if unit.attack == "blackbox"
+                  else BoundaryRepulsion(iterations=unit.params["iterations"]))
+        oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
+        result = attack.run(oracle, people, dct_basis(target.input_shape), seed=seed)
+    report = measure_face_reconstructions(target, dataset, result, seed=seed)
+    payload = report.payload
+    if unit.policy is not None:
+        payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
+    if not redact:
+        ranks = report.metrics["per_target"]["evaluator_rank"]
+        titles = [f"{target.class_names[i]} (rank {rank})" for i, rank in enumerate(ranks)]
+        write_bytes(folder / "reconstructions.png", reconstruction_grid(
+            report.originals, result.reconstructions.numpy(), titles,
+            heading=f"{unit.id}: top: a training photo; bottom: the reconstruction (rank of the true person)"))
+        write_npz(folder / "reconstructions.npz", reconstructions=result.reconstructions.numpy(),
+                  labels=result.target_labels.numpy())
+    return payload
+
+
+def _run_tabular_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, folder: Path,
+                      redact: bool) -> dict[str, Any]:
+    setting = AttributeSetting(subject.sensitive, subject.known, unit.attack, unit.policy,
+                               unit.params["outcome"], budget=unit.params.get("budget"), seed=plan.settings["seed"])
+    report = run_attribute_attack(subject.target, subject.records, subject.aux, setting)
+    if not redact:
+        with open_private(folder / "inferences.csv") as handle:
+            report.inferences.to_csv(handle, index=False)
+    return report.payload
+
+
+def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path) -> list[dict[str, Any]] | None:
+    """For a linear IWPC model trained by mirisk: retrain it with DP-SGD at the plan's
+    epsilons and measure attack and dosing error (resumable like the attacks)."""
+    provenance = subject.target.training.get("data") if subject.kind == "tabular" else None
+    if not (subject.is_iwpc and subject.target.kind == "linear" and provenance and subject.sensitive in SENSITIVE):
+        return None
+    path = out_dir / "defences" / "dp_sweep.json"
+    key = {"epsilons": plan.settings["epsilons"], "plan_fingerprint": plan.fingerprint()}
+    if path.is_file():
+        stored = read_json(path)
+        if {k: stored.get(k) for k in key} == key:
+            return stored["points"]
+    source = provenance.get("source")
+    split = split_cohort(load_iwpc(None if source == "bundled:iwpc" else source), seed=int(provenance["split_seed"]))
+    points = dp_sweep(split, (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
+    prepare_output_dir(path.parent, force=True)
+    write_json(path, {**key, "points": points})
+    return points

@@ -1,0 +1,173 @@
+"""Risk verdicts from measured evidence, by documented rules, and recommendations with their
+measured effect. The rules (also in docs/audit.md):
+
+Images (per attack): the better of evaluator identification top-1 and re-identification
+top-1 among all people, p, against chance c = 1/people:
+  critical  p >= 50%        most people the model knows can be reconstructed recognisably
+  high      p >= 20%
+  elevated  p >= 3c         clearly above chance
+  low       otherwise
+Tabular (per attack): the advantage a = accuracy - prior-only accuracy on training records:
+  critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
+A threat model's verdict is the worst over the attacks at its access level or any less
+revealing one (an attacker with scores can also use the top label). The audit's verdict is
+the worst over its threat models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
+
+LEVELS = ("low", "elevated", "high", "critical")
+
+
+def level_index(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
+    """Level and the sentence that justifies it, for one image attack's metrics."""
+    p = max(metrics["identification_top1"], metrics["reid_top1"])
+    chance = metrics["chance_top1"]
+    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
+    return level, (f"identification top-1 {metrics['identification_top1']:.0%}, re-identification top-1 "
+                   f"{metrics['reid_top1']:.0%} (chance {chance:.1%})")
+
+
+def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
+    train = metrics["train"] or metrics
+    advantage = train["accuracy"] - train["baseline_accuracy"]
+    level = ("critical" if advantage >= 0.25 else "high" if advantage >= 0.10
+             else "elevated" if advantage >= 0.03 else "low")
+    return level, (f"accuracy {train['accuracy']:.0%} on training records vs {train['baseline_accuracy']:.0%} prior only "
+                   f"({advantage:+.0%}); a classifier on the attacker's population sample alone gets "
+                   f"{train['population_accuracy']:.0%}")
+
+
+def attack_level(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
+    return image_attack_level(payload["metrics"]) if kind == "image" else tabular_attack_level(payload["metrics"])
+
+
+def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per attack, per threat model (worst at that access or below) and overall."""
+    per_attack = {}
+    for unit in plan.units:
+        level, reason = attack_level(plan.model_kind, results[unit.id])
+        per_attack[unit.id] = {"level": level, "reason": reason, "access": unit.access.value}
+    by_threat = {}
+    for access in plan.accesses:
+        reachable = ACCESS_ORDER[ACCESS_ORDER.index(access):]
+        evidence = [unit.id for unit in plan.units if unit.access in reachable]
+        if not evidence:
+            continue
+        worst = max(evidence, key=lambda unit_id: level_index(per_attack[unit_id]["level"]))
+        by_threat[access.value] = {"level": per_attack[worst]["level"], "decided_by": worst,
+                                   "reason": per_attack[worst]["reason"], "evidence": evidence}
+    overall = max((v["level"] for v in by_threat.values()), key=level_index, default="low")
+    return {"overall": overall, "by_threat_model": by_threat, "by_attack": per_attack}
+
+
+def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[str, float] | None:
+    """The strongest attack measured at exactly ``access`` and its headline number."""
+    candidates = [unit for unit in plan.units if unit.access == access]
+    if not candidates:
+        return None
+    score = (lambda m: max(m["identification_top1"], m["reid_top1"])) if plan.model_kind == "image" else (
+        lambda m: (m["train"] or m)["accuracy"])
+    best = max(candidates, key=lambda unit: score(results[unit.id]["metrics"]))
+    return best.id, score(results[best.id]["metrics"])
+
+
+def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Output restriction and weight secrecy, each with the effect the audit measured."""
+    from mirisk.threats import AccessLevel
+
+    recommendations = []
+    white = _best(plan, results, AccessLevel.WHITE_BOX)
+    black = [b for b in (_best(plan, results, a) for a in ACCESS_ORDER[1:]) if b]
+    if white and black and white[1] > max(b[1] for b in black):
+        recommendations.append({
+            "action": "Keep the weights private: serve the model only through an API.",
+            "effect": f"white-box identification {white[1]:.0%} vs {max(b[1] for b in black):.0%} for the best "
+                      "black-box attack",
+            "measured": True,
+        })
+    scores = _best(plan, results, AccessLevel.SCORES)
+    for access, label in ((AccessLevel.TOP_K, f"only the top {plan.settings['top_k']} scores"),
+                          (AccessLevel.LABEL_ONLY, "labels only")):
+        restricted = _best(plan, results, access)
+        if not (scores and restricted):
+            continue
+        unit_id = restricted[0]
+        cost = results[unit_id].get("policy_cost", {})
+        base_cost = results[scores[0]].get("policy_cost", {})
+        still = level_index(image_attack_level(results[unit_id]["metrics"])[0]) >= level_index("elevated")
+        recommendations.append({
+            "action": f"Serve {label}.",
+            "effect": f"best identification or re-identification {scores[1]:.0%} with full scores -> {restricted[1]:.0%}"
+                      + (" (still above the elevated threshold: not a complete defence)" if still else ""),
+            "cost": f"accuracy {base_cost.get('accuracy', float('nan')):.1%} -> {cost.get('accuracy', float('nan')):.1%}"
+                    + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),
+            "measured": True,
+        })
+    for unit in plan.units:
+        used = results[unit.id].get("queries_per_target")
+        if used:
+            recommendations.append({
+                "action": f"Limit queries per API key (the {unit.access.value} attack).",
+                "effect": f"this attack used {used:,.0f} queries per person; a per-key budget well below that "
+                          f"(e.g. {max(1, int(used // 10)):,}) would stop it before it converges",
+                "measured": False,
+            })
+    return recommendations
+
+
+def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
+                            dp_sweep: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Band serving, not disclosing the model's own output, and DP training, with measured effects."""
+    from mirisk.threats import AccessLevel
+
+    recommendations = []
+    value, band = results.get("scores-fredrikson"), results.get("label-only-fredrikson")
+    if value and band:
+        recommendations.append({
+            "action": "Serve output bands instead of values.",
+            "effect": f"Fredrikson attack {value['metrics']['train']['accuracy']:.0%} -> "
+                      f"{band['metrics']['train']['accuracy']:.0%} on training records"
+                      + (f"; the learned attack on bands still reaches "
+                         f"{results['label-only-learned']['metrics']['train']['accuracy']:.0%}"
+                         if "label-only-learned" in results else ""),
+            "measured": True,
+        })
+    model_outcome = results.get("scores-fredrikson-model-outcome")
+    if model_outcome and value:
+        recommendations.append({
+            "action": "Do not disclose the model's output for a person to third parties.",
+            "effect": f"an attacker who sees the model's own output for a person infers the sensitive value for "
+                      f"{model_outcome['metrics']['train']['accuracy']:.0%} (vs {value['metrics']['train']['accuracy']:.0%} "
+                      "from the recorded outcome)",
+            "measured": True,
+        })
+    if dp_sweep:
+        public = next(point for point in dp_sweep if point["epsilon"] is None)
+        for point in dp_sweep:
+            if point["epsilon"] is None:
+                continue
+            sensitive = plan.settings["sensitive"]
+            recommendations.append({
+                "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
+                "effect": f"attack {public[f'{sensitive}_true_train']:.0%} -> {point[f'{sensitive}_true_train']:.0%}",
+                "cost": f"held-out MAE {public['mae']:.1f} -> {point['mae']:.1f}; within 20% "
+                        f"{public['within_20pct']:.0%} -> {point['within_20pct']:.0%}",
+                "measured": True,
+            })
+    if AccessLevel.SCORES in plan.accesses and plan.budget is None:
+        queries = sum(results[unit.id]["queries_used"] for unit in plan.units if unit.access is AccessLevel.SCORES)
+        recommendations.append({
+            "action": "Limit and monitor queries per API key.",
+            "effect": f"the score-level attacks used {queries:,} queries in all",
+            "measured": False,
+        })
+    return recommendations

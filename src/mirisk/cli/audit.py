@@ -1,0 +1,117 @@
+"""`mirisk audit`, `mirisk report` and the default demo (an audit of a face recogniser)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mirisk.artifacts import prepare_output_dir
+from mirisk.audit import plan_audit, rerender, run_audit
+from mirisk.audit.plan import AttackUnit
+from mirisk.audit.verdict import LEVELS, level_index
+from mirisk.cli.common import app, console, demo_app, friendly_errors, progress_bar
+from mirisk.data.faces import load_faces
+from mirisk.errors import MiriskError
+from mirisk.models.store import save_target
+from mirisk.pipelines.faces import default_training, train_face_target
+
+LEVEL_STYLE = {"low": "green", "elevated": "yellow", "high": "red", "critical": "bold white on red"}
+DEMO_ARCHITECTURE = "softmax"
+
+
+@app.command()
+@friendly_errors
+def audit(
+    model: Annotated[Path, typer.Option(help="Model folder (mirisk image or tabular model).")],
+    out: Annotated[Path, typer.Option(help="Folder for report.json, report.html and the evidence; an unfinished "
+                                           "audit there is resumed.")],
+    data: Annotated[str | None, typer.Option(help="Photos folder (image model) or CSV (tabular model); default: "
+                                                  "the data the model records.")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with the plan's settings (see docs/audit.md).")] = None,
+    access: Annotated[str | None, typer.Option(help="Threat models: comma-separated white-box, scores, top-k, "
+                                                    "label-only (default: all).")] = None,
+    budget: Annotated[int | None, typer.Option(help="Query budget of every black-box attack.")] = None,
+    aux: Annotated[str | None, typer.Option(help="Tabular: CSV of the attacker's population sample.")] = None,
+    sensitive: Annotated[str | None, typer.Option(help="Tabular: the column to infer.")] = None,
+    redact: Annotated[bool, typer.Option(help="Write no reconstructions, photos, per-person records or figures.")]
+    = False,
+    fail_on: Annotated[str | None, typer.Option(help=f"Exit with status 1 when any verdict reaches this level "
+                                                     f"({', '.join(LEVELS)}).")] = None,
+    force: Annotated[bool, typer.Option(help="Discard a finished audit in --out and run again.")] = False,
+) -> None:
+    """Audit a model under explicit threat models: every applicable attack, a risk verdict
+    per threat model, recommendations with their measured effect, and a report."""
+    if fail_on is not None and fail_on not in LEVELS:
+        raise MiriskError(f"--fail-on must be one of {', '.join(LEVELS)}, got {fail_on!r}")
+    plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive)
+    report = _run_with_progress(plan, subject, out, redact, force)
+    console.print(verdict_table(report))
+    console.print(f"report: {out / 'report.html'} (and report.json; owner-only)")
+    if fail_on is not None and level_index(report["verdict"]["overall"]) >= level_index(fail_on):
+        console.print(f"verdict {report['verdict']['overall']} reaches --fail-on {fail_on}")
+        raise typer.Exit(1)
+
+
+def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool) -> dict[str, Any]:
+    with progress_bar("audit: attacks", len(plan.units)) as update:
+        done = iter(range(1, len(plan.units) + 1))
+
+        def on_unit(unit: AttackUnit, resumed: bool) -> None:
+            update(next(done))
+            console.print(f"  {unit.id}: {'already done (resumed)' if resumed else 'done'}")
+
+        return run_audit(plan, subject, out, redact, force, on_unit=on_unit)
+
+
+@app.command()
+@friendly_errors
+def report(directory: Annotated[Path, typer.Argument(help="An audit folder holding report.json.")]) -> None:
+    """Re-render report.html from report.json."""
+    console.print(f"wrote {rerender(directory)}")
+
+
+def verdict_table(report: dict[str, Any]) -> Table:
+    """The terminal summary: each threat model's verdict and the evidence that decided it."""
+    overall = report["verdict"]["overall"]
+    table = Table(title=f"Model-inversion risk: [{LEVEL_STYLE[overall]}]{overall.upper()}[/]")
+    for column in ("threat model", "verdict", "decided by", "evidence"):
+        table.add_column(column)
+    for access, item in report["verdict"]["by_threat_model"].items():
+        table.add_row(access, f"[{LEVEL_STYLE[item['level']]}]{item['level']}[/]", item["decided_by"], item["reason"])
+    for access, reason in report["threat_models_skipped"].items():
+        table.add_row(access, "not tested", "", reason)
+    measured = [r for r in report["recommendations"] if r["measured"]]
+    if measured:
+        table.caption = "recommended (measured): " + " | ".join(f"{r['action']} {r['effect']}" for r in measured[:3])
+    return table
+
+
+@demo_app.callback(invoke_without_command=True)
+def demo_default(
+    context: typer.Context,
+    out: Annotated[Path, typer.Option(help="New folder for the model and the audit.")] = Path("mirisk-demo"),
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Without a sub-command: train a face recogniser on the bundled faces and audit it."""
+    if context.invoked_subcommand is None:
+        demo_audit(out, force)
+
+
+@friendly_errors
+def demo_audit(out: Path, force: bool) -> None:
+    started = time.perf_counter()
+    out_dir = prepare_output_dir(out, force=force)
+    dataset = load_faces(None)
+    console.print(f"AT&T faces: {len(dataset.images)} photos of {dataset.n_classes} people; training a "
+                  f"{DEMO_ARCHITECTURE} face recogniser on 7 per person")
+    with progress_bar(f"training {DEMO_ARCHITECTURE}", default_training(DEMO_ARCHITECTURE).epochs) as update:
+        target = train_face_target(DEMO_ARCHITECTURE, dataset, progress=update)
+    model_dir = save_target(target, out_dir / "model", force=True)
+    plan, subject = plan_audit(model_dir, None, None, None, None)
+    report = _run_with_progress(plan, subject, out_dir / "audit", redact=False, force=True)
+    console.print(verdict_table(report))
+    console.print(f"done in {time.perf_counter() - started:.0f} s; report: {out_dir / 'audit' / 'report.html'}")

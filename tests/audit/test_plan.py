@@ -1,0 +1,48 @@
+"""Audit plans: access levels, the attacks each model kind gets, config files."""
+
+import pytest
+
+from mirisk.audit.plan import build_plan, parse_accesses, read_config
+from mirisk.errors import MiriskError
+from mirisk.threats import AccessLevel
+
+
+def test_accesses_are_parsed_in_canonical_order():
+    assert parse_accesses("label-only,white-box") == (AccessLevel.WHITE_BOX, AccessLevel.LABEL_ONLY)
+    with pytest.raises(MiriskError, match="unknown access level.*gray-box"):
+        parse_accesses("gray-box")
+
+
+def test_image_plan_has_one_attack_per_threat_model():
+    plan = build_plan("image", parse_accesses("white-box,scores,top-k,label-only"), 500, {"top_k": 5})
+    assert [unit.id for unit in plan.units] == ["white-box-miface", "scores-blackbox", "top5-blackbox",
+                                                "label-only-repulsion"]
+    assert plan.units[1].params["budget"] == 500 and plan.units[2].policy == "topk:5"
+
+
+def test_tabular_plan_skips_what_does_not_apply_and_says_why():
+    plan = build_plan("tabular", parse_accesses("white-box,scores,top-k,label-only"), None, {})
+    assert set(plan.skipped) == {"white-box", "top-k"} and "no top-k" in plan.skipped["top-k"]
+    assert {unit.policy for unit in plan.units} == {"value", "band"}
+
+
+def test_fingerprint_follows_the_settings():
+    accesses = parse_accesses("scores")
+    assert build_plan("image", accesses, None, {}).fingerprint() == build_plan("image", accesses, None, {}).fingerprint()
+    assert build_plan("image", accesses, None, {}).fingerprint() != build_plan("image", accesses, 10, {}).fingerprint()
+
+
+def test_config_files_are_checked(tmp_path):
+    good = tmp_path / "audit.toml"
+    good.write_text('access = "scores"\nbudget = 100\nblackbox_iterations = 10\n')
+    assert read_config(good)["budget"] == 100
+    (tmp_path / "typo.toml").write_text("budgett = 100\n")
+    with pytest.raises(MiriskError, match="unknown setting.*budgett"):
+        read_config(tmp_path / "typo.toml")
+    (tmp_path / "bad.toml").write_text("access = [\n")
+    with pytest.raises(MiriskError, match="not valid TOML"):
+        read_config(tmp_path / "bad.toml")
+    with pytest.raises(MiriskError, match="not found"):
+        read_config(tmp_path / "none.toml")
+    with pytest.raises(MiriskError, match="at least 1"):
+        build_plan("image", parse_accesses("scores"), 0, {})

@@ -1,0 +1,172 @@
+"""`mirisk audit` end to end on a real face target and a real IWPC model: the report, its
+permissions, redaction, resuming, gating, one-line errors, and the page in a real browser."""
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mirisk.cli import app
+from mirisk.models import save_target
+from mirisk.models.tabular_store import save_tabular_target
+
+runner = CliRunner()
+FAST = 'miface_iterations = 150\nblackbox_iterations = 15\nlabelonly_iterations = 15\n'
+
+
+@pytest.fixture(scope="module")
+def softmax_dir(tmp_path_factory, targets):
+    return save_target(targets["softmax"], tmp_path_factory.mktemp("models") / "softmax")
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "audit.toml"
+    path.write_text(FAST)
+    return path
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory, softmax_dir, fast_config):
+    out = tmp_path_factory.mktemp("audit") / "report"
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(out), "--config", str(fast_config)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_report_has_the_schemas_fields_and_a_verdict_per_threat_model(audited):
+    out, output = audited
+    report = json.loads((out / "report.json").read_text())
+    for key in ("schema", "created", "model", "plan", "verdict", "attacks", "recommendations", "vulnerability",
+                "at_risk", "redacted", "versions"):
+        assert key in report
+    assert report["schema"] == "mirisk-report/1"
+    assert set(report["verdict"]["by_threat_model"]) == {"white-box", "scores", "top-k", "label-only"}
+    assert report["verdict"]["overall"] in report["levels"]
+    white_box = next(a for a in report["attacks"] if a["id"] == "white-box-miface")
+    assert white_box["metrics"]["identification_top1"] > 0.5 and white_box["level"] in ("high", "critical")
+    assert report["vulnerability"]["generalisation_gap"] >= 0
+    assert "Model-inversion risk" in output and "report.html" in output
+
+
+def test_every_file_is_owner_only(audited):
+    out, _ = audited
+    for path in out.rglob("*"):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_resume_skips_finished_attacks(audited, softmax_dir, fast_config, tmp_path):
+    out, _ = audited
+    copy = tmp_path / "resumed"
+    shutil.copytree(out, copy)
+    (copy / "report.json").unlink()  # as if the run had stopped after its attacks
+    shutil.rmtree(copy / "attacks" / "top3-blackbox")  # ... with one attack unfinished
+    before = {p.parent.name: p.stat().st_mtime_ns for p in (copy / "attacks").glob("*/result.json")}
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(copy), "--config", str(fast_config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("already done (resumed)") == 3 and "top3-blackbox: done" in result.output
+    for path in (copy / "attacks").glob("*/result.json"):
+        if path.parent.name != "top3-blackbox":
+            assert path.stat().st_mtime_ns == before[path.parent.name]
+
+
+def test_a_finished_report_is_not_overwritten_without_force(audited, softmax_dir, fast_config):
+    out, _ = audited
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(out), "--config", str(fast_config)])
+    assert result.exit_code == 2 and "already holds a finished audit report" in result.output
+
+
+def test_redacted_report_holds_no_image_data(softmax_dir, fast_config, tmp_path):
+    out = tmp_path / "redacted"
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(out), "--config", str(fast_config),
+                                 "--access", "white-box", "--redact"])
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "report.json"):
+        text = (out / name).read_text()
+        assert "data:image" not in text and "<img" not in text and "base64" not in text
+        assert not re.search(r"[A-Za-z0-9+/]{200,}", text)  # no long encoded blob of any kind
+    assert not list(out.rglob("*.png")) and not list(out.rglob("*.npz"))
+    assert json.loads((out / "report.json").read_text())["redacted"] is True
+
+
+def test_fail_on_gates_a_pipeline(softmax_dir, fast_config, tmp_path):
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(tmp_path / "gate"), "--config",
+                                 str(fast_config), "--access", "white-box", "--redact", "--fail-on", "high"])
+    assert result.exit_code == 1 and "reaches --fail-on high" in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--model", "no/such/model"], "model not found"), (["--access", "gray-box"], "unknown access level"),
+     (["--fail-on", "severe"], "--fail-on must be one of")],
+)
+def test_bad_inputs_get_one_line_errors(softmax_dir, tmp_path, arguments, message):
+    base = {"--model": str(softmax_dir), "--out": str(tmp_path / "o")}
+    extra = dict(zip(arguments[::2], arguments[1::2]))
+    result = runner.invoke(app, ["audit", *[x for pair in {**base, **extra}.items() for x in pair]])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_wrong_data_type_for_the_model_is_named(softmax_dir, iwpc_linear, tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("a,b\n1,2\n")
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--data", str(table), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "is a file; an image classifier" in result.output
+    tabular = save_tabular_target(iwpc_linear, tmp_path / "linear")
+    result = runner.invoke(app, ["audit", "--model", str(tabular), "--data", str(tmp_path), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "is a folder; a tabular model" in result.output
+
+
+def test_tabular_audit_measures_band_serving_and_dp(iwpc_linear, tmp_path):
+    model = save_tabular_target(iwpc_linear, tmp_path / "linear")
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--model", str(model), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["threat_models_skipped"]) == {"white-box", "top-k"}
+    assert report["verdict"]["by_threat_model"]["scores"]["level"] in ("high", "critical")
+    actions = [item["action"] for item in report["recommendations"]]
+    assert "Serve output bands instead of values." in actions and any("DP-SGD" in action for action in actions)
+    assert [point["epsilon"] for point in report["defences"]["dp_sweep"]] == [1.0, 0.1, None]
+
+
+def test_report_command_re_renders_the_page(audited, tmp_path):
+    out, _ = audited
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "report.html").unlink()
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0 and (copy / "report.html").read_text().startswith("<!DOCTYPE html>")
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no report.json" in result.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_a_real_browser(audited, tmp_path):
+    out, _ = audited
+    page = (out / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *HEADLESS, "--window-size=1200,2400", f"--screenshot={shot}", page],
+                   check=True, capture_output=True, timeout=120)
+    image = Image.open(shot).convert("L")
+    assert image.size == (1200, 2400) and len(np.unique(np.asarray(image))) > 50  # not a blank page
+    dom = subprocess.run([CHROMIUM, *HEADLESS, "--virtual-time-budget=5000", "--dump-dom", page],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    report = json.loads((out / "report.json").read_text())
+    assert f"<title>mirisk audit: {report['verdict']['overall'].upper()} risk</title>" in dom
+    assert f'level-{report["verdict"]["overall"]}' in dom and 'id="verdict"' in dom
+    total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
+    assert total == loaded == 5  # the attack chart and four reconstruction grids
