@@ -170,3 +170,21 @@ def test_report_renders_in_a_real_browser(audited, tmp_path):
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
     assert total == loaded == 5  # the attack chart and four reconstruction grids
+
+
+def test_audit_of_an_onnx_file_skips_white_box_and_says_why(targets, faces, fast_config, tmp_path):
+    import torch
+
+    model = tmp_path / "recogniser.onnx"
+    sample = torch.as_tensor(faces.images[:2])
+    torch.onnx.export(targets["softmax"].module.eval(), (sample,), model, dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "batch"}})
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--model", str(model), "--out", str(out), "--config", str(fast_config),
+                                 "--access", "white-box,label-only", "--redact"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert "gives no gradients" in report["threat_models_skipped"]["white-box"]
+    assert [attack["id"] for attack in report["attacks"]] == ["label-only-repulsion"]
+    assert report["model"]["provenance"]["format"] == "onnx"
+    assert report["vulnerability"]["training_split"].startswith("unknown")

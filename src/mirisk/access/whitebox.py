@@ -6,6 +6,7 @@ import copy
 
 import torch
 
+from mirisk.errors import MiriskError
 from mirisk.models.target import TargetModel
 
 
@@ -14,6 +15,11 @@ class WhiteBoxAccess:
     class count). Attacks receive this object, never the training data."""
 
     def __init__(self, target: TargetModel) -> None:
+        if not target.gradients:
+            raise MiriskError(
+                f"white-box access needs gradients, which this model ({target.provenance.get('format', 'imported')}) "
+                "does not give; use a black-box attack, or import it as TorchScript or .pt2"
+            )
         self.network = copy.deepcopy(target.module).eval().requires_grad_(False)
         self.input_shape = tuple(target.input_shape)
         self.value_range = (float(target.value_range[0]), float(target.value_range[1]))

@@ -92,14 +92,19 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 
 def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int | None,
-               config: dict[str, Any]) -> AuditPlan:
-    """Every attack that applies to ``model_kind`` under each requested access level."""
+               config: dict[str, Any], gradients: bool = True) -> AuditPlan:
+    """Every attack that applies to ``model_kind`` under each requested access level
+    (without ``gradients``, e.g. an ONNX file, white-box attacks cannot run)."""
     if model_kind not in MODEL_KINDS:
         raise MiriskError(f"cannot audit a {model_kind!r} model; mirisk audits {', '.join(MODEL_KINDS)} models")
     if budget is not None and budget < 1:
         raise MiriskError(f"the query budget must be at least 1, got {budget}")
     builder = _image_units if model_kind == "image" else _tabular_units
     units, skipped, settings = builder(accesses, budget, config)
+    if not gradients and AccessLevel.WHITE_BOX in accesses and model_kind == "image":
+        units = [unit for unit in units if unit.access is not AccessLevel.WHITE_BOX]
+        skipped["white-box"] = ("this model file gives no gradients (it can only be queried); import it as "
+                                "TorchScript or .pt2 to test a white-box attacker")
     return AuditPlan(model_kind, accesses, budget, tuple(units), skipped, settings)
 
 

@@ -17,6 +17,7 @@ from mirisk.errors import MiriskError
 from mirisk.metrics.vulnerability import (
     image_vulnerability, most_at_risk_people, most_at_risk_records, tabular_vulnerability,
 )
+from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
 
 REPORT_JSON, REPORT_HTML, PLAN_JSON = "report.json", "report.html", "plan.json"
@@ -46,17 +47,18 @@ def prepare_audit_dir(out: Path, force: bool) -> Path:
 
 
 def plan_audit(model: Path, data: str | None, config_path: Path | None, access: str | None, budget: int | None,
-               aux: str | None = None, sensitive: str | None = None,
-               known: tuple[str, ...] | None = None) -> tuple[AuditPlan, AuditSubject]:
+               aux: str | None = None, sensitive: str | None = None, known: tuple[str, ...] | None = None,
+               spec: ImportSpec | None = None) -> tuple[AuditPlan, AuditSubject]:
     """Load model and data, and plan every applicable attack (flags override the config file)."""
     config = read_config(config_path) if config_path else {}
     accesses = parse_accesses(access if access is not None else config.get("access", "white-box,scores,top-k,label-only"))
     budget = budget if budget is not None else config.get("budget")
     sensitive = sensitive or config.get("sensitive")
     known = known or (tuple(config["known"]) if config.get("known") else None)
-    subject = load_subject(model, data, aux, sensitive, known)
+    subject = load_subject(model, data, aux, sensitive, known, spec)
     config = {**config, "sensitive": subject.sensitive, "known": list(subject.known)}
-    return build_plan(subject.kind, accesses, budget, config), subject
+    gradients = subject.kind != "image" or subject.target.gradients
+    return build_plan(subject.kind, accesses, budget, config, gradients), subject
 
 
 def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, force: bool,

@@ -25,7 +25,8 @@ from mirisk.data.iwpc import DEMOGRAPHICS, IWPC_SCHEMA, load_iwpc, split_cohort
 from mirisk.data.tabular import read_table
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
-from mirisk.models.store import load_target
+from mirisk.models.imported import ImportSpec
+from mirisk.models.loading import load_image_target
 from mirisk.models.tabular import TabularRegressor
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
@@ -58,14 +59,17 @@ class AuditSubject:
         if self.kind == "image":
             return {"kind": "image classifier", "architecture": self.target.architecture,
                     "classes": self.target.n_classes, "metrics": self.target.metrics,
-                    "data": {"source": self.dataset.source, "images": len(self.dataset.images)}}
+                    "provenance": self.target.provenance,
+                    "data": {"source": self.dataset.source, "images": len(self.dataset.images),
+                             "training_split": "unknown" if self.target.data.get("split") == "unknown" else "recorded"}}
         return {"kind": "tabular regressor", "model": self.target.kind, "dp": self.target.training.get("dp"),
                 "metrics": self.target.metrics, "sensitive": self.sensitive, "known": list(self.known),
                 "data": {"records": len(self.records), "aux": len(self.aux)}}
 
 
 def model_kind(path: str | Path) -> str:
-    """'image' or 'tabular', from the model folder's metadata; a clear error otherwise."""
+    """'tabular' for a mirisk tabular model folder; 'image' otherwise (an image model folder
+    or a model file, whose format the loader checks)."""
     path = Path(path)
     if not path.exists():
         raise MiriskError(f"model not found: {path}")
@@ -78,17 +82,18 @@ def model_kind(path: str | Path) -> str:
 
 
 def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive: str | None,
-                 known: tuple[str, ...] | None) -> AuditSubject:
+                 known: tuple[str, ...] | None, spec: ImportSpec | None = None) -> AuditSubject:
     """Load the model and the matching data; refuse data of the wrong type for the model."""
     kind = model_kind(model)
     if kind == "image":
-        target = load_target(model)
         if aux is not None or sensitive is not None:
             raise MiriskError("--aux and --sensitive apply to tabular models; this is an image classifier")
         if data is not None and Path(data).is_file():
             raise MiriskError(f"{data} is a file; an image classifier is audited on a folder of photos "
                               "(one sub-folder per person) or bundled:att_faces")
-        dataset = load_faces(data if data is not None else target.data.get("source"))
+        recorded = read_json(Path(model) / "target.json").get("data", {}) if Path(model).is_dir() else {}
+        dataset = load_faces(data if data is not None else recorded.get("source"))
+        target = load_image_target(model, spec, dataset)
         target_split(target, dataset)
         return AuditSubject(kind, target, dataset=dataset)
     target = load_tabular_target(model)

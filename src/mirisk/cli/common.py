@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -67,3 +68,49 @@ def parse_epsilons(text: str) -> tuple[float | None, ...]:
     if not values:
         raise MiriskError("give at least one epsilon")
     return tuple(values)
+
+
+def _numbers(text: str | None, what: str, count: int | None = None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise MiriskError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if count is not None and len(values) != count:
+        raise MiriskError(f"{what} needs {count} numbers, got {text!r}")
+    return values
+
+
+def import_spec(input_shape: str | None, value_range: str | None, classes: str | None, outputs: str,
+                mean: str | None, std: str | None, arch: str | None):
+    """The import options of a model file (see mirisk.models.imported), or None when none is set."""
+    from mirisk.models.imported import ImportSpec
+
+    shape = _numbers(input_shape, "--input-shape")
+    if shape is not None and (len(shape) != 3 or any(v < 1 or v != int(v) for v in shape)):
+        raise MiriskError(f"--input-shape must be C,H,W (positive integers), got {input_shape!r}")
+    names = None
+    if classes is not None:
+        path = Path(classes.removeprefix("@"))
+        if classes.startswith("@"):
+            if not path.is_file():
+                raise MiriskError(f"class-name file not found: {path}")
+            names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        else:
+            names = tuple(part.strip() for part in classes.split(","))
+    return ImportSpec(
+        input_shape=None if shape is None else tuple(int(v) for v in shape),
+        value_range=_numbers(value_range, "--value-range", 2) or (0.0, 1.0),
+        classes=names, outputs=outputs, mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"), arch=arch,
+    )
+
+
+InputShapeOption = Annotated[str | None, typer.Option(help="Imported model: input shape C,H,W.")]
+ValueRangeOption = Annotated[str | None, typer.Option(help="Imported model: input value range low,high (default 0,1).")]
+ClassesOption = Annotated[str | None, typer.Option(help="Imported model: class names a,b,c or @file (one per line); "
+                                                        "default: the data's people.")]
+OutputsOption = Annotated[str, typer.Option(help="Imported model: it returns logits or probs.")]
+MeanOption = Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation mean.")]
+StdOption = Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation std.")]
+ArchOption = Annotated[str | None, typer.Option(help="safetensors file: module:factory that builds your model.")]

@@ -19,12 +19,17 @@ from mirisk.attacks.basis import ImageBasis, dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
-from mirisk.cli.common import attack_app, console, demo_app, friendly_errors, progress_bar, train_app
+from mirisk.cli.common import (
+    ArchOption, ClassesOption, InputShapeOption, MeanOption, OutputsOption, StdOption, ValueRangeOption, attack_app,
+    console, demo_app, friendly_errors, import_spec, progress_bar, train_app,
+)
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
 from mirisk.figures import policy_matrix_heatmap
-from mirisk.models.store import load_target, save_target
+from mirisk.models.imported import ImportSpec
+from mirisk.models.loading import load_image_target
+from mirisk.models.store import save_target
 from mirisk.models.target import TargetModel
 from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig
 from mirisk.pipelines.matrix import DEFAULT_POLICIES, PolicyMatrix
@@ -80,9 +85,17 @@ def train_faces(
 @attack_app.command("miface")
 @friendly_errors
 def attack_miface(
-    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a model file (TorchScript, "
+                                             ".pt2, ONNX, skops, safetensors).")],
     out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
     data: DataOption = BUNDLED,
+    input_shape: InputShapeOption = None,
+    value_range: ValueRangeOption = None,
+    classes: ClassesOption = None,
+    outputs: OutputsOption = "logits",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    arch: ArchOption = None,
     iterations: Annotated[int, typer.Option(help="Most gradient steps (the paper's alpha).")] = DEFAULT_MIFACE.iterations,
     learning_rate: Annotated[float, typer.Option(help="Step size (lambda).")] = DEFAULT_MIFACE.learning_rate,
     patience: Annotated[int, typer.Option(help="Stop after this many steps without improvement (beta).")] = DEFAULT_MIFACE.patience,
@@ -94,8 +107,9 @@ def attack_miface(
 ) -> None:
     """White-box MI-Face (Fredrikson et al., CCS 2015): reconstruct every person the model knows."""
     out_dir = prepare_output_dir(out, force=force)
-    target = load_target(model)
     dataset = load_faces(data)
+    spec = import_spec(input_shape, value_range, classes, outputs, mean, std, arch)
+    target = load_image_target(model, spec, dataset)
     attack = configured_miface(
         iterations=iterations, learning_rate=learning_rate, patience=patience, cost_threshold=cost_threshold,
         start=start, prior=TotalVariationPrior(tv_weight) if tv_weight > 0 else None,
@@ -109,12 +123,20 @@ def attack_miface(
 @attack_app.command("blackbox")
 @friendly_errors
 def attack_blackbox(
-    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a model file (TorchScript, "
+                                             ".pt2, ONNX, skops, safetensors).")],
     out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
     policy: Annotated[str, typer.Option(help="What the oracle reveals: scores, topk:K, round:D, noise:laplace:S, "
                                              "reverse-sigmoid:B,G, label; join with +.")] = "scores",
     budget: Annotated[int | None, typer.Option(help="Total query budget (all people together).")] = None,
     data: DataOption = BUNDLED,
+    input_shape: InputShapeOption = None,
+    value_range: ValueRangeOption = None,
+    classes: ClassesOption = None,
+    outputs: OutputsOption = "logits",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    arch: ArchOption = None,
     iterations: Annotated[int, typer.Option(help="Most NES steps.")] = 300,
     samples: Annotated[int, typer.Option(help="Antithetic pairs per step (2x queries per person per step).")] = 20,
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
@@ -124,17 +146,26 @@ def attack_blackbox(
 ) -> None:
     """Score-based black-box inversion through a counted oracle with an output policy."""
     attack = ScoreBlackBox(iterations=iterations, samples=samples)
-    oracle_attack_job(attack, "black-box", model, out, data, policy, budget, public_data, seed, force)
+    spec = import_spec(input_shape, value_range, classes, outputs, mean, std, arch)
+    oracle_attack_job(attack, "black-box", model, spec, out, data, policy, budget, public_data, seed, force)
 
 
 @attack_app.command("labelonly")
 @friendly_errors
 def attack_labelonly(
-    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a model file (TorchScript, "
+                                             ".pt2, ONNX, skops, safetensors).")],
     out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
     policy: Annotated[str, typer.Option(help="The oracle's output policy; the attack reads only its top label.")] = "label",
     budget: Annotated[int | None, typer.Option(help="Total query budget (all people together).")] = None,
     data: DataOption = BUNDLED,
+    input_shape: InputShapeOption = None,
+    value_range: ValueRangeOption = None,
+    classes: ClassesOption = None,
+    outputs: OutputsOption = "logits",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    arch: ArchOption = None,
     iterations: Annotated[int, typer.Option(help="Most repulsion steps.")] = 100,
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
                                                            "(default: a data-free DCT basis).")] = None,
@@ -142,21 +173,23 @@ def attack_labelonly(
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022)."""
+    spec = import_spec(input_shape, value_range, classes, outputs, mean, std, arch)
     report = oracle_attack_job(
-        BoundaryRepulsion(iterations=iterations), "label-only", model, out, data, policy, budget, public_data, seed, force
+        BoundaryRepulsion(iterations=iterations), "label-only", model, spec, out, data, policy, budget, public_data,
+        seed, force,
     )
     found = report.result.settings["start_found"]
     console.print(f"a starting point was found for {found} of {report.payload['n_targets']} people")
 
 
 def oracle_attack_job(
-    attack: ScoreBlackBox | BoundaryRepulsion, title: str, model: Path, out: Path, data: str, policy: str,
-    budget: int | None, public_data: Path | None, seed: int, force: bool,
+    attack: ScoreBlackBox | BoundaryRepulsion, title: str, model: Path, spec: ImportSpec, out: Path, data: str,
+    policy: str, budget: int | None, public_data: Path | None, seed: int, force: bool,
 ) -> FaceInversionReport:
     """Load, attack every person through an oracle, measure, write and summarise."""
     out_dir = prepare_output_dir(out, force=force)
-    target = load_target(model)
     dataset = load_faces(data)
+    target = load_image_target(model, spec, dataset)
     target_split(target, dataset)
     oracle = Oracle(target, parse_policy(policy), budget=budget)
     basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
@@ -175,20 +208,28 @@ def oracle_attack_job(
 @attack_app.command("matrix")
 @friendly_errors
 def attack_matrix(
-    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`.")],
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a model file (TorchScript, "
+                                             ".pt2, ONNX, skops, safetensors).")],
     out: Annotated[Path, typer.Option(help="New folder for matrix.json and matrix.png.")],
     policy: Annotated[list[str] | None, typer.Option(help="An output policy to judge (repeat the option); "
                                                           "default: the standard seven.")] = None,
     budget: Annotated[int | None, typer.Option(help="Query budget of each black-box attack (all people).")] = None,
     data: DataOption = BUNDLED,
+    input_shape: InputShapeOption = None,
+    value_range: ValueRangeOption = None,
+    classes: ClassesOption = None,
+    outputs: OutputsOption = "logits",
+    mean: MeanOption = None,
+    std: StdOption = None,
+    arch: ArchOption = None,
     iterations: Annotated[int, typer.Option(help="Steps of the score and label-only attacks.")] = 100,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Judge output policies by white-box, score black-box and label-only attacks, beside
     each policy's cost to legitimate users (accuracy, calibration error)."""
     out_dir = prepare_output_dir(out, force=force)
-    target = load_target(model)
     dataset = load_faces(data)
+    target = load_image_target(model, import_spec(input_shape, value_range, classes, outputs, mean, std, arch), dataset)
     target_split(target, dataset)
     policies = tuple(policy) if policy else DEFAULT_POLICIES
     runner = PolicyMatrix(

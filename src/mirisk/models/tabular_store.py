@@ -17,10 +17,13 @@ from mirisk.models.tabular import KINDS, TabularRegressor
 FORMAT = "mirisk-tabular/1"
 METADATA = "target.json"
 ESTIMATOR = "model.skops"
-# Types beyond scikit-learn's estimators that skops asks about for tree ensembles.
+# scikit-learn's own helper types that skops asks about (tree structures, the MLP's fitted
+# optimiser state); anything else in a file is refused and named.
 TRUSTED_SKOPS_TYPES = (
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 )
 
 
@@ -80,11 +83,14 @@ def load_tabular_target(path: str | Path) -> TabularRegressor:
             raise MiriskError(f"{metadata_path}: {model.coefficients.size} coefficients for "
                               f"{len(model.schema.encoded_names)} encoded features")
     else:
-        model.estimator = _load_skops(path / payload.get("estimator", ESTIMATOR))
+        model.estimator = load_skops_estimator(path / payload.get("estimator", ESTIMATOR))
     return model
 
 
-def _load_skops(path: Path) -> Any:
+def load_skops_estimator(path: Path, require: str = "predict") -> Any:
+    """A scikit-learn estimator from a skops file, refused if the file holds any type off
+    :data:`TRUSTED_SKOPS_TYPES` (scikit-learn's own estimators are trusted by skops) or if
+    the object lacks the method ``require``."""
     import skops.io
 
     if not path.is_file():
@@ -98,6 +104,6 @@ def _load_skops(path: Path) -> Any:
         raise MiriskError(f"{path} contains types not on mirisk's trusted list: {', '.join(refused)}; "
                           f"trusted: {', '.join(TRUSTED_SKOPS_TYPES)}")
     estimator = skops.io.load(path, trusted=list(untrusted))
-    if not callable(getattr(estimator, "predict", None)):
-        raise MiriskError(f"{path} holds a {type(estimator).__name__}, not a regressor with predict()")
+    if not callable(getattr(estimator, require, None)):
+        raise MiriskError(f"{path} holds a {type(estimator).__name__}, which has no {require}()")
     return estimator

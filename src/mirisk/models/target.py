@@ -12,7 +12,9 @@ from torch import nn
 class TargetModel:
     """The model under audit: its module plus architecture, input contract, classes, how it
     was trained (``training``), how well it does (``metrics``) and on which data (``data``:
-    source, fingerprint, split seed and images per subject in training)."""
+    source, fingerprint, split seed and images per subject in training). ``gradients`` is
+    False for a model that can only be queried (e.g. ONNX served by onnxruntime);
+    ``provenance`` says where an imported model came from and how it was verified."""
 
     module: nn.Module
     architecture: str
@@ -23,6 +25,8 @@ class TargetModel:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    gradients: bool = True
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:

@@ -66,6 +66,11 @@ def target_split(target: TargetModel, dataset: ImageDataset) -> SubjectSplit:
         raise MiriskError(f"the data's images are {dataset.input_shape}; the model expects {target.input_shape}")
     if tuple(dataset.class_names) != tuple(target.class_names):
         raise MiriskError("the data's people (class folders) differ from the classes the model was trained on")
+    if target.data.get("split") == "unknown":
+        # An imported model: which photos trained it is not known, so every photo serves as
+        # both the evaluator's training set and the gallery (see README, "Audit your own model").
+        everyone = np.arange(len(dataset.images))
+        return SubjectSplit(train=everyone, held_out=everyone)
     recorded = target.data.get("fingerprint")
     if recorded and recorded != dataset.fingerprint():
         raise MiriskError(
