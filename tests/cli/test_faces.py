@@ -120,3 +120,20 @@ def test_attack_matrix_writes_json_and_heatmap(tmp_path, softmax_dir):
     assert set(matrix["rows"][0]) >= {"cost", "white-box", "blackbox-scores", "labelonly"}
     assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert stat.S_IMODE((out / "matrix.json").stat().st_mode) == 0o600
+
+
+def test_attack_miface_on_an_imported_torchscript_file(tmp_path, targets, faces):
+    import torch
+
+    model = tmp_path / "recogniser.pt"
+    torch.jit.trace(targets["softmax"].module.eval(), torch.as_tensor(faces.images[:2])).save(model)
+    out = tmp_path / "attack"
+    result = runner.invoke(app, ["attack", "miface", "--model", str(model), "--input-shape", "1,112,92",
+                                 "--iterations", "60", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    assert payload["model"]["architecture"] == "imported-torchscript"
+    assert payload["metrics"]["identification_top1"] > 0.5
+    result = runner.invoke(app, ["attack", "miface", "--model", str(model), "--input-shape", "1,112",
+                                 "--out", str(tmp_path / "again")])
+    assert result.exit_code == 2 and "--input-shape must be C,H,W" in result.output

@@ -96,6 +96,9 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         target = load_image_target(model, spec, dataset)
         target_split(target, dataset)
         return AuditSubject(kind, target, dataset=dataset)
+    if spec is not None and spec != ImportSpec():
+        raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
+                          f"{model} is a tabular model folder")
     target = load_tabular_target(model)
     if data is not None and Path(data).is_dir():
         raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")

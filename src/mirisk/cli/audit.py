@@ -13,10 +13,8 @@ from mirisk.artifacts import prepare_output_dir
 from mirisk.audit import plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
-from mirisk.cli.common import (
-    ArchOption, ClassesOption, InputShapeOption, MeanOption, OutputsOption, StdOption, ValueRangeOption, app, console,
-    demo_app, friendly_errors, import_spec, progress_bar,
-)
+from mirisk.cli.common import app, console, demo_app, friendly_errors, progress_bar, with_import_options
+from mirisk.models.imported import ImportSpec
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
 from mirisk.models.store import save_target
@@ -28,6 +26,7 @@ DEMO_ARCHITECTURE = "softmax"
 
 @app.command()
 @friendly_errors
+@with_import_options
 def audit(
     model: Annotated[Path, typer.Option(help="Model folder (mirisk image or tabular model), or an image model file "
                                              "(TorchScript, .pt2, ONNX, skops, safetensors).")],
@@ -46,19 +45,12 @@ def audit(
     fail_on: Annotated[str | None, typer.Option(help=f"Exit with status 1 when any verdict reaches this level "
                                                      f"({', '.join(LEVELS)}).")] = None,
     force: Annotated[bool, typer.Option(help="Discard a finished audit in --out and run again.")] = False,
-    input_shape: InputShapeOption = None,
-    value_range: ValueRangeOption = None,
-    classes: ClassesOption = None,
-    outputs: OutputsOption = "logits",
-    mean: MeanOption = None,
-    std: StdOption = None,
-    arch: ArchOption = None,
+    spec: ImportSpec | None = None,
 ) -> None:
     """Audit a model under explicit threat models: every applicable attack, a risk verdict
     per threat model, recommendations with their measured effect, and a report."""
     if fail_on is not None and fail_on not in LEVELS:
         raise MiriskError(f"--fail-on must be one of {', '.join(LEVELS)}, got {fail_on!r}")
-    spec = import_spec(input_shape, value_range, classes, outputs, mean, std, arch) if model.is_file() else None
     plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec)
     report = _run_with_progress(plan, subject, out, redact, force)
     console.print(verdict_table(report))

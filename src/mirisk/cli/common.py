@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,11 +108,34 @@ def import_spec(input_shape: str | None, value_range: str | None, classes: str |
     )
 
 
-InputShapeOption = Annotated[str | None, typer.Option(help="Imported model: input shape C,H,W.")]
-ValueRangeOption = Annotated[str | None, typer.Option(help="Imported model: input value range low,high (default 0,1).")]
-ClassesOption = Annotated[str | None, typer.Option(help="Imported model: class names a,b,c or @file (one per line); "
-                                                        "default: the data's people.")]
-OutputsOption = Annotated[str, typer.Option(help="Imported model: it returns logits or probs.")]
-MeanOption = Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation mean.")]
-StdOption = Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation std.")]
-ArchOption = Annotated[str | None, typer.Option(help="safetensors file: module:factory that builds your model.")]
+IMPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "input_shape": (Annotated[str | None, typer.Option(help="Imported model: input shape C,H,W.")], None),
+    "value_range": (Annotated[str | None, typer.Option(help="Imported model: input value range low,high "
+                                                            "(default 0,1).")], None),
+    "classes": (Annotated[str | None, typer.Option(help="Imported model: class names a,b,c or @file (one per "
+                                                        "line); default: the data's people.")], None),
+    "outputs": (Annotated[str, typer.Option(help="Imported model: it returns logits or probs.")], "logits"),
+    "mean": (Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation mean.")], None),
+    "std": (Annotated[str | None, typer.Option(help="Imported model: per-channel normalisation std.")], None),
+    "arch": (Annotated[str | None, typer.Option(help="safetensors file: module:factory that builds your model.")],
+             None),
+}
+
+
+def with_import_options(command: Command) -> Command:
+    """Give a command the import flags of a model file (see mirisk.models.imported) and hand
+    it their ``ImportSpec`` as its ``spec`` argument."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [parameter.replace(annotation=hints[parameter.name])
+           for parameter in inspect.signature(command).parameters.values() if parameter.name != "spec"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, (annotation, default) in IMPORT_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {name: kwargs.pop(name) for name in IMPORT_OPTIONS}
+        return command(*args, spec=import_spec(**options), **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in own + added}
+    return wrapper  # type: ignore[return-value]
