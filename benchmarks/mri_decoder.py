@@ -37,7 +37,8 @@ def main() -> None:
         report = decoder_protocol(data, arch, output, folds=4, n_subjects=40, segmenter=segmenter,
                                   decoder=DecoderSettings(epochs=args.decoder_epochs))
         metrics = report.payload["metrics"]
-        print(f"{run}: SSIM {metrics['ssim_mean']:.3f} ± {metrics['ssim_std']:.3f}, re-ID top-1 "
+        print(f"{run}: SSIM {metrics['ssim_mean']:.3f} ± {metrics['ssim_std']:.3f} (brain "
+              f"{metrics['ssim_brain_mean']:.3f} ± {metrics['ssim_brain_std']:.3f}), re-ID top-1 "
               f"{metrics['reid_top1']:.1%} (top-5 {metrics['reid_top5']:.1%}), Dice {metrics['target_train_dice']:.2f}"
               f" / {metrics['target_held_out_dice']:.2f}, {report.payload['seconds']:.0f} s", flush=True)
         payload = {key: value for key, value in report.payload.items() if key != "versions"}

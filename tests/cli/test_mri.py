@@ -19,7 +19,7 @@ def test_attack_decoder_writes_result_png_and_npz(tmp_path):
                                  "--epochs", "20", "--decoder-epochs", "30", "--groups", "brain"])
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "result.json").read_text())
-    for key in ("ssim_mean", "ssim_std", "reid_top1", "reid_top5"):
+    for key in ("ssim_mean", "ssim_std", "ssim_brain_mean", "reid_top1", "reid_top5"):
         assert 0.0 <= payload["metrics"][key] <= 1.0
     assert payload["n_subjects"] == 8 and payload["folds"] == 2 and payload["attack"] == "decoder"
     with np.load(out / "reconstructions.npz") as arrays:

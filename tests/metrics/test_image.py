@@ -38,3 +38,20 @@ def test_identical_images_score_perfectly(faces):
 def test_correlation_ignores_brightness_and_contrast(faces):
     a = torch.as_tensor(faces.images[:3])
     torch.testing.assert_close(correlation_matrix(0.2 + 0.5 * a, a), correlation_matrix(a, a), atol=1e-5, rtol=0)
+
+
+def test_masked_ssim_averages_the_local_map_inside_the_mask():
+    import torch
+
+    from mirisk.metrics.image import masked_ssim, ssim, ssim_map
+
+    generator = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 1, 40, 40, generator=generator)
+    b = a.clone()
+    b[:, :, :, 20:] = torch.rand(2, 1, 40, 20, generator=generator)  # right half differs
+    assert ssim_map(a, b).shape == (2, 30, 30)
+    assert torch.allclose(ssim(a, b), ssim_map(a, b).mean(dim=(-2, -1)))
+    left = torch.zeros(2, 40, 40, dtype=torch.bool)
+    left[:, :, :12] = True  # windows centred here never reach the changed half
+    assert torch.allclose(masked_ssim(a, b, left), torch.ones(2))
+    assert (masked_ssim(a, b, ~left) < ssim(a, b)).all()

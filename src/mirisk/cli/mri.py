@@ -82,14 +82,15 @@ def write_decoder_outputs(out_dir: Path, report: DecoderReport) -> None:
 def decoder_table(payloads: list[dict[str, Any]]) -> Table:
     """One row per protocol run: SSIM to the own scan and re-identification among all subjects."""
     table = Table(title="Decoder inversion: do the model's outputs give the patient's scan back?")
-    for column in ("target", "served", "Dice train / held-out", "SSIM", "re-ID top-1", "re-ID top-5", "seconds"):
+    for column in ("target", "served", "Dice train / held-out", "SSIM", "SSIM brain", "re-ID top-1", "re-ID top-5",
+                   "seconds"):
         table.add_column(column, justify="right")
     for payload in payloads:
         metrics = payload["metrics"]
         table.add_row(
             payload["architecture"], payload["threat_model"]["output_type"],
             f"{metrics['target_train_dice']:.2f} / {metrics['target_held_out_dice']:.2f}",
-            f"{metrics['ssim_mean']:.3f} ± {metrics['ssim_std']:.3f}",
+            f"{metrics['ssim_mean']:.3f} ± {metrics['ssim_std']:.3f}", f"{metrics['ssim_brain_mean']:.3f}",
             f"{metrics['reid_top1']:.1%}", f"{metrics['reid_top5']:.1%}", f"{payload['seconds']:.0f}",
         )
     first = payloads[0]

@@ -39,13 +39,14 @@ def _grey(images: torch.Tensor) -> torch.Tensor:
     return images.float().mean(1)
 
 
-def _ssim_from_moments(cross: torch.Tensor, mean_a: torch.Tensor, mean_b: torch.Tensor, var_a: torch.Tensor, var_b: torch.Tensor, data_range: float) -> torch.Tensor:
+def _ssim_map_from_moments(cross: torch.Tensor, mean_a: torch.Tensor, mean_b: torch.Tensor, var_a: torch.Tensor, var_b: torch.Tensor, data_range: float) -> torch.Tensor:
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mean_ab = mean_a * mean_b
     covariance = cross - mean_ab
     numerator = (2 * mean_ab + c1) * (2 * covariance + c2)
     denominator = (mean_a**2 + mean_b**2 + c1) * (var_a + var_b + c2)
-    return (numerator / denominator).mean(dim=(-2, -1))
+    return numerator / denominator
+
 
 
 def _moments(a: torch.Tensor, b: torch.Tensor) -> tuple[_LocalMoments, _LocalMoments]:
@@ -56,9 +57,22 @@ def _moments(a: torch.Tensor, b: torch.Tensor) -> tuple[_LocalMoments, _LocalMom
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """SSIM of each pair ``a[i]``, ``b[i]`` (``[N, C, H, W]``; colour compared on its grey mean)."""
+    return ssim_map(a, b, data_range).mean(dim=(-2, -1))
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Local SSIM of each pair at every fully covered pixel: ``[N, H - 10, W - 10]`` (the
+    window's half-width, 5 pixels, is cut from each border)."""
     ma, mb = _moments(a, b)
     cross = ma.blur(ma.images * mb.images)
-    return _ssim_from_moments(cross, ma.mean, mb.mean, ma.variance, mb.variance, data_range)
+    return _ssim_map_from_moments(cross, ma.mean, mb.mean, ma.variance, mb.variance, data_range)
+
+
+def masked_ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """SSIM averaged over the pixels where ``mask`` [N, H, W] is true (e.g. the brain)."""
+    half = WINDOW // 2
+    inner = mask[:, half:-half, half:-half].float()
+    return (ssim_map(a, b, data_range) * inner).sum(dim=(-2, -1)) / inner.sum(dim=(-2, -1)).clamp_min(1.0)
 
 
 def ssim_matrix(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, chunk: int = 64) -> torch.Tensor:
@@ -68,10 +82,10 @@ def ssim_matrix(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, chunk
     for start in range(0, len(b), chunk):
         part = slice(start, start + chunk)
         cross = ma.blur(ma.images[:, None] * mb.images[None, part])
-        rows.append(_ssim_from_moments(
+        rows.append(_ssim_map_from_moments(
             cross, ma.mean[:, None], mb.mean[None, part], ma.variance[:, None], mb.variance[None, part],
             data_range,
-        ))
+        ).mean(dim=(-2, -1)))
     return torch.cat(rows, dim=1)
 
 

@@ -16,7 +16,7 @@ from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderInversion, DecoderSettin
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.metrics.identification import chance, rank_of_true
-from mirisk.metrics.image import correlation_matrix, ssim, ssim_matrix
+from mirisk.metrics.image import correlation_matrix, masked_ssim, ssim, ssim_matrix
 from mirisk.models.segmentation import (
     ARCHITECTURES, SegmentationTarget, build_segmenter, check_divisible, mean_dice,
 )
@@ -124,11 +124,13 @@ def decoder_protocol(
         by_ssim, by_correlation = subject_similarity(reconstructions, candidates.images, slices)
         truth = np.array([chosen.index(subject) for subject in private_subjects])
         ranks = np.stack([rank_of_true(by_ssim, truth), rank_of_true(by_correlation, truth)], axis=1)
-        own_ssim = ssim(torch.as_tensor(reconstructions), torch.as_tensor(private.images)).numpy()
+        recon_t, original_t = torch.as_tensor(reconstructions), torch.as_tensor(private.images)
+        own_ssim = ssim(recon_t, original_t).numpy()
+        brain_ssim = masked_ssim(recon_t, original_t, torch.as_tensor(private.masks > 0)).numpy()
         fold_rows.append({
             "fold": fold, "private_subjects": len(private_subjects), "decoder_subjects": len(attacker_subjects),
             "target_train_dice": target.metrics["train_dice"], "target_held_out_dice": held_out_dice,
-            "ssim_mean": float(own_ssim.mean()),
+            "ssim_mean": float(own_ssim.mean()), "ssim_brain_mean": float(brain_ssim.mean()),
             "reid_top1": float(np.mean(ranks[:, 0] == 1)), "reid_top5": float(np.mean(ranks[:, 0] <= 5)),
             "reid_correlation_top1": float(np.mean(ranks[:, 1] == 1)),
             "queries": oracle.queries_used,
@@ -152,6 +154,7 @@ def _payload(rows: list[dict[str, Any]], data: SliceDataset, architecture: str, 
         return float(np.mean(values)), float(np.std(values))
 
     ssim_mean, ssim_std = across("ssim_mean")
+    brain_mean, brain_std = across("ssim_brain_mean")
     access = AccessLevel.LABEL_ONLY if output_type == "labels" else AccessLevel.SCORES
     knowledge = ("the private patients' segmentation outputs",
                  f"query access to the model with scans of {n_subjects - n_subjects // folds} other subjects "
@@ -162,6 +165,7 @@ def _payload(rows: list[dict[str, Any]], data: SliceDataset, architecture: str, 
         "architecture": architecture,
         "metrics": {
             "ssim_mean": ssim_mean, "ssim_std": ssim_std,
+            "ssim_brain_mean": brain_mean, "ssim_brain_std": brain_std,
             "reid_top1": across("reid_top1")[0], "reid_top1_std": across("reid_top1")[1],
             "reid_top5": across("reid_top5")[0],
             "reid_correlation_top1": across("reid_correlation_top1")[0],
