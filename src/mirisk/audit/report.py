@@ -34,7 +34,6 @@ CITATIONS = {
                   "Case Study of Personalized Warfarin Dosing\", USENIX Security 2014.",
     "learned": "Learned black-box inversion from shadow data (after Yang et al., ACM CCS 2019).",
 }
-HEADLINE = {"image": ("identification_top1", "reid_top1"), "tabular": ("accuracy", "baseline_accuracy")}
 
 
 def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:

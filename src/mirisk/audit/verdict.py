@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
+from mirisk.threats import AccessLevel
 
 LEVELS = ("low", "elevated", "high", "critical")
 
@@ -82,8 +83,6 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
 
 def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Output restriction and weight secrecy, each with the effect the audit measured."""
-    from mirisk.threats import AccessLevel
-
     recommendations = []
     white = _best(plan, results, AccessLevel.WHITE_BOX)
     black = [b for b in (_best(plan, results, a) for a in ACCESS_ORDER[1:]) if b]
@@ -127,8 +126,6 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -
 def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
                             dp_sweep: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Band serving, not disclosing the model's own output, and DP training, with measured effects."""
-    from mirisk.threats import AccessLevel
-
     recommendations = []
     value, band = results.get("scores-fredrikson"), results.get("label-only-fredrikson")
     if value and band:

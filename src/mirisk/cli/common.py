@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mirisk.errors import MiriskError
+from mirisk.models.imported import ImportSpec
 
 app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False,
@@ -72,7 +73,8 @@ def parse_epsilons(text: str) -> tuple[float | None, ...]:
     return tuple(values)
 
 
-def _numbers(text: str | None, what: str, count: int | None = None) -> tuple[float, ...] | None:
+def parse_numbers(text: str | None, what: str, count: int | None = None) -> tuple[float, ...] | None:
+    """'1,2.5' -> (1.0, 2.5); None stays None; a one-line error names the option otherwise."""
     if text is None:
         return None
     try:
@@ -85,11 +87,9 @@ def _numbers(text: str | None, what: str, count: int | None = None) -> tuple[flo
 
 
 def import_spec(input_shape: str | None, value_range: str | None, classes: str | None, outputs: str,
-                mean: str | None, std: str | None, arch: str | None):
-    """The import options of a model file (see mirisk.models.imported), or None when none is set."""
-    from mirisk.models.imported import ImportSpec
-
-    shape = _numbers(input_shape, "--input-shape")
+                mean: str | None, std: str | None, arch: str | None) -> ImportSpec:
+    """The import options of a model file (see mirisk.models.imported), checked."""
+    shape = parse_numbers(input_shape, "--input-shape")
     if shape is not None and (len(shape) != 3 or any(v < 1 or v != int(v) for v in shape)):
         raise MiriskError(f"--input-shape must be C,H,W (positive integers), got {input_shape!r}")
     names = None
@@ -103,8 +103,8 @@ def import_spec(input_shape: str | None, value_range: str | None, classes: str |
             names = tuple(part.strip() for part in classes.split(","))
     return ImportSpec(
         input_shape=None if shape is None else tuple(int(v) for v in shape),
-        value_range=_numbers(value_range, "--value-range", 2) or (0.0, 1.0),
-        classes=names, outputs=outputs, mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"), arch=arch,
+        value_range=parse_numbers(value_range, "--value-range", 2) or (0.0, 1.0),
+        classes=names, outputs=outputs, mean=parse_numbers(mean, "--mean"), std=parse_numbers(std, "--std"), arch=arch,
     )
 
 

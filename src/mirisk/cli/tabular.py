@@ -16,7 +16,7 @@ from mirisk.access.regression import DOSE_BANDS
 from mirisk.artifacts import open_private, prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.attribute import ATTACKS
 from mirisk.cli.common import (
-    attack_app, console, demo_app, friendly_errors, parse_epsilons, progress_bar, train_app,
+    attack_app, console, demo_app, friendly_errors, parse_epsilons, parse_numbers, progress_bar, train_app,
 )
 from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, IWPC_SCHEMA, load_iwpc, split_cohort
 from mirisk.data.tabular import read_table
@@ -35,13 +35,6 @@ class DosingModel(str, Enum):
 
 def _columns(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _numbers(text: str, what: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise MiriskError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
 @train_app.command("iwpc")
@@ -102,7 +95,8 @@ def attack_attribute(
     known_columns = _columns(known) or (
         DEMOGRAPHICS if is_iwpc else tuple(c for c in target.schema.features if c != sensitive)
     )
-    setting = AttributeSetting(sensitive, known_columns, attack, output, outcome, _numbers(bands, "--bands"), budget, seed)
+    setting = AttributeSetting(sensitive, known_columns, attack, output, outcome, parse_numbers(bands, "--bands"),
+                               budget, seed)
     report = run_attribute_attack(target, records, population, setting)
     write_attribute_outputs(out_dir, report)
     console.print(attribute_table([report.payload]))
