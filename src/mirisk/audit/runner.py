@@ -91,7 +91,8 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         if data is not None and Path(data).is_file():
             raise MiriskError(f"{data} is a file; an image classifier is audited on a folder of photos "
                               "(one sub-folder per person) or bundled:att_faces")
-        recorded = read_json(Path(model) / "target.json").get("data", {}) if Path(model).is_dir() else {}
+        metadata = Path(model) / "target.json"
+        recorded = read_json(metadata).get("data", {}) if metadata.is_file() else {}
         dataset = load_faces(data if data is not None else recorded.get("source"))
         target = load_image_target(model, spec, dataset)
         target_split(target, dataset)
