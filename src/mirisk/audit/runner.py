@@ -21,8 +21,7 @@ from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.plan import AttackUnit, AuditPlan
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
-from mirisk.data.iwpc import DEMOGRAPHICS, IWPC_SCHEMA, load_iwpc, split_cohort
-from mirisk.data.tabular import read_table
+from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
 from mirisk.models.imported import ImportSpec
@@ -31,9 +30,9 @@ from mirisk.models.tabular import TabularRegressor
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
 from mirisk.models.target import TargetModel
-from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
+from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
 from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
-from mirisk.pipelines.iwpc import SENSITIVE, dp_sweep, iwpc_attack_data
+from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, dp_sweep, recorded_split, task_columns
 from mirisk.pipelines.matrix import policy_cost
 
 UNIT_RESULT = "result.json"
@@ -103,20 +102,8 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
     target = load_tabular_target(model)
     if data is not None and Path(data).is_dir():
         raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
-    if data is None:
-        records, population = iwpc_attack_data(target)
-    elif aux is not None:
-        records, population = read_table(data), read_table(aux)
-    else:
-        records = read_table(data)
-        target.schema.validate(records, (target.schema.id_column,), what=str(data))
-        records, population = held_out_aux(records, target, seed=0)
-    iwpc = target.schema.as_dict() == IWPC_SCHEMA.as_dict()
-    sensitive = sensitive or ("vkorc1" if iwpc else None)
-    if sensitive is None:
-        raise MiriskError(f"name the sensitive column (--sensitive or the config's 'sensitive'); categorical "
-                          f"features: {', '.join(target.schema.categorical)}")
-    known = known or (DEMOGRAPHICS if iwpc else tuple(c for c in target.schema.features if c != sensitive))
+    records, population = attack_tables(target, data, aux)
+    sensitive, known = task_columns(target, sensitive, known)
     return AuditSubject(kind, target, records=records, aux=population, sensitive=sensitive, known=tuple(known))
 
 
@@ -202,9 +189,7 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path) -> list[
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored["points"]
-    source = provenance.get("source")
-    split = split_cohort(load_iwpc(None if source == "bundled:iwpc" else source), seed=int(provenance["split_seed"]))
-    points = dp_sweep(split, (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
+    points = dp_sweep(recorded_split(subject.target), (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
     prepare_output_dir(path.parent, force=True)
     write_json(path, {**key, "points": points})
     return points

@@ -18,14 +18,13 @@ from mirisk.attacks.attribute import ATTACKS
 from mirisk.cli.common import (
     attack_app, console, demo_app, friendly_errors, parse_epsilons, parse_numbers, progress_bar, train_app,
 )
-from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, IWPC_SCHEMA, load_iwpc, split_cohort
-from mirisk.data.tabular import read_table
-from mirisk.errors import MiriskError
+from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, load_iwpc, split_cohort
 from mirisk.figures import privacy_sweep_plot
-from mirisk.models.tabular import TabularRegressor
 from mirisk.models.tabular_store import load_tabular_target, save_tabular_target
-from mirisk.pipelines.attribute import AttributeReport, AttributeSetting, held_out_aux, run_attribute_attack
-from mirisk.pipelines.iwpc import DEFAULT_EPSILONS, SENSITIVE, dp_sweep, iwpc_attack_data, train_iwpc_target
+from mirisk.pipelines.attribute import AttributeReport, AttributeSetting, run_attribute_attack
+from mirisk.pipelines.iwpc import (
+    DEFAULT_EPSILONS, SENSITIVE, attack_tables, dp_sweep, task_columns, train_iwpc_target,
+)
 
 
 class DosingModel(str, Enum):
@@ -87,33 +86,14 @@ def attack_attribute(
     from the model's answers, beside the prior-only and ideal-classifier baselines."""
     out_dir = prepare_output_dir(out, force=force)
     target = load_tabular_target(model)
-    records, population = _attack_tables(target, data, aux, seed)
-    is_iwpc = target.schema.as_dict() == IWPC_SCHEMA.as_dict()
-    sensitive = sensitive or ("vkorc1" if is_iwpc else None)
-    if sensitive is None:
-        raise MiriskError(f"name the column to infer with --sensitive (one of {', '.join(target.schema.categorical)})")
-    known_columns = _columns(known) or (
-        DEMOGRAPHICS if is_iwpc else tuple(c for c in target.schema.features if c != sensitive)
-    )
+    records, population = attack_tables(target, data, aux, seed)
+    sensitive, known_columns = task_columns(target, sensitive, _columns(known))
     setting = AttributeSetting(sensitive, known_columns, attack, output, outcome, parse_numbers(bands, "--bands"),
                                budget, seed)
     report = run_attribute_attack(target, records, population, setting)
     write_attribute_outputs(out_dir, report)
     console.print(attribute_table([report.payload]))
     console.print(f"wrote {out_dir}/result.json and inferences.csv (owner-only)")
-
-
-def _attack_tables(target: TabularRegressor, data: Path | None, aux: Path | None,
-                   seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if data is None:
-        if aux is not None:
-            raise MiriskError("--aux needs --data: name the people to attack too")
-        return iwpc_attack_data(target)
-    records = read_table(data)
-    if aux is not None:
-        return records, read_table(aux)
-    target.schema.validate(records, (target.schema.id_column,), what=str(data))
-    return held_out_aux(records, target, seed)
 
 
 def write_attribute_outputs(out_dir: Path, report: AttributeReport) -> None:

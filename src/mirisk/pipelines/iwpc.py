@@ -4,6 +4,7 @@ and sweep differential privacy against dosing utility (Fredrikson et al. 2014)."
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,8 @@ from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, IWPC_SCHEMA, CohortSplit, lo
 from mirisk.defences.dp_sgd import DPSettings
 from mirisk.errors import MiriskError
 from mirisk.models.tabular import TABULAR_DP_CLIP, TabularRegressor, dosing_metrics, train_tabular_regressor
-from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
+from mirisk.data.tabular import read_table
+from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
 
 DEFAULT_EPSILONS: tuple[float | None, ...] = (0.1, 0.25, 1.0, 5.0, 20.0, None)
 SENSITIVE = ("vkorc1", "cyp2c9")
@@ -38,14 +40,43 @@ def train_iwpc_target(
     return model
 
 
-def iwpc_attack_data(model: TabularRegressor) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild the model's cohort split: (training + held-out patients to attack, aux sample)."""
+def recorded_split(model: TabularRegressor) -> CohortSplit:
+    """The IWPC cohort split a mirisk-trained model records in its metadata."""
     data = model.training.get("data") or {}
     if "split_seed" not in data:
         raise MiriskError("this model does not record an IWPC split; pass --data (and --aux) explicitly")
-    split = split_cohort(load_iwpc(None if data.get("source") == BUNDLED else data.get("source")),
-                         seed=int(data["split_seed"]))
-    return pd.concat([split.train, split.test], ignore_index=True), split.aux
+    source = data.get("source")
+    return split_cohort(load_iwpc(None if source == BUNDLED else source), seed=int(data["split_seed"]))
+
+
+def attack_tables(model: TabularRegressor, data: str | Path | None, aux: str | Path | None,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The people to attack and the attacker's population sample: the model's own IWPC
+    split when no data are named; else ``data`` with ``aux``, or with half of its
+    non-training rows as the sample (see :func:`held_out_aux`)."""
+    if data is None:
+        if aux is not None:
+            raise MiriskError("--aux needs --data: name the people to attack too")
+        split = recorded_split(model)
+        return pd.concat([split.train, split.test], ignore_index=True), split.aux
+    records = read_table(data)
+    if aux is not None:
+        return records, read_table(aux)
+    model.schema.validate(records, (model.schema.id_column,), what=str(data))
+    return held_out_aux(records, model, seed)
+
+
+def task_columns(model: TabularRegressor, sensitive: str | None,
+                 known: tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
+    """The column to infer and the known ones; on IWPC the paper's (VKORC1 from the
+    demographics), elsewhere the sensitive column must be named and every other feature is known."""
+    iwpc = model.schema.as_dict() == IWPC_SCHEMA.as_dict()
+    sensitive = sensitive or ("vkorc1" if iwpc else None)
+    if sensitive is None:
+        raise MiriskError(f"name the column to infer (--sensitive); categorical features: "
+                          f"{', '.join(model.schema.categorical)}")
+    return sensitive, tuple(known or (DEMOGRAPHICS if iwpc else
+                                      (c for c in model.schema.features if c != sensitive)))
 
 
 def dp_sweep(
