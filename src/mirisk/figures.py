@@ -106,3 +106,29 @@ def privacy_sweep_plot(
     axis.set_title(title, fontsize=10)
     figure.tight_layout()
     return png_bytes(figure)
+
+
+def defence_sweep_plot(points: list[dict], attacks: tuple[str, ...], title: str) -> bytes:
+    """PNG bytes: per defence (x, in sweep order), identification top-1 by each attack
+    (left) and test accuracy (right), one line per training-set size."""
+    labels = list(dict.fromkeys(point["defence"] for point in points))
+    sizes = sorted({point["n_train"] for point in points})
+    figure, (risk, utility) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for size in sizes:
+        row = {point["defence"]: point for point in points if point["n_train"] == size}
+        x = [labels.index(label) for label in row]
+        for attack, marker in zip(attacks, "os^v", strict=False):
+            risk.plot(x, [point[attack]["identification_top1"] for point in row.values()], marker=marker,
+                      label=f"{attack}, {size}/person")
+        utility.plot(x, [point["test_accuracy"] for point in row.values()], marker="s", label=f"{size}/person")
+    risk.axhline(points[0]["chance_top1"], linestyle="--", linewidth=1, color="grey")
+    risk.text(0, points[0]["chance_top1"], " chance", va="bottom", fontsize=8, color="grey")
+    risk.set_ylabel("identification top-1 of the reconstructions")
+    utility.set_ylabel("test accuracy")
+    for axis in (risk, utility):
+        axis.set_ylim(0, 1.05)
+        axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        axis.legend(fontsize=7, loc="best")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return png_bytes(figure)

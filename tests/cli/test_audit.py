@@ -18,7 +18,8 @@ from mirisk.models import save_target
 from mirisk.models.tabular_store import save_tabular_target
 
 runner = CliRunner()
-FAST = 'miface_iterations = 150\nblackbox_iterations = 15\nlabelonly_iterations = 15\n'
+FAST = 'miface_iterations = 150\nblackbox_iterations = 15\nlabelonly_iterations = 15\nepsilons = []\n'
+WITH_DP = FAST.replace("epsilons = []", "epsilons = [50.0]")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +35,17 @@ def fast_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def audited(tmp_path_factory, softmax_dir, fast_config):
+def dp_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "audit.toml"
+    path.write_text(WITH_DP)
+    return path
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory, softmax_dir, dp_config):
+    """The full image audit, with one DP-SGD retrain (epsilon 50)."""
     out = tmp_path_factory.mktemp("audit") / "report"
-    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(out), "--config", str(fast_config)])
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(out), "--config", str(dp_config)])
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -56,6 +65,19 @@ def test_report_has_the_schemas_fields_and_a_verdict_per_threat_model(audited):
     assert "Model-inversion risk" in output and "report.html" in output
 
 
+def test_the_dp_retrain_is_measured_and_recommended(audited):
+    out, _ = audited
+    report = json.loads((out / "report.json").read_text())
+    (point,) = report["defences"]["dp_sweep"]
+    white_box = next(a for a in report["attacks"] if a["id"] == "white-box-miface")
+    assert point["epsilon"] == 50.0 and point["epsilon_spent"] == pytest.approx(50.0, rel=0.05)
+    # measured: identification 100% -> 2.5% (chance) at epsilon 50, test accuracy 98% -> 57%
+    assert point["white-box"]["identification_top1"] < white_box["metrics"]["identification_top1"] - 0.5
+    advice = next(r for r in report["recommendations"] if r["action"] == "Train with DP-SGD at epsilon 50.")
+    assert "white-box identification" in advice["effect"] and "test accuracy" in advice["cost"]
+    assert "retrained with DP-SGD" in (out / "report.html").read_text()
+
+
 def test_every_file_is_owner_only(audited):
     out, _ = audited
     for path in out.rglob("*"):
@@ -63,15 +85,18 @@ def test_every_file_is_owner_only(audited):
         assert mode == (0o700 if path.is_dir() else 0o600), path
 
 
-def test_resume_skips_finished_attacks(audited, softmax_dir, fast_config, tmp_path):
+def test_resume_skips_finished_attacks(audited, softmax_dir, dp_config, tmp_path):
     out, _ = audited
     copy = tmp_path / "resumed"
     shutil.copytree(out, copy)
     (copy / "report.json").unlink()  # as if the run had stopped after its attacks
     shutil.rmtree(copy / "attacks" / "top3-blackbox")  # ... with one attack unfinished
     before = {p.parent.name: p.stat().st_mtime_ns for p in (copy / "attacks").glob("*/result.json")}
-    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(copy), "--config", str(fast_config)])
+    dp_sweep = copy / "defences" / "dp_sweep.json"
+    dp_written = dp_sweep.stat().st_mtime_ns
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(copy), "--config", str(dp_config)])
     assert result.exit_code == 0, result.output
+    assert dp_sweep.stat().st_mtime_ns == dp_written  # the DP retrain is not repeated either
     assert result.output.count("already done (resumed)") == 3 and "top3-blackbox: done" in result.output
     for path in (copy / "attacks").glob("*/result.json"):
         if path.parent.name != "top3-blackbox":
@@ -169,7 +194,7 @@ def test_report_renders_in_a_real_browser(audited, tmp_path):
     assert f'level-{report["verdict"]["overall"]}' in dom and 'id="verdict"' in dom
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
-    assert total == loaded == 5  # the attack chart and four reconstruction grids
+    assert total == loaded == 6  # the attack chart, four reconstruction grids and the DP-SGD chart
 
 
 def test_audit_of_an_onnx_file_skips_white_box_and_says_why(targets, faces, fast_config, tmp_path):

@@ -21,6 +21,7 @@ from mirisk.audit.verdict import (  # noqa: E402
 )
 from mirisk.errors import MiriskError  # noqa: E402
 from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
+from mirisk.pipelines.face_sweep import SWEEP_ATTACKS  # noqa: E402
 from mirisk.runtime import versions  # noqa: E402
 
 SCHEMA = "mirisk-report/1"
@@ -52,7 +53,8 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
     """Everything the HTML shows, as one JSON document."""
     verdict = threat_verdicts(plan, results)
     if plan.model_kind == "image":
-        recommendations = image_recommendations(plan, results)
+        recommendations = image_recommendations(plan, results, subject_description["metrics"].get("test_accuracy"),
+                                                dp_sweep)
     else:
         recommendations = tabular_recommendations(plan, results, dp_sweep)
     attacks = []
@@ -112,9 +114,17 @@ def _attack_chart(report: dict[str, Any]) -> bytes:
 
 def _dp_chart(report: dict[str, Any]) -> bytes | None:
     points = report["defences"].get("dp_sweep")
-    sensitive = report["model"].get("sensitive")
-    if not points or f"{sensitive}_true_train" not in points[0]:
+    if not points:
         return None
+    if report["plan"]["model_kind"] == "image":
+        return privacy_sweep_plot(
+            [point["epsilon"] for point in points],
+            {f"{attack} identification": [point[attack]["identification_top1"] for point in points]
+             for attack in SWEEP_ATTACKS},
+            ("test accuracy", [point["test_accuracy"] for point in points]),
+            {"chance": points[0]["chance_top1"]}, "DP-SGD retrains: identification and accuracy by epsilon",
+        )
+    sensitive = report["model"].get("sensitive")
     return privacy_sweep_plot(
         [point["epsilon"] for point in points],
         {f"{sensitive} attack (training records)": [point[f"{sensitive}_true_train"] for point in points]},

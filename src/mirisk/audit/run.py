@@ -62,7 +62,8 @@ def plan_audit(model: Path, data: str | None, config_path: Path | None, access: 
 
 
 def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, force: bool,
-              on_unit: Callable[[AttackUnit, bool], None] | None = None) -> dict[str, Any]:
+              on_unit: Callable[[AttackUnit, bool], None] | None = None,
+              announce: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run ``plan`` into ``out`` and write report.json and report.html; returns the report."""
     prepare_torch(plan.settings["seed"])
     started = time.perf_counter()
@@ -73,7 +74,7 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
                           "or pass --force")
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit)
-    dp = run_defences(plan, subject, out)
+    dp = run_defences(plan, subject, out, announce)
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)

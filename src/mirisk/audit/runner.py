@@ -24,6 +24,7 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
+from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.tabular import TabularRegressor
@@ -31,6 +32,7 @@ from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
+from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
 from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, dp_sweep, recorded_split, task_columns
 from mirisk.pipelines.matrix import policy_cost
@@ -177,11 +179,13 @@ def _run_tabular_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, 
     return report.payload
 
 
-def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path) -> list[dict[str, Any]] | None:
-    """For a linear IWPC model trained by mirisk: retrain it with DP-SGD at the plan's
-    epsilons and measure attack and dosing error (resumable like the attacks)."""
-    provenance = subject.target.training.get("data") if subject.kind == "tabular" else None
-    if not (subject.is_iwpc and subject.target.kind == "linear" and provenance and subject.sensitive in SENSITIVE):
+def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
+                 announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
+    """Retrain a model mirisk trained (so its data and split are known) with DP-SGD at the
+    plan's epsilons and measure utility and attack success again: face recognisers under the
+    white-box and score attacks, the IWPC linear model under the attribute attack. Resumable
+    like the attacks."""
+    if not plan.settings["epsilons"] or not _retrainable(subject):
         return None
     path = out_dir / "defences" / "dp_sweep.json"
     key = {"epsilons": plan.settings["epsilons"], "plan_fingerprint": plan.fingerprint()}
@@ -189,7 +193,25 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path) -> list[
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored["points"]
-    points = dp_sweep(recorded_split(subject.target), (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
+    seed = plan.settings["seed"]
+    if announce is not None:
+        announce(f"retraining with DP-SGD at epsilon {', '.join(f'{e:g}' for e in plan.settings['epsilons'])}")
+    if subject.kind == "image":
+        points = face_sweep(subject.dataset, subject.target.architecture, epsilon_recipes(tuple(plan.settings["epsilons"])),
+                            (int(subject.target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
+                            plan.settings["miface_iterations"], seed)
+    else:
+        points = dp_sweep(recorded_split(subject.target), (*plan.settings["epsilons"], None), seed=seed)
     prepare_output_dir(path.parent, force=True)
     write_json(path, {**key, "points": points})
     return points
+
+
+def _retrainable(subject: AuditSubject) -> bool:
+    """A mirisk-trained model with its training data recorded (not an imported file)."""
+    if subject.kind == "image":
+        target = subject.target
+        return (not target.provenance and target.architecture in ARCHITECTURES
+                and "n_train_per_subject" in target.data and target.data.get("split") != "unknown")
+    provenance = subject.target.training.get("data")
+    return bool(subject.is_iwpc and subject.target.kind == "linear" and provenance and subject.sensitive in SENSITIVE)

@@ -81,8 +81,10 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
     return best.id, score(results[best.id]["metrics"])
 
 
-def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Output restriction and weight secrecy, each with the effect the audit measured."""
+def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], test_accuracy: float | None,
+                          dp_sweep: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Weight secrecy, output restriction, DP training and query limits, each with the
+    effect the audit measured."""
     recommendations = []
     white = _best(plan, results, AccessLevel.WHITE_BOX)
     black = [b for b in (_best(plan, results, a) for a in ACCESS_ORDER[1:]) if b]
@@ -111,6 +113,7 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -
                     + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),
             "measured": True,
         })
+    recommendations += _image_dp_recommendations(results, test_accuracy, dp_sweep or [])
     for unit in plan.units:
         used = results[unit.id].get("queries_per_target")
         if used:
@@ -120,6 +123,29 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -
                           f"(e.g. {max(1, int(used // 10)):,}) would stop it before it converges",
                 "measured": False,
             })
+    return recommendations
+
+
+SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box identification"),
+               "scores": ("scores-blackbox", "score black-box identification")}
+
+
+def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy: float | None,
+                              dp_sweep: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One per epsilon: each attack's identification on the audited model -> on the DP retrain."""
+    recommendations = []
+    for point in dp_sweep:
+        effects = []
+        for attack, (unit_id, label) in SWEEP_UNITS.items():
+            before = results.get(unit_id, {}).get("metrics", {}).get("identification_top1")
+            after = point[attack]["identification_top1"]
+            effects.append(f"{label} {'' if before is None else f'{before:.0%} -> '}{after:.0%}")
+        recommendations.append({
+            "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
+            "effect": "; ".join(effects) + f" (chance {point['chance_top1']:.1%})",
+            "cost": f"test accuracy {'' if test_accuracy is None else f'{test_accuracy:.1%} -> '}{point['test_accuracy']:.1%}",
+            "measured": True,
+        })
     return recommendations
 
 

@@ -68,7 +68,8 @@ def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool) -> d
             update(next(done))
             console.print(f"  {unit.id}: {'already done (resumed)' if resumed else 'done'}")
 
-        return run_audit(plan, subject, out, redact, force, on_unit=on_unit)
+        return run_audit(plan, subject, out, redact, force, on_unit=on_unit,
+                         announce=lambda text: console.print(f"  {text} (a defence measurement)"))
 
 
 @app.command()

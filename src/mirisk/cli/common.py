@@ -24,9 +24,11 @@ app = typer.Typer(
 train_app = typer.Typer(no_args_is_help=True, help="Train target models.")
 attack_app = typer.Typer(no_args_is_help=True, help="Run one attack against a model.")
 demo_app = typer.Typer(help="Run a worked example end to end on bundled data.")
+sweep_app = typer.Typer(no_args_is_help=True, help="Retrain under each defence and measure accuracy and attack success.")
 app.add_typer(train_app, name="train")
 app.add_typer(attack_app, name="attack")
 app.add_typer(demo_app, name="demo")
+app.add_typer(sweep_app, name="sweep")
 console = Console()
 errors = Console(stderr=True)
 

@@ -24,13 +24,14 @@ from mirisk.cli.common import (
 )
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
+from mirisk.defences import DPSettings, TrainingDefences
 from mirisk.errors import MiriskError
 from mirisk.figures import policy_matrix_heatmap
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.store import save_target
 from mirisk.models.target import TargetModel
-from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig
+from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.matrix import DEFAULT_POLICIES, PolicyMatrix
 from mirisk.pipelines.faces import (
     DEFAULT_MIFACE,
@@ -64,20 +65,35 @@ def train_faces(
     n_train: Annotated[int, typer.Option(help="Training photos per person; the rest are held out.")] = 7,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the family's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split and training.")] = 0,
+    dp_epsilon: Annotated[float | None, typer.Option(help="Train with DP-SGD to this epsilon (PRV accountant).")] = None,
+    dp_delta: Annotated[float, typer.Option(help="DP delta.")] = 1e-5,
+    dp_clip: Annotated[float, typer.Option(help="DP-SGD per-example clipping norm.")] = 1.0,
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
+    dropout: Annotated[float, typer.Option(help="Dropout rate (softmax: on the input pixels).")] = 0.0,
+    early_stopping: Annotated[int | None, typer.Option(help="Stop after this many epochs without validation "
+                                                            "improvement (one photo per person held back).")] = None,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing in [-1, 1); negative values are allowed "
+                                                        "(Struppek et al. 2024).")] = 0.0,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
-    """Train a face recogniser on a per-person split and save it safely."""
+    """Train a face recogniser on a per-person split, with any training-time defences, and save it safely."""
+    defences = TrainingDefences(
+        dp=None if dp_epsilon is None else DPSettings(dp_epsilon, dp_delta, dp_clip), weight_decay=weight_decay,
+        dropout=dropout, early_stopping=early_stopping, label_smoothing=label_smoothing,
+    )
     prepare_output_dir(out, force=force)
     dataset = load_faces(data)
-    config = DEFAULT_TRAINING[model.value]
+    config = default_training(model.value, private=defences.dp is not None)
     config = TrainingConfig(**{**config.as_dict(), "seed": seed, **({"epochs": epochs} if epochs else {})})
     with progress_bar(f"training {model.value} on {dataset.n_classes} people", config.epochs) as update:
         target = train_face_target(model.value, dataset, n_train=n_train, split_seed=seed, config=config,
-                                   progress=update)
+                                   progress=update, defences=defences)
     save_target(target, out, force=True)
+    dp = target.training.get("dp")
+    privacy = f", DP ε={dp['epsilon']:.2f} (δ={dp['delta']:g}, σ={dp['noise_multiplier']:.2f})" if dp else ""
     console.print(
         f"{model.value}: train accuracy {target.metrics['train_accuracy']:.1%}, "
-        f"test accuracy {target.metrics['test_accuracy']:.1%} -> {out}"
+        f"test accuracy {target.metrics['test_accuracy']:.1%}{privacy} -> {out}"
     )
 
 

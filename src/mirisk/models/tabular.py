@@ -131,7 +131,7 @@ def _fit_linear_dp(
         linear.bias.fill_(0.5)
     dataset = TensorDataset(torch.tensor(scaled_x, dtype=torch.float32), torch.tensor(scaled_y[:, None], dtype=torch.float32))
     record = train_dp_sgd(
-        linear, dataset, nn.functional.mse_loss, dp, epochs=30, batch_size=256, learning_rate=1.0, seed=seed,
+        linear, dataset, nn.MSELoss(), dp, epochs=30, batch_size=256, learning_rate=1.0, seed=seed,
         momentum=0.5,
     )
     weight = linear.weight.detach().double().numpy()[0]

@@ -33,6 +33,18 @@ DEFAULT_TRAINING: dict[str, TrainingConfig] = {
     "cnn": TrainingConfig(epochs=30, learning_rate=3e-3),
 }
 
+# DP-SGD runs plain SGD with momentum (Opacus clips per example, then adds noise); these
+# settings were chosen on the bundled faces (benchmarks/face_defences.py, BENCHMARKS.md).
+DP_MOMENTUM = 0.9
+DP_TRAINING: dict[str, TrainingConfig] = {
+    "softmax": TrainingConfig(epochs=60, learning_rate=25.0, batch_size=280),
+    "mlp": TrainingConfig(epochs=30, learning_rate=0.5, batch_size=64),
+    "cnn": TrainingConfig(epochs=60, learning_rate=0.5, batch_size=64),
+}
+# Per-example gradients of a wide linear layer are huge (64 x 10,304 x 3,000 for the MLP):
+# ghost clipping gets their norms without them (BENCHMARKS.md, DP-SGD overhead).
+DP_GRAD_SAMPLE_MODE = {"softmax": "ghost", "mlp": "ghost", "cnn": "hooks", "lenet": "hooks"}
+
 
 def train_classifier(
     model: nn.Module,
@@ -41,10 +53,12 @@ def train_classifier(
     config: TrainingConfig,
     progress: Callable[[int], None] | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
+    should_stop: Callable[[nn.Module, int], bool] | None = None,
 ) -> nn.Module:
     """Train ``model`` in place on ``images`` [N, C, H, W] against ``labels``: integer classes
     (per image, or per pixel for segmentation) or float targets for a regression
-    ``loss_fn``; returns it in eval mode. ``progress(epoch)`` is called after each epoch."""
+    ``loss_fn``; returns it in eval mode. ``progress(epoch)`` is called after each epoch;
+    ``should_stop(model, epoch)`` may end training early."""
     prepare_torch(config.seed)
     x = torch.as_tensor(images, dtype=torch.float32)
     labels = np.asarray(labels)
@@ -59,6 +73,8 @@ def train_classifier(
             optimiser.step()
         if progress is not None:
             progress(epoch + 1)
+        if should_stop is not None and should_stop(model, epoch + 1):
+            break
     return model.eval()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import TensorDataset
 
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import write_bytes, write_json, write_npz
@@ -16,12 +17,15 @@ from mirisk.attacks.miface import MIFace
 from mirisk.attacks.result import AttackResult
 from mirisk.data.images import ImageDataset
 from mirisk.data.split import SubjectSplit, split_per_subject
+from mirisk.defences import EarlyStopping, TrainingDefences, train_dp_sgd
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
 from mirisk.metrics.identification import FaceEvaluator, identification_metrics
 from mirisk.models.architectures import build_model
 from mirisk.models.target import TargetModel
-from mirisk.models.training import DEFAULT_TRAINING, TrainingConfig, accuracy, train_classifier
+from mirisk.models.training import (
+    DEFAULT_TRAINING, DP_GRAD_SAMPLE_MODE, DP_MOMENTUM, DP_TRAINING, TrainingConfig, accuracy, train_classifier,
+)
 from mirisk.runtime import prepare_torch, versions
 
 
@@ -32,21 +36,37 @@ def train_face_target(
     split_seed: int = 0,
     config: TrainingConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    defences: TrainingDefences | None = None,
 ) -> TargetModel:
-    """Train one face recogniser on ``n_train`` photos per person; record its accuracy.
-    ``progress(epoch)`` is called after each epoch."""
+    """Train one face recogniser on ``n_train`` photos per person, with ``defences`` if any;
+    record its accuracy. ``progress(epoch)`` is called after each epoch."""
+    defences = defences or TrainingDefences()
     split = split_per_subject(dataset, n_train=n_train, seed=split_seed)
-    config = config or default_training(architecture)
+    config = config or default_training(architecture, private=defences.dp is not None)
     prepare_torch(config.seed)  # the initial weights come from the seed too
-    module = build_model(architecture, dataset.input_shape, dataset.n_classes)
+    params = {"dropout": defences.dropout} if defences.dropout else {}
+    module = build_model(architecture, dataset.input_shape, dataset.n_classes, **params)
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
-    train_classifier(module, train.images, train.labels, config, progress=progress)
+    training: dict[str, Any] = {"loss": "cross-entropy", **config.as_dict(), **defences.as_dict()}
+    if defences.dp is not None:
+        training["optimiser"] = f"sgd (momentum {DP_MOMENTUM})"
+        training["dp"] = train_dp_sgd(
+            module, TensorDataset(torch.as_tensor(train.images), torch.as_tensor(train.labels)), defences.loss,
+            defences.dp, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+            seed=config.seed, momentum=DP_MOMENTUM, weight_decay=config.weight_decay + defences.weight_decay,
+            grad_sample_mode=DP_GRAD_SAMPLE_MODE.get(architecture, "hooks"),
+            on_epoch=None if progress is None else lambda epoch: progress(epoch + 1),
+        )
+    else:
+        training["optimiser"] = "adam"
+        training["epochs_run"] = _train_plain(module, train, config, defences, split_seed, progress)
     return TargetModel(
         module=module,
         architecture=architecture,
         input_shape=dataset.input_shape,
         class_names=dataset.class_names,
-        training={"optimiser": "adam", "loss": "cross-entropy", **config.as_dict()},
+        architecture_params=params,
+        training=training,
         metrics={
             "train_accuracy": accuracy(module, train.images, train.labels),
             "test_accuracy": accuracy(module, held_out.images, held_out.labels),
@@ -58,6 +78,26 @@ def train_face_target(
             "n_train_per_subject": n_train,
         },
     )
+
+
+def _train_plain(module: torch.nn.Module, train: ImageDataset, config: TrainingConfig, defences: TrainingDefences,
+                 seed: int, progress: Callable[[int], None] | None) -> int:
+    """Adam with the recipe's loss and weight decay; with early stopping, one photo per
+    person is held back for validation and the best epoch's weights are kept. Returns the
+    epochs run."""
+    config = replace(config, weight_decay=config.weight_decay + defences.weight_decay)
+    if defences.early_stopping is None:
+        train_classifier(module, train.images, train.labels, config, progress=progress, loss_fn=defences.loss)
+        return config.epochs
+    order = np.random.default_rng(seed).permutation(len(train.labels))
+    _, first = np.unique(train.labels[order], return_index=True)
+    validation = np.zeros(len(train.labels), dtype=bool)
+    validation[order[first]] = True
+    stopper = EarlyStopping(train.images[validation], train.labels[validation], defences.early_stopping)
+    train_classifier(module, train.images[~validation], train.labels[~validation], config, progress=progress,
+                     loss_fn=defences.loss, should_stop=stopper.should_stop)
+    stopper.restore_best(module)
+    return stopper.last_epoch
 
 
 def target_split(target: TargetModel, dataset: ImageDataset) -> SubjectSplit:
@@ -154,9 +194,10 @@ def measure_face_reconstructions(
     return FaceInversionReport(result, metrics, payload, train.images[first_photo])
 
 
-def default_training(architecture: str) -> TrainingConfig:
-    """The family's default training settings."""
-    return DEFAULT_TRAINING.get(architecture, TrainingConfig())
+def default_training(architecture: str, private: bool = False) -> TrainingConfig:
+    """The family's default training settings (DP-SGD's own when ``private``)."""
+    table = DP_TRAINING if private else DEFAULT_TRAINING
+    return table.get(architecture, TrainingConfig())
 
 
 def configured_miface(**overrides: Any) -> MIFace:

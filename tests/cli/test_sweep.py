@@ -1,0 +1,48 @@
+"""`mirisk sweep faces` and `mirisk train faces` with defences, end to end."""
+
+import json
+import stat
+
+import pytest
+from typer.testing import CliRunner
+
+from mirisk.cli import app
+
+runner = CliRunner()
+
+
+def test_sweep_writes_points_and_a_plot(tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "faces", "--out", str(out), "--epsilons", "inf", "--n-train", "3",
+                                 "--blackbox-iterations", "5"])
+    assert result.exit_code == 0, result.output
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    assert len(points) == 1 and points[0]["epsilon"] is None and points[0]["n_train"] == 3
+    for attack in ("white-box", "scores"):
+        assert 0 <= points[0][attack]["identification_top1"] <= 1
+    assert points[0]["white-box"]["identification_top1"] > 0.5 and points[0]["test_accuracy"] > 0.5
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert stat.S_IMODE((out / "sweep.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--n-train", "2.5"], "whole numbers"), (["--defences", "mixup=1"], "unknown defence"),
+    (["--epsilons", "0"], "positive"),
+])
+def test_bad_sweeps_get_one_line_errors(tmp_path, options, message):
+    result = runner.invoke(app, ["sweep", "faces", "--out", str(tmp_path / "x"), *options])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_train_faces_with_dp_records_the_spent_epsilon(tmp_path):
+    result = runner.invoke(app, ["train", "faces", "--model", "softmax", "--dp-epsilon", "3", "--epochs", "3",
+                                 "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    dp = json.loads((tmp_path / "m" / "target.json").read_text())["training"]["dp"]
+    assert dp["epsilon"] == pytest.approx(3.0, rel=0.05) and "DP ε=" in result.output
+
+
+def test_train_faces_rejects_dp_with_early_stopping(tmp_path):
+    result = runner.invoke(app, ["train", "faces", "--dp-epsilon", "3", "--early-stopping", "3",
+                                 "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0 and "one or the other" in result.output
