@@ -43,7 +43,7 @@ def measure(faces, setting: FederatedSetting, seeds: int) -> dict:
 
 def update_norm(faces, setting: FederatedSetting) -> float:
     _, record = run_gradient_attack(faces, replace(setting, iterations=1))
-    return float(torch.sqrt(sum((value ** 2).sum() for value in record.update.values())))
+    return record.update_norm()
 
 
 def main() -> None:

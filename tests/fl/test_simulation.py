@@ -15,10 +15,6 @@ def _round(small_faces, **kwargs):
     return simulate_round(module, images, labels, "lenet", small_faces.n_classes, **kwargs)
 
 
-def _norm(update):
-    return float(torch.sqrt(sum((value ** 2).sum() for value in update.values())))
-
-
 def test_one_fedavg_step_is_minus_the_learning_rate_times_the_fedsgd_gradient(small_faces):
     gradient = _round(small_faces).update
     step = _round(small_faces, settings=ClientSettings("fedavg", local_steps=1, local_learning_rate=0.5)).update
@@ -34,10 +30,9 @@ def test_secure_aggregation_records_only_the_mean(small_faces):
 
 def test_defences_clip_noise_sparsify_and_quantise(small_faces):
     clean = _round(small_faces).update
-    clipped = _round(small_faces, defence=UpdateDefence(clip=0.5)).update
-    assert _norm(clipped) == pytest.approx(0.5, rel=1e-4)
+    assert _round(small_faces, defence=UpdateDefence(clip=0.5)).update_norm() == pytest.approx(0.5, rel=1e-4)
     noisy = _round(small_faces, defence=UpdateDefence(clip=0.5, noise=1.0))
-    assert _norm(noisy.update) > 10 * 0.5 and noisy.defence["epsilon_per_round"] > 0
+    assert noisy.update_norm() > 10 * 0.5 and noisy.defence["epsilon_per_round"] > 0
     sparse = _round(small_faces, defence=UpdateDefence(sparsify=0.1)).update
     kept = sum(int((value != 0).sum()) for value in sparse.values()) / sum(value.numel() for value in clean.values())
     assert kept == pytest.approx(0.1, abs=0.01)

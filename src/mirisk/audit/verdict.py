@@ -139,7 +139,7 @@ def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy:
         for attack, (unit_id, label) in SWEEP_UNITS.items():
             before = results.get(unit_id, {}).get("metrics", {}).get("identification_top1")
             after = point[attack]["identification_top1"]
-            effects.append(f"{label} {'' if before is None else f'{before:.0%} -> '}{after:.0%}")
+            effects.append(f"{label} {'' if before is None else f'{before:.1%} -> '}{after:.1%}")
         recommendations.append({
             "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
             "effect": "; ".join(effects) + f" (chance {point['chance_top1']:.1%})",

@@ -59,6 +59,10 @@ class ServerRecord:
         module.load_state_dict(self.weights)
         return module.eval()
 
+    def update_norm(self) -> float:
+        """The L2 norm of the whole update (a guide for choosing a clipping norm)."""
+        return float(torch.sqrt(sum((value.double() ** 2).sum() for value in self.update.values())))
+
     def metadata(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key not in ("weights", "update")}
 

@@ -109,7 +109,7 @@ def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
     payload = {
         "attack": attack.name, "threat_model": THREAT_MODEL, "metrics": metrics, "seconds": result["seconds"],
         "objective": result["objective"], "attack_settings": result["settings"],
-        "round": record.metadata(), "setting": {**asdict(setting), "client": asdict(setting.client),
+        "round": record.metadata(), "update_norm": record.update_norm(), "setting": {**asdict(setting), "client": asdict(setting.client),
                                                 "defence": asdict(setting.defence)},
         "data": {"source": data.source, "images": chosen.tolist()}, "versions": versions(),
     }
