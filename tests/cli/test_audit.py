@@ -78,6 +78,18 @@ def test_the_dp_retrain_is_measured_and_recommended(audited):
     assert "retrained with DP-SGD" in (out / "report.html").read_text()
 
 
+def test_the_query_budget_advice_is_measured(audited):
+    out, _ = audited
+    report = json.loads((out / "report.json").read_text())
+    check = report["defences"]["budget_check"]
+    scores = next(a for a in report["attacks"] if a["id"] == "scores-blackbox")
+    assert check["unit"] == "scores-blackbox" and check["budget"] == scores["queries_used"] // 10
+    assert check["queries_used"] <= check["budget"]
+    assert check["identification_top1"] <= scores["metrics"]["identification_top1"]
+    advice = next(r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key to"))
+    assert advice["measured"] is True and "under a tenth of the queries" in advice["effect"]
+
+
 def test_every_file_is_owner_only(audited):
     out, _ = audited
     for path in out.rglob("*"):

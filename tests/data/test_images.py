@@ -1,4 +1,4 @@
-from pathlib import Path
+"""Image folders and the bundled faces: loading, shapes, and one-line errors for bad input."""
 
 import numpy as np
 import pytest

@@ -1,8 +1,10 @@
 """Gradient-leakage attacks on real faces: labels from the bias gradient, images from the update."""
 
+import pytest
 import torch
 
-from mirisk.fl.attacks import recover_labels
+from mirisk.errors import MiriskError
+from mirisk.fl.attacks import INVERTING_GRADIENTS, recover_labels
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
 from mirisk.models.architectures import build_model
 from mirisk.pipelines.federated import FederatedSetting, run_gradient_attack
@@ -52,3 +54,11 @@ def test_noise_on_the_update_lowers_psnr(faces):
     noisy, _ = run_gradient_attack(faces, FederatedSetting(architecture="lenet", attack="idlg", iterations=300,
                                                            defence=UpdateDefence(clip=norm, noise=1e-3)))
     assert noisy.payload["metrics"]["psnr_mean"] < clean.payload["metrics"]["psnr_mean"] - 10
+
+
+def test_given_labels_must_fit_the_round(small_faces):
+    record = _record(small_faces, "lenet", [3])
+    with pytest.raises(MiriskError, match="one label"):
+        INVERTING_GRADIENTS.run(record, labels=torch.tensor([1, 2]))
+    with pytest.raises(MiriskError, match="one label"):
+        INVERTING_GRADIENTS.run(record, labels=torch.tensor([99]))

@@ -48,15 +48,16 @@ def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: dict[str, dict[str, Any]],
-                 vulnerability: dict[str, Any], at_risk: Any, dp_sweep: list[dict[str, Any]] | None,
+                 vulnerability: dict[str, Any], at_risk: Any, defences: dict[str, Any],
                  redact: bool, seconds: float, out_dir: Path) -> dict[str, Any]:
-    """Everything the HTML shows, as one JSON document."""
+    """Everything the HTML shows, as one JSON document. ``defences`` holds what was
+    measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_check`` (a query budget)."""
     verdict = threat_verdicts(plan, results)
     if plan.model_kind == "image":
         recommendations = image_recommendations(plan, results, subject_description["metrics"].get("test_accuracy"),
-                                                dp_sweep)
+                                                defences)
     else:
-        recommendations = tabular_recommendations(plan, results, dp_sweep)
+        recommendations = tabular_recommendations(plan, results, defences.get("dp_sweep"))
     attacks = []
     for unit in plan.units:
         payload = results[unit.id]
@@ -82,7 +83,7 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
         "recommendations": recommendations,
         "vulnerability": vulnerability,
         "at_risk": at_risk,
-        "defences": {"dp_sweep": dp_sweep} if dp_sweep else {},
+        "defences": defences,
         "redacted": redact,
         "seconds": seconds,
         "versions": versions(),

@@ -12,7 +12,7 @@ from typing import Any
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
 from mirisk.audit.report import build_report, render_html
-from mirisk.audit.runner import AuditSubject, load_subject, run_defences, run_units
+from mirisk.audit.runner import AuditSubject, load_subject, run_budget_check, run_defences, run_units
 from mirisk.errors import MiriskError
 from mirisk.metrics.vulnerability import (
     image_vulnerability, most_at_risk_people, most_at_risk_records, tabular_vulnerability,
@@ -74,15 +74,17 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
                           "or pass --force")
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit)
-    dp = run_defences(plan, subject, out, announce)
+    defences = {"dp_sweep": run_defences(plan, subject, out, announce),
+                "budget_check": run_budget_check(plan, subject, results, out)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)
     else:
         vulnerability = tabular_vulnerability(subject.target)
         at_risk = _tabular_at_risk(out, subject, plan)
-    report = build_report(plan, subject.describe(), results, vulnerability, None if redact else at_risk, dp,
-                          redact, time.perf_counter() - started, out)
+    report = build_report(plan, subject.describe(), results, vulnerability, None if redact else at_risk,
+                          {name: value for name, value in defences.items() if value}, redact,
+                          time.perf_counter() - started, out)
     write_report(out, report)
     return report
 

@@ -207,6 +207,33 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
     return points
 
 
+BUDGET_DIVISOR = 10  # the budget checked: a tenth of the queries the unlimited attack used
+
+
+def run_budget_check(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                     out_dir: Path) -> dict[str, Any] | None:
+    """Run the score black-box attack again under a per-deployment budget of a tenth of the
+    queries it used without one, so the query-limit advice is measured, not derived."""
+    unit = next((u for u in plan.units if u.attack == "blackbox" and u.policy == "scores"), None)
+    if plan.model_kind != "image" or unit is None or plan.budget is not None:
+        return None
+    path = out_dir / "defences" / "budget_check.json"
+    if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
+        return read_json(path)["check"]
+    target, seed = subject.target, plan.settings["seed"]
+    budget = max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR)
+    oracle = Oracle(target, parse_policy("scores"), budget=budget)
+    result = ScoreBlackBox(iterations=unit.params["iterations"]).run(
+        oracle, torch.arange(target.n_classes), dct_basis(target.input_shape), seed=seed)
+    metrics = measure_face_reconstructions(target, subject.dataset, result, seed=seed).metrics
+    check = {"unit": unit.id, "budget": budget, "queries_used": result.queries_used,
+             "queries_per_person": budget / target.n_classes,
+             "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"]}
+    prepare_output_dir(path.parent, force=True)
+    write_json(path, {"plan_fingerprint": plan.fingerprint(), "check": check})
+    return check
+
+
 def _retrainable(subject: AuditSubject) -> bool:
     """A mirisk-trained model with its training data recorded (not an imported file)."""
     if subject.kind == "image":

@@ -82,7 +82,7 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
 
 
 def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], test_accuracy: float | None,
-                          dp_sweep: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+                          defences: dict[str, Any]) -> list[dict[str, Any]]:
     """Weight secrecy, output restriction, DP training and query limits, each with the
     effect the audit measured."""
     recommendations = []
@@ -113,10 +113,21 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
                     + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),
             "measured": True,
         })
-    recommendations += _image_dp_recommendations(results, test_accuracy, dp_sweep or [])
+    recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
+    check = defences.get("budget_check")
+    if check:
+        before = results[check["unit"]]["metrics"]
+        recommendations.append({
+            "action": f"Limit queries per API key to about {check['queries_per_person']:,.0f} per person "
+                      f"({check['budget']:,} for the {check['unit']} attack on everyone).",
+            "effect": f"identification {before['identification_top1']:.0%} -> {check['identification_top1']:.0%}, "
+                      f"re-identification {before['reid_top1']:.0%} -> {check['reid_top1']:.0%} under a tenth of "
+                      "the queries the attack used",
+            "measured": True,
+        })
     for unit in plan.units:
         used = results[unit.id].get("queries_per_target")
-        if used:
+        if used and not (check and unit.id == check["unit"]):
             recommendations.append({
                 "action": f"Limit queries per API key (the {unit.access.value} attack).",
                 "effect": f"this attack used {used:,.0f} queries per person; a per-key budget well below that "

@@ -104,7 +104,9 @@ class GradientInversion:
             label_logits.requires_grad_(True)
             variables.append(label_logits)
         else:
-            labels = recover_labels(record) if labels is None else torch.as_tensor(labels)
+            labels = recover_labels(record) if labels is None else torch.as_tensor(labels, dtype=torch.int64)
+            if labels.shape != (record.n_images,) or not bool(((labels >= 0) & (labels < record.n_classes)).all()):
+                raise MiriskError(f"give one label in [0, {record.n_classes}) per image ({record.n_images})")
 
         def flat_update(dummy: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             update = local_update(module, weights, dummy, targets, record.protocol, record.local_steps,
