@@ -4,7 +4,7 @@ unit is found on disk and not re-run), then the defence measurements that apply.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +220,14 @@ def run_budget_check(plan: AuditPlan, subject: AuditSubject, results: dict[str, 
     path = out_dir / "defences" / "budget_check.json"
     if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
         return read_json(path)["check"]
-    target, seed = subject.target, plan.settings["seed"]
     budget = max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR)
-    oracle = Oracle(target, parse_policy("scores"), budget=budget)
-    result = ScoreBlackBox(iterations=unit.params["iterations"]).run(
-        oracle, torch.arange(target.n_classes), dct_basis(target.input_shape), seed=seed)
-    metrics = measure_face_reconstructions(target, subject.dataset, result, seed=seed).metrics
-    check = {"unit": unit.id, "budget": budget, "queries_used": result.queries_used,
-             "queries_per_person": budget / target.n_classes,
-             "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"]}
+    limited = replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
     prepare_output_dir(path.parent, force=True)
+    payload = _run_image_unit(limited, plan, subject, path.parent, redact=True)  # metrics only, no images
+    check = {"unit": unit.id, "budget": budget, "queries_used": payload["queries_used"],
+             "queries_per_person": budget / subject.target.n_classes,
+             "identification_top1": payload["metrics"]["identification_top1"],
+             "reid_top1": payload["metrics"]["reid_top1"]}
     write_json(path, {"plan_fingerprint": plan.fingerprint(), "check": check})
     return check
 
