@@ -21,6 +21,11 @@ FORMAT = "mirisk-fl-record/1"
 PROTOCOLS = ("fedsgd", "fedavg")
 
 
+def l2_norm(tensors: dict[str, torch.Tensor]) -> float:
+    """The L2 norm of several tensors taken as one vector."""
+    return float(torch.sqrt(sum((value.double() ** 2).sum() for value in tensors.values())))
+
+
 @dataclass
 class ServerRecord:
     """``weights``: the global model sent to the client(s); ``update``: the gradient (FedSGD)
@@ -61,7 +66,7 @@ class ServerRecord:
 
     def update_norm(self) -> float:
         """The L2 norm of the whole update (a guide for choosing a clipping norm)."""
-        return float(torch.sqrt(sum((value.double() ** 2).sum() for value in self.update.values())))
+        return l2_norm(self.update)
 
     def metadata(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key not in ("weights", "update")}

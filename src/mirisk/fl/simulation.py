@@ -14,7 +14,7 @@ from torch import nn
 
 from mirisk.errors import MiriskError
 from mirisk.fl.local_training import local_update
-from mirisk.fl.record import PROTOCOLS, ServerRecord
+from mirisk.fl.record import PROTOCOLS, ServerRecord, l2_norm
 from mirisk.runtime import prepare_torch
 
 
@@ -62,8 +62,7 @@ class UpdateDefence:
     def apply(self, update: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         update = dict(update)
         if self.clip is not None:
-            norm = torch.sqrt(sum((value.double() ** 2).sum() for value in update.values()))
-            scale = float(min(1.0, self.clip / max(float(norm), 1e-12)))
+            scale = min(1.0, self.clip / max(l2_norm(update), 1e-12))
             update = {name: value * scale for name, value in update.items()}
         if self.noise > 0:
             update = {name: value + self.noise * self.clip * torch.randn(value.shape, generator=generator)

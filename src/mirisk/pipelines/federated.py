@@ -15,7 +15,7 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.mri import BUNDLED as MRI_BUNDLED
 from mirisk.data.mri import load_bundled_slices
 from mirisk.errors import MiriskError
-from mirisk.fl.attacks import ATTACKS
+from mirisk.fl.attacks import ATTACKS, GradientInversion
 from mirisk.fl.metrics import reconstruction_metrics
 from mirisk.fl.record import ServerRecord
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
@@ -44,8 +44,7 @@ class FederatedSetting:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.attack not in ATTACKS:
-            raise MiriskError(f"unknown gradient attack {self.attack!r}; choose from {', '.join(ATTACKS)}")
+        configured_attack(self.attack, self.iterations, self.restarts)  # validates the attack's settings
         if self.batch < 1 or self.n_clients < 1 or self.downscale < 1:
             raise MiriskError("--batch, --clients and --downscale must be at least 1")
 
@@ -56,6 +55,13 @@ class GradientAttackReport:
     reconstructions: np.ndarray
     originals: np.ndarray
     labels: np.ndarray
+
+
+def configured_attack(name: str, iterations: int, restarts: int) -> GradientInversion:
+    """A named gradient attack with the run's steps and restarts; unknown names are an error."""
+    if name not in ATTACKS:
+        raise MiriskError(f"unknown gradient attack {name!r}; choose from {', '.join(ATTACKS)}")
+    return replace(ATTACKS[name], iterations=iterations, restarts=restarts)
 
 
 def load_client_images(data: str | None) -> ImageDataset:
@@ -99,7 +105,7 @@ def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
     images, labels = torch.as_tensor(data.images[chosen]), torch.as_tensor(data.labels[chosen])
     record = simulate_round(module, images, labels, setting.architecture, data.n_classes, setting.client,
                             setting.defence, setting.n_clients, setting.seed)
-    attack = replace(ATTACKS[setting.attack], iterations=setting.iterations, restarts=setting.restarts)
+    attack = configured_attack(setting.attack, setting.iterations, setting.restarts)
     result = attack.run(record, seed=setting.seed, progress=progress)
     gallery = np.setdiff1d(np.arange(len(data.images)), chosen)
     metrics, ordered = reconstruction_metrics(
@@ -120,9 +126,7 @@ def attack_captured_record(record: ServerRecord, attack_name: str, iterations: i
                            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Attack an update captured outside mirisk: reconstructions and recovered labels, with
     no originals to measure against."""
-    if attack_name not in ATTACKS:
-        raise MiriskError(f"unknown gradient attack {attack_name!r}; choose from {', '.join(ATTACKS)}")
-    attack = replace(ATTACKS[attack_name], iterations=iterations, restarts=restarts)
+    attack = configured_attack(attack_name, iterations, restarts)
     result = attack.run(record, seed=seed, progress=progress)
     payload = {"attack": attack.name, "threat_model": THREAT_MODEL, "seconds": result["seconds"],
                "objective": result["objective"], "recovered_labels": result["labels"].tolist(),
