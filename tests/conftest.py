@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,10 @@ from PIL import Image
 
 from mirisk.data import ImageDataset, load_faces
 from mirisk.models.target import TargetModel
+from mirisk.models.store import save_target
 from mirisk.pipelines.faces import train_face_target
+from mirisk.pipelines.federated import downscaled
+from tests.servers import Server, start_server
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared/data/att_faces"
 
@@ -49,3 +53,30 @@ def iwpc_linear(iwpc_split):
     from mirisk.pipelines.iwpc import train_iwpc_target
 
     return train_iwpc_target("linear", split=iwpc_split)
+
+
+@pytest.fixture(scope="session")
+def small_faces(faces: ImageDataset, tmp_path_factory) -> ImageDataset:
+    """The AT&T faces at half size (56x46), written as a PNG folder and loaded from it."""
+    root = tmp_path_factory.mktemp("small_faces")
+    pooled = downscaled(faces, 2)
+    for index, (image, label) in enumerate(zip(pooled.images, pooled.labels)):
+        folder = root / faces.class_names[label]
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(np.round(image[0] * 255).astype(np.uint8)).save(folder / f"{index}.png")
+    return load_faces(root)
+
+
+@pytest.fixture(scope="session")
+def served_model(small_faces: ImageDataset, tmp_path_factory) -> Path:
+    """A softmax face recogniser on the half-size faces, saved as a mirisk model folder."""
+    return save_target(train_face_target("softmax", small_faces), tmp_path_factory.mktemp("served") / "model")
+
+
+@pytest.fixture(scope="module")
+def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
+    """One gateway for a test module: label policy by default, the detector alerting."""
+    running = start_server(served_model, tmp_path_factory.mktemp("gateway") / "gateway.db",
+                           "--max-batch", "32", "--max-body-mb", "1", "--detector", "alert")
+    yield running
+    running.stop()

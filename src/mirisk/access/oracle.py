@@ -7,6 +7,7 @@ the oracle, never the model."""
 from __future__ import annotations
 
 import copy
+from typing import Protocol
 
 import torch
 
@@ -15,12 +16,38 @@ from mirisk.errors import MiriskError
 from mirisk.models.target import TargetModel
 
 
-class QueryBudgetExhausted(Exception):
+class OracleRefused(Exception):
+    """The oracle will answer no more of an attack's queries; ``reason`` says why. Attacks
+    stop at this and keep their best result so far."""
+
+    reason = "refused"
+
+
+class QueryBudgetExhausted(OracleRefused):
     """The oracle refused a batch: answering it would exceed the query budget."""
+
+    reason = "budget"
 
     def __init__(self, requested: int, remaining: int) -> None:
         super().__init__(f"{requested} queries requested, {remaining} left in the budget")
         self.requested, self.remaining = requested, remaining
+
+
+class QueryAccess(Protocol):
+    """What a black-box attack may use: the local :class:`Oracle` and the gateway's
+    :class:`~mirisk.access.remote.RemoteOracle` both offer it."""
+
+    policy: OutputPolicy
+    budget: int | None
+    input_shape: tuple[int, ...]
+    value_range: tuple[float, float]
+    n_classes: int
+    queries_used: int
+
+    @property
+    def remaining(self) -> int | None: ...
+
+    def query(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
 
 class Oracle:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from mirisk.access.oracle import Oracle
+from mirisk.access.oracle import OracleRefused, QueryAccess
 from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
@@ -46,7 +46,7 @@ class ScoreBlackBox:
 
     def run(
         self,
-        oracle: Oracle,
+        oracle: QueryAccess,
         target_labels: Sequence[int] | torch.Tensor,
         basis: ImageBasis,
         seed: int = 0,
@@ -77,7 +77,11 @@ class ScoreBlackBox:
             directions = torch.cat([noise, -noise], dim=1)
             candidates = code.detach()[:, None, :] + self.sigma * directions
             images = basis.decode(candidates.reshape(-1, dimensions), oracle.input_shape, oracle.value_range)
-            scores = oracle.query(images)[torch.arange(len(images)), columns].view(targets, 2 * self.samples)
+            try:
+                scores = oracle.query(images)[torch.arange(len(images)), columns].view(targets, 2 * self.samples)
+            except OracleRefused as refused:
+                stop = refused.reason
+                break
             log_scores = scores.clamp_min(self.floor).log()
             gradient = ((log_scores - log_scores.mean(1, keepdim=True))[..., None] * directions).mean(1) / self.sigma
             top_score, top_index = scores.max(dim=1)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from mirisk.access.oracle import Oracle
+from mirisk.access.oracle import OracleRefused, QueryAccess
 from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
@@ -48,12 +48,12 @@ class BoundaryRepulsion:
         if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1 or self.radius <= 0:
             raise MiriskError("boundary repulsion needs positive iterations, points, radius and initial search")
 
-    def _labels(self, oracle: Oracle, basis: ImageBasis, codes: torch.Tensor) -> torch.Tensor:
+    def _labels(self, oracle: QueryAccess, basis: ImageBasis, codes: torch.Tensor) -> torch.Tensor:
         return oracle.query(basis.decode(codes, oracle.input_shape, oracle.value_range)).argmax(dim=1)
 
     def run(
         self,
-        oracle: Oracle,
+        oracle: QueryAccess,
         target_labels: Sequence[int] | torch.Tensor,
         basis: ImageBasis,
         seed: int = 0,
@@ -77,7 +77,11 @@ class BoundaryRepulsion:
                 stop = "budget"
                 break
             samples = self.init_scale * torch.randn(self.init_batch, dimensions, generator=generator)
-            predicted = self._labels(oracle, basis, samples)
+            try:
+                predicted = self._labels(oracle, basis, samples)
+            except OracleRefused as refused:
+                stop = refused.reason
+                break
             hits = (predicted[None, :] == labels[:, None]) & ~found[:, None]
             first = hits.float().argmax(dim=1)
             newly = hits.any(dim=1)
@@ -88,19 +92,24 @@ class BoundaryRepulsion:
         radius = torch.full((targets,), self.radius)
         steps_taken = 0
         per_step = targets * (self.points + 1)
-        for step in range(self.iterations if stop != "budget" else 0):
+        for step in range(self.iterations if stop == "max-iterations" else 0):
             if oracle.remaining is not None and oracle.remaining < per_step:
                 stop = "budget"
                 break
             directions = torch.randn(targets, self.points, dimensions, generator=generator)
             directions = directions / directions.norm(dim=2, keepdim=True)
             sphere = code[:, None, :] + radius[:, None, None] * directions
-            outside = (self._labels(oracle, basis, sphere.reshape(-1, dimensions)).view(targets, self.points)
-                       != labels[:, None]).float()
-            push = -(outside[..., None] * directions).mean(dim=1)
-            norm = push.norm(dim=1, keepdim=True)
-            candidate = torch.where(norm > 0, code + self.step_size * radius[:, None] * push / norm.clamp_min(1e-12), code)
-            still_inside = self._labels(oracle, basis, candidate) == labels
+            try:
+                outside = (self._labels(oracle, basis, sphere.reshape(-1, dimensions)).view(targets, self.points)
+                           != labels[:, None]).float()
+                push = -(outside[..., None] * directions).mean(dim=1)
+                norm = push.norm(dim=1, keepdim=True)
+                candidate = torch.where(norm > 0, code + self.step_size * radius[:, None] * push / norm.clamp_min(1e-12),
+                                        code)
+                still_inside = self._labels(oracle, basis, candidate) == labels
+            except OracleRefused as refused:
+                stop = refused.reason
+                break
             accept = found & still_inside & (norm[:, 0] > 0)
             code = torch.where(accept[:, None], candidate, code)
             radius = torch.where(outside.sum(1) == 0, radius * self.radius_growth, radius)

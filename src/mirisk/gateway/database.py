@@ -1,0 +1,96 @@
+"""The gateway's SQLite file: keys, the audit log and alerts, in WAL mode.
+
+Every budget decision and its log record are written in one ``BEGIN IMMEDIATE``
+transaction, which SQLite serialises across threads and processes: concurrent requests can
+never spend the same query twice, and a response is sent only after its record is
+committed. The file is owner-only (the log holds model outputs about real people)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mirisk.artifacts import FILE_MODE
+from mirisk.errors import MiriskError
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    policy TEXT,
+    budget INTEGER,
+    window_seconds INTEGER,
+    total_budget INTEGER,
+    rate_per_minute INTEGER,
+    queries_used INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    revoked REAL,
+    flagged REAL,
+    flag_action TEXT
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    key_id TEXT,
+    decision TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    n_inputs INTEGER NOT NULL,
+    input_digests TEXT,
+    policy TEXT,
+    outputs TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_by_key_time ON requests (key_id, time);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    key_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    action TEXT NOT NULL
+);
+"""
+
+
+def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
+    """Open (and with ``create``, make owner-only and initialise) the gateway database."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise MiriskError(f"gateway database {path} does not exist; create a key first with `mirisk keys create`")
+        if not path.parent.is_dir():
+            raise MiriskError(f"folder {path.parent} for the gateway database does not exist")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    elif not path.is_file():
+        raise MiriskError(f"gateway database path {path} is not a file")
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives the process being killed
+        # (it is in the WAL file); only a power cut can lose the last ones.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schema {SCHEMA_VERSION}")
+        if version == 0:
+            connection.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise MiriskError(f"{path} is not a gateway database: {error}") from None
+    return connection
+
+
+@contextmanager
+def immediate(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the database's write lock at its start."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

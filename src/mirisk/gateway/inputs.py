@@ -1,0 +1,77 @@
+"""Reading a prediction request: JSON in, a validated float32 batch out, or a clear 4xx."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What the served model accepts: the shape of one input, its value range, the most
+    inputs per request and the largest body in bytes."""
+
+    input_shape: tuple[int, ...]
+    value_range: tuple[float, float]
+    max_batch: int
+    max_body_bytes: int
+
+    @property
+    def input_size(self) -> int:
+        return int(np.prod(self.input_shape))
+
+
+class BadRequest(Exception):
+    """A request the gateway refuses before the model sees it: an HTTP status and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def parse_inputs(body: bytes | None, contract: InputContract) -> np.ndarray:
+    """``{"inputs": [x, ...]}`` -> ``[N, *input_shape]`` float32; each ``x`` nested in the
+    input shape or flat of the same size, finite and inside the value range. ``None`` is a
+    body the server stopped reading at the size limit."""
+    shape = "x".join(map(str, contract.input_shape))
+    if body is None:
+        raise BadRequest(413, f"the body is over the limit of {contract.max_body_bytes:,} bytes; send fewer inputs "
+                              f"per request")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(400, f"the body is not valid JSON (NaN and Infinity are not JSON numbers): {error}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        raise BadRequest(422, 'the body must be a JSON object {"inputs": [x, ...]}')
+    items = payload["inputs"]
+    if not items:
+        raise BadRequest(422, '"inputs" is empty; send at least one input')
+    if len(items) > contract.max_batch:
+        raise BadRequest(413, f"{len(items)} inputs in one request; the limit is {contract.max_batch}")
+    try:
+        with np.errstate(over="ignore"):  # a number past float32's range becomes inf, refused below
+            batch = np.asarray(items, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise BadRequest(422, f"every input must be numbers nested as {shape} or a flat list of "
+                              f"{contract.input_size} numbers, all inputs alike") from None
+    if batch.shape[1:] != contract.input_shape:
+        if batch.shape[1:] != (contract.input_size,):
+            raise BadRequest(422, f"each input must be {shape} or flat with {contract.input_size} values; got "
+                                  f"{'x'.join(map(str, batch.shape[1:])) or 'a single number'}")
+        batch = batch.reshape(len(batch), *contract.input_shape)
+    finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+    if not finite.all():
+        raise BadRequest(422, f"input {int(np.argmin(finite))} holds NaN, infinite or too large values")
+    low, high = contract.value_range
+    inside = ((batch >= low) & (batch <= high)).reshape(len(batch), -1).all(axis=1)
+    if not inside.all():
+        raise BadRequest(422, f"input {int(np.argmin(inside))} has values outside the model's range [{low:g}, {high:g}]")
+    return batch
+
+
+def input_digests(batch: np.ndarray) -> list[str]:
+    """SHA-256 of each input's float32 bytes: what the audit log keeps instead of the input."""
+    return [hashlib.sha256(row.tobytes()).hexdigest() for row in np.ascontiguousarray(batch, dtype=np.float32)]

@@ -1,0 +1,129 @@
+"""API keys: created once, stored only as a SHA-256 digest, checked in constant time.
+
+A key reads ``mk_<id>_<secret>``. The id is public (it names the key in the log and in
+``mirisk keys list``); the 256-bit secret is shown once at creation and never stored or
+logged. A fast digest suffices for random secrets of that length (no password to guess)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mirisk.access.policies import parse_policy
+from mirisk.errors import MiriskError
+from mirisk.gateway.database import immediate
+
+PREFIX = "mk_"
+KEY_PATTERN = re.compile(r"^mk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One key's rules: its output policy (None: the server's), its query budget (per
+    ``window_seconds`` when set, else for its lifetime), an optional lifetime cap on top of
+    a windowed budget, a request rate limit, and whether it was revoked or flagged."""
+
+    id: str
+    label: str
+    policy: str | None
+    budget: int | None
+    window_seconds: int | None
+    total_budget: int | None
+    rate_per_minute: int | None
+    queries_used: int
+    created: float
+    revoked: float | None
+    flagged: float | None
+    flag_action: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_window(text: str) -> int:
+    """'90s', '15m', '12h', '1d' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise MiriskError(f"window must be a positive number with a unit s, m, h or d (e.g. 1d), got {text!r}")
+    return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _positive(value: int | None, name: str) -> None:
+    if value is not None and value < 1:
+        raise MiriskError(f"{name} must be at least 1, got {value}")
+
+
+def create_key(connection: sqlite3.Connection, label: str = "", policy: str | None = None, budget: int | None = None,
+               window: str | None = None, total_budget: int | None = None,
+               rate_per_minute: int | None = None) -> tuple[ApiKey, str]:
+    """Store a new key's digest and rules; return the key and its clear text (shown once)."""
+    if policy is not None:
+        policy = parse_policy(policy).spec
+    _positive(budget, "the budget")
+    _positive(total_budget, "the total budget")
+    _positive(rate_per_minute, "the rate limit")
+    window_seconds = None if window is None else parse_window(window)
+    if window_seconds is not None and budget is None:
+        raise MiriskError("--window sets the period of --budget; give a --budget too")
+    if total_budget is not None and window_seconds is None:
+        raise MiriskError("--total-budget caps a windowed --budget; without --window, --budget is already the total")
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    with immediate(connection):
+        connection.execute(
+            "INSERT INTO keys (id, secret_hash, label, policy, budget, window_seconds, total_budget, rate_per_minute,"
+            " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key_id, _digest(secret), label, policy, budget, window_seconds, total_budget, rate_per_minute, time.time()),
+        )
+    return get_key(connection, key_id), f"{PREFIX}{key_id}_{secret}"
+
+
+_COLUMNS = ("id, label, policy, budget, window_seconds, total_budget, rate_per_minute, queries_used, created, revoked,"
+            " flagged, flag_action")
+
+
+def get_key(connection: sqlite3.Connection, key_id: str) -> ApiKey:
+    row = connection.execute(f"SELECT {_COLUMNS} FROM keys WHERE id = ?", (key_id,)).fetchone()
+    if row is None:
+        raise MiriskError(f"no key with id {key_id!r} in this database")
+    return ApiKey(*row)
+
+
+def list_keys(connection: sqlite3.Connection) -> list[ApiKey]:
+    return [ApiKey(*row) for row in connection.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created")]
+
+
+def revoke_key(connection: sqlite3.Connection, key_id: str) -> ApiKey:
+    """Mark a key revoked (kept, with its log, for the record); revoking twice is an error."""
+    key = get_key(connection, key_id)
+    if key.revoked is not None:
+        raise MiriskError(f"key {key_id} was already revoked")
+    with immediate(connection):
+        connection.execute("UPDATE keys SET revoked = ? WHERE id = ?", (time.time(), key_id))
+    return get_key(connection, key_id)
+
+
+def authenticate(connection: sqlite3.Connection, token: str) -> tuple[str | None, ApiKey | None]:
+    """(the id of the stored key the token names, the key if the token's secret is right).
+
+    The digest comparison runs in constant time, and runs even when the id is unknown. A
+    revoked key still authenticates here, so that its refusal is logged under its id."""
+    match = KEY_PATTERN.match(token)
+    key_id, secret = (match.group(1), match.group(2)) if match else (None, token)
+    row = None if key_id is None else connection.execute(
+        "SELECT secret_hash FROM keys WHERE id = ?", (key_id,)).fetchone()
+    valid = hmac.compare_digest(_digest(secret), row[0] if row else _DUMMY_HASH) and row is not None
+    if not valid:
+        return (key_id if row else None), None
+    return key_id, get_key(connection, key_id)

@@ -1,0 +1,135 @@
+"""Query budgets, rate limits and the audit log, decided and written together.
+
+``settle`` checks a key's rules and appends the request's log record in one immediate
+transaction, so 32 clients racing on one key can never spend a query twice, and a response
+leaves the gateway only after its record is committed. ``precheck`` runs the same rules
+without writing, so an exhausted key is refused before the model runs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from mirisk.gateway.database import immediate
+from mirisk.gateway.keys import ApiKey, get_key
+
+RATE_PERIOD_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happened to a request: ``answered`` or ``rejected:<reason>``, the HTTP status,
+    a message for the client, the queries left to the key (None: unlimited) and the id of
+    the request's log record."""
+
+    decision: str
+    status: int
+    detail: str = ""
+    queries_left: int | None = None
+    request_id: int | None = None
+    retry_after: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.decision == "answered"
+
+
+def queries_left(connection: sqlite3.Connection, key: ApiKey, now: float) -> int | None:
+    """The smaller of what remains of the key's windowed and lifetime budgets."""
+    if key.budget is None:
+        return None
+    if key.window_seconds is None:
+        return max(key.budget - key.queries_used, 0)
+    (in_window,) = connection.execute(
+        "SELECT COALESCE(SUM(n_inputs), 0) FROM requests WHERE key_id = ? AND decision = 'answered' AND time > ?",
+        (key.id, now - key.window_seconds),
+    ).fetchone()
+    left = key.budget - in_window
+    if key.total_budget is not None:
+        left = min(left, key.total_budget - key.queries_used)
+    return max(left, 0)
+
+
+def _rate_limit(key: ApiKey, throttled_per_minute: int) -> int | None:
+    if key.flagged is not None and key.flag_action == "throttle":
+        return min(key.rate_per_minute or throttled_per_minute, throttled_per_minute)
+    return key.rate_per_minute
+
+
+def _refusal(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, now: float,
+             throttled_per_minute: int) -> Decision | None:
+    """The rule ``key`` breaks by asking for ``n_inputs`` more answers now, if any."""
+    if key.revoked is not None:
+        return Decision("rejected:revoked", 401, "this API key was revoked")
+    if key.flagged is not None and key.flag_action == "block":
+        return Decision("rejected:blocked", 403, "this API key was blocked: its queries looked like a model-inversion "
+                                                  "probe; ask the gateway's operator to review it")
+    limit = _rate_limit(key, throttled_per_minute)
+    if limit is not None:
+        (recent,) = connection.execute(
+            "SELECT COUNT(*) FROM requests WHERE key_id = ? AND decision = 'answered' AND time > ?",
+            (key.id, now - RATE_PERIOD_SECONDS),
+        ).fetchone()
+        if recent >= limit:
+            return Decision("rejected:rate", 429, f"rate limit of {limit} requests per minute reached",
+                            queries_left(connection, key, now), retry_after=int(RATE_PERIOD_SECONDS))
+    left = queries_left(connection, key, now)
+    if left is not None and n_inputs > left:
+        return Decision("rejected:budget", 429, f"this request needs {n_inputs} queries and the key has {left} left; "
+                                                 "the request was not answered", left)
+    return None
+
+
+def precheck(connection: sqlite3.Connection, key_id: str, n_inputs: int, throttled_per_minute: int) -> Decision | None:
+    """The refusal ``settle`` would give now, without writing anything."""
+    return _refusal(connection, get_key(connection, key_id), n_inputs, time.time(), throttled_per_minute)
+
+
+def _append(connection: sqlite3.Connection, now: float, key_id: str | None, decision: Decision, n_inputs: int,
+            digests: list[str] | None, policy: str | None, outputs: str | None) -> int:
+    cursor = connection.execute(
+        "INSERT INTO requests (time, key_id, decision, status, n_inputs, input_digests, policy, outputs, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now, key_id, decision.decision, decision.status, n_inputs, None if digests is None else ",".join(digests),
+         policy, outputs, decision.detail),
+    )
+    return int(cursor.lastrowid)
+
+
+def settle(connection: sqlite3.Connection, key_id: str, digests: list[str], policy: str, outputs: str,
+           throttled_per_minute: int) -> Decision:
+    """Spend ``len(digests)`` queries and log the answer (``outputs``, as JSON text), or log
+    the refusal; atomically."""
+    n_inputs = len(digests)
+    with immediate(connection):
+        now = time.time()
+        key = get_key(connection, key_id)
+        decision = _refusal(connection, key, n_inputs, now, throttled_per_minute)
+        if decision is None:
+            left = queries_left(connection, key, now)
+            connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
+            decision = Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
+        request_id = _append(connection, now, key_id, decision, n_inputs, digests, policy,
+                             outputs if decision.answered else None)
+    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
+                    decision.retry_after)
+
+
+def log_refusal(connection: sqlite3.Connection, key_id: str | None, decision: Decision, n_inputs: int = 0,
+                digests: list[str] | None = None, policy: str | None = None) -> Decision:
+    """Append a refused request (bad key, bad input, a precheck refusal) to the log."""
+    with immediate(connection):
+        request_id = _append(connection, time.time(), key_id, decision, n_inputs, digests, policy, None)
+    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
+                    decision.retry_after)
+
+
+def flag_key(connection: sqlite3.Connection, key_id: str, reason: str, action: str) -> None:
+    """Record a detector alert against a key and the action taken (alert, throttle or block)."""
+    with immediate(connection):
+        now = time.time()
+        connection.execute("INSERT INTO alerts (time, key_id, reason, action) VALUES (?, ?, ?, ?)",
+                            (now, key_id, reason, action))
+        connection.execute("UPDATE keys SET flagged = COALESCE(flagged, ?), flag_action = ? WHERE id = ?",
+                           (now, action, key_id))

@@ -1,0 +1,111 @@
+"""The gateway's HTTP interface, in process: keys, per-key policies, refusals, the detector
+actions and the metrics."""
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from mirisk.gateway.app import create_app
+from mirisk.gateway.database import connect
+from mirisk.gateway.detector import DetectorSettings
+from mirisk.gateway.keys import create_key, revoke_key
+from mirisk.gateway.service import Gateway, GatewaySettings
+from mirisk.models import TargetModel, build_model
+
+
+@pytest.fixture()
+def small_target() -> TargetModel:
+    torch.manual_seed(0)
+    return TargetModel(build_model("softmax", (1, 4, 4), 5), "softmax", (1, 4, 4), tuple("abcde"))
+
+
+def serve(target, db, **settings):
+    gateway = Gateway(target, db, GatewaySettings(**settings))
+    return gateway, TestClient(create_app(gateway))
+
+
+def new_key(db, **rules) -> tuple[str, str]:
+    connection = connect(db)
+    key, token = create_key(connection, **rules)
+    connection.close()
+    return key.id, token
+
+
+def inputs(n: int, seed: int = 0) -> list:
+    return np.random.default_rng(seed).random((n, 1, 4, 4), dtype=np.float32).tolist()
+
+
+def predict(client, token, body):
+    return client.post("/v1/predict", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_each_key_gets_its_own_policy_and_budget(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    gateway, client = serve(small_target, db, policy="label")
+    _, public = new_key(db, budget=5)
+    _, clinician = new_key(db, policy="topk:2")
+    labels = predict(client, public, {"inputs": inputs(3)})
+    assert labels.status_code == 200 and labels.json()["policy"] == "label" and labels.json()["queries_left"] == 2
+    assert np.array_equal(np.sort(np.asarray(labels.json()["outputs"]), axis=1)[:, -1], np.ones(3))
+    scores = predict(client, clinician, {"inputs": inputs(3)})
+    rows = np.asarray(scores.json()["outputs"])
+    assert scores.json()["policy"] == "topk:2" and scores.json()["queries_left"] is None
+    assert ((rows > 0).sum(axis=1) == 2).all()
+    expected = torch.softmax(small_target.module(torch.tensor(inputs(3))), dim=1).topk(2).values
+    np.testing.assert_allclose(np.sort(rows, axis=1)[:, ::-1][:, :2], expected.detach().numpy(), rtol=1e-5)
+    over = predict(client, public, {"inputs": inputs(3)})
+    assert over.status_code == 429 and over.json()["reason"] == "budget" and over.json()["queries_left"] == 2
+    described = client.get("/v1/model", headers={"Authorization": f"Bearer {clinician}"}).json()
+    assert described["input_shape"] == [1, 4, 4] and described["classes"] == list("abcde")
+    assert described["policy"] == "topk:2" and described["max_batch"] == 64
+
+
+def test_auth_failures_are_401_and_logged(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    key_id, token = new_key(db)
+    missing = client.post("/v1/predict", json={"inputs": inputs(1)})
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong_secret = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert predict(client, wrong_secret, {"inputs": inputs(1)}).status_code == 401
+    revoke_key(connect(db), key_id)
+    revoked = predict(client, token, {"inputs": inputs(1)})
+    assert revoked.status_code == 401 and revoked.json()["reason"] == "revoked"
+    assert client.get("/v1/model", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    logged = connect(db).execute("SELECT key_id, decision FROM requests ORDER BY id").fetchall()
+    assert logged == [(None, "rejected:auth"), (key_id, "rejected:auth"), (key_id, "rejected:revoked")]
+    assert token not in (db.read_bytes() + db.with_name("gateway.db-wal").read_bytes()).decode("latin-1")
+
+
+@pytest.mark.parametrize(("action", "status"), [("block", 403), ("throttle", 429)])
+def test_a_flagged_key_is_blocked_or_throttled(small_target, tmp_path, action, status):
+    db = tmp_path / "gateway.db"
+    detector = DetectorSettings(low=0.05, high=10.0, neighbours=2, window=10, action=action, throttle_per_minute=1)
+    gateway, client = serve(small_target, db, detector=detector)
+    key_id, token = new_key(db)
+    benign, probe = new_key(db)[1], inputs(1)[0]
+    assert all(predict(client, benign, {"inputs": inputs(4, seed)}).status_code == 200 for seed in range(5))
+    # The same input over and over: from the second request on, more than half of the last
+    # ten inputs lie next to earlier ones, and the request that crosses the line is refused.
+    replies = [predict(client, token, {"inputs": [probe] * 4}) for _ in range(3)]
+    assert [reply.status_code for reply in replies] == [200, status, status]
+    alerts = connect(db).execute("SELECT key_id, action FROM alerts").fetchall()
+    assert alerts == [(key_id, action)]
+    assert f'mirisk_probe_alerts_total{{action="{action}"}} 1.0' in client.get("/metrics").text
+
+
+def test_metrics_count_outcomes_and_latency(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    _, token = new_key(db, budget=2)
+    predict(client, token, {"inputs": inputs(2)})
+    predict(client, token, {"inputs": inputs(1)})
+    client.post("/v1/predict", content=b"{", headers={"Authorization": f"Bearer {token}"})
+    text = client.get("/metrics").text
+    for line in ('mirisk_requests_total{outcome="answered"} 1.0', 'mirisk_requests_total{outcome="budget"} 1.0',
+                 'mirisk_requests_total{outcome="bad-input"} 1.0', "mirisk_queries_answered_total 2.0",
+                 "mirisk_budget_exhausted_total 1.0", "mirisk_request_seconds_count 3.0"):
+        assert line in text
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,101 @@
+"""Budgets and rate limits are decided with the log record, atomically."""
+
+import threading
+
+import pytest
+
+from mirisk.gateway import ledger
+from mirisk.gateway.database import connect
+from mirisk.gateway.keys import create_key, get_key
+from mirisk.gateway.ledger import Decision, flag_key, log_refusal, precheck, settle
+
+THROTTLE = 10**9
+
+
+@pytest.fixture()
+def db_path(tmp_path):
+    return tmp_path / "gateway.db"
+
+
+def spend(connection, key_id, n=1):
+    return settle(connection, key_id, [f"digest{i}" for i in range(n)], "label", "[]", THROTTLE)
+
+
+def test_a_lifetime_budget_is_spent_whole_requests_at_a_time(db_path):
+    connection = connect(db_path)
+    key, _ = create_key(connection, budget=10)
+    assert [spend(connection, key.id, 4).queries_left for _ in range(2)] == [6, 2]
+    refused = spend(connection, key.id, 3)
+    assert (refused.decision, refused.status, refused.queries_left) == ("rejected:budget", 429, 2)
+    assert "needs 3 queries and the key has 2 left" in refused.detail
+    assert precheck(connection, key.id, 3, THROTTLE).decision == "rejected:budget"
+    assert precheck(connection, key.id, 2, THROTTLE) is None
+    assert get_key(connection, key.id).queries_used == 8
+    rows = connection.execute("SELECT decision, n_inputs, outputs IS NULL FROM requests ORDER BY id").fetchall()
+    assert rows == [("answered", 4, 0), ("answered", 4, 0), ("rejected:budget", 3, 1)]
+
+
+def test_a_windowed_budget_refills_and_a_total_cap_does_not(db_path, monkeypatch):
+    connection = connect(db_path)
+    key, _ = create_key(connection, budget=5, window="1h", total_budget=8)
+    clock = [1_000_000.0]
+    monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
+    assert spend(connection, key.id, 5).queries_left == 0
+    assert spend(connection, key.id, 1).decision == "rejected:budget"
+    clock[0] += 3601
+    assert spend(connection, key.id, 3).queries_left == 0  # the window refilled; the cap of 8 is reached
+    assert spend(connection, key.id, 1).decision == "rejected:budget"
+
+
+def test_the_rate_limit_counts_answered_requests_per_minute(db_path, monkeypatch):
+    connection = connect(db_path)
+    key, _ = create_key(connection, rate_per_minute=2)
+    clock = [0.0]
+    monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
+    assert [spend(connection, key.id).decision for _ in range(3)] == ["answered", "answered", "rejected:rate"]
+    assert spend(connection, key.id).retry_after == 60
+    clock[0] += 61
+    assert spend(connection, key.id).answered
+
+
+def test_flagged_keys_are_blocked_or_throttled(db_path):
+    connection = connect(db_path)
+    blocked, _ = create_key(connection)
+    throttled, _ = create_key(connection)
+    flag_key(connection, blocked.id, "probe", "block")
+    flag_key(connection, throttled.id, "probe", "throttle")
+    assert spend(connection, blocked.id).decision == "rejected:blocked"
+    decisions = [settle(connection, throttled.id, ["d"], "label", "[]", 2).decision for _ in range(3)]
+    assert decisions == ["answered", "answered", "rejected:rate"]
+    assert connection.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 2
+
+
+def test_concurrent_spenders_never_overspend_by_one_query(db_path):
+    setup = connect(db_path)
+    key, _ = create_key(setup, budget=100)
+    answered: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = connect(db_path)
+        while (decision := spend(connection, key.id, 3)).answered:
+            with lock:
+                answered.append(3)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(answered) == get_key(setup, key.id).queries_used == 99
+    logged = setup.execute("SELECT COALESCE(SUM(n_inputs), 0) FROM requests WHERE decision = 'answered'").fetchone()
+    assert logged[0] == 99
+
+
+def test_refusals_before_the_model_are_logged(db_path):
+    connection = connect(db_path)
+    logged = log_refusal(connection, None, Decision("rejected:auth", 401, "invalid API key"))
+    row = connection.execute("SELECT key_id, decision, status, detail FROM requests WHERE id = ?",
+                             (logged.request_id,)).fetchone()
+    assert row == (None, "rejected:auth", 401, "invalid API key")
