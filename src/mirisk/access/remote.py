@@ -32,8 +32,14 @@ class GatewayRefused(OracleRefused, MiriskError):
 class RemoteOracle:
     """Queries a model served by ``mirisk serve`` at ``endpoint`` with ``api_key``."""
 
-    def __init__(self, endpoint: str, api_key: str, timeout: float = 300.0,
+    def __init__(self, endpoint: str, api_key: str, budget: int | None = None, timeout: float = 300.0,
                  transport: httpx.BaseTransport | None = None) -> None:
+        if not endpoint.startswith(("http://", "https://")):
+            raise MiriskError(f"the gateway endpoint must be an http:// or https:// URL, got {endpoint!r}")
+        if not api_key:
+            raise MiriskError("an API key for the gateway is needed (--api-key or MIRISK_API_KEY)")
+        if budget is not None and budget < 0:
+            raise MiriskError(f"the query budget must be >= 0, got {budget}")
         self.endpoint = endpoint.rstrip("/")
         self._client = httpx.Client(base_url=self.endpoint, headers={"Authorization": f"Bearer {api_key}"},
                                     timeout=timeout, transport=transport)
@@ -44,14 +50,25 @@ class RemoteOracle:
         self.n_classes = len(self.class_names)
         self.policy = parse_policy(info["policy"])
         self.max_batch = int(info["max_batch"])
-        self.budget: int | None = info["queries_left"]
-        self._remaining: int | None = info["queries_left"]
+        served: int | None = info["queries_left"]
+        self.budget = served if budget is None else (budget if served is None else min(budget, served))
+        self._remaining: int | None = served
         self.queries_used = 0
 
     @property
     def remaining(self) -> int | None:
-        """Queries the gateway will still answer this key (None: unlimited), as of the last reply."""
-        return self._remaining
+        """Queries left (None: unlimited): the gateway's count for this key as of its last
+        reply, or what is left of this oracle's own ``budget`` if that is smaller."""
+        if self.budget is None or self._remaining is None:
+            return self._remaining if self.budget is None else self.budget - self.queries_used
+        return min(self._remaining, self.budget - self.queries_used)
+
+    def check_serves(self, class_names: tuple[str, ...], input_shape: tuple[int, ...]) -> None:
+        """Refuse a gateway that serves another model than the one the results are measured on."""
+        if self.class_names != tuple(class_names) or self.input_shape != tuple(input_shape):
+            raise MiriskError(f"the gateway at {self.endpoint} serves {self.n_classes} classes on inputs "
+                              f"{self.input_shape}; the model given has {len(class_names)} classes on {tuple(input_shape)}"
+                              f" (or other class names): point --model at the model the gateway serves")
 
     def _call(self, method: str, path: str, content: bytes | None = None, requested: int = 0) -> dict[str, Any]:
         try:
@@ -79,8 +96,9 @@ class RemoteOracle:
         """Policy-restricted outputs ``[N, n_classes]``, sent in batches the gateway accepts."""
         if tuple(inputs.shape[1:]) != self.input_shape:
             raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, self.input_shape))}], got {list(inputs.shape)}")
-        if self._remaining is not None and len(inputs) > self._remaining:
-            raise QueryBudgetExhausted(len(inputs), self._remaining)
+        remaining = self.remaining
+        if remaining is not None and len(inputs) > remaining:
+            raise QueryBudgetExhausted(len(inputs), remaining)
         flat = inputs.clamp(*self.value_range).reshape(len(inputs), -1).numpy().astype(np.float32)
         outputs = []
         for chunk in np.array_split(flat, -(-len(flat) // self.max_batch)):

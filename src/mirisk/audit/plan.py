@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,12 @@ def _image_units(accesses, budget, config):
         AccessLevel.LABEL_ONLY: AttackUnit("label-only-repulsion", "labelonly", AccessLevel.LABEL_ONLY, "label",
                                            {"iterations": settings["labelonly_iterations"], "budget": budget}),
     }
+    deployment = config.get("deployment")
+    if deployment is not None:  # the deployed access level goes through the live gateway, under its policy
+        settings["deployment"] = deployment
+        access = AccessLevel(deployment["access"])
+        by_access[access] = replace(by_access[access], id=f"gateway-{by_access[access].id}",
+                                    policy=deployment["policy"])
     return [by_access[access] for access in accesses], {}, settings
 
 

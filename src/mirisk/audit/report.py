@@ -69,6 +69,7 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
             "queries_used": payload.get("queries_used"), "seconds": payload.get("seconds"),
             "policy_cost": payload.get("policy_cost"), "citation": CITATIONS[unit.attack],
             "threat_model": payload["threat_model"],
+            "stopped_by_gateway": payload.get("deployment", {}).get("stopped_by_gateway", []),
             "artifacts": {} if redact or not png.is_file() else {"reconstructions": str(png.relative_to(out_dir))},
         })
     return {

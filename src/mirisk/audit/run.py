@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
 from mirisk.audit.report import build_report, render_html
@@ -19,6 +20,7 @@ from mirisk.metrics.vulnerability import (
 )
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
+from mirisk.threats import AccessLevel
 
 REPORT_JSON, REPORT_HTML, PLAN_JSON = "report.json", "report.html", "plan.json"
 GENERATED = ("attacks", "defences", PLAN_JSON, REPORT_JSON, REPORT_HTML)
@@ -48,17 +50,43 @@ def prepare_audit_dir(out: Path, force: bool) -> Path:
 
 def plan_audit(model: Path, data: str | None, config_path: Path | None, access: str | None, budget: int | None,
                aux: str | None = None, sensitive: str | None = None, known: tuple[str, ...] | None = None,
-               spec: ImportSpec | None = None) -> tuple[AuditPlan, AuditSubject]:
-    """Load model and data, and plan every applicable attack (flags override the config file)."""
+               spec: ImportSpec | None = None, endpoint: str | None = None,
+               api_key: str | None = None) -> tuple[AuditPlan, AuditSubject]:
+    """Load model and data, and plan every applicable attack (flags override the config file).
+    With ``endpoint``, the black-box attack of the deployed access level runs against the
+    live gateway there, under the policy it applies to ``api_key``."""
     config = read_config(config_path) if config_path else {}
-    accesses = parse_accesses(access if access is not None else config.get("access", "white-box,scores,top-k,label-only"))
+    requested = access if access is not None else config.get("access")
     budget = budget if budget is not None else config.get("budget")
     sensitive = sensitive or config.get("sensitive")
     known = known or (tuple(config["known"]) if config.get("known") else None)
     subject = load_subject(model, data, aux, sensitive, known, spec)
     config = {**config, "sensitive": subject.sensitive, "known": list(subject.known)}
     gradients = subject.kind != "image" or subject.target.gradients
+    if endpoint is None:
+        accesses = parse_accesses(requested if requested is not None else "white-box,scores,top-k,label-only")
+    else:
+        accesses = _deployed_accesses(subject, requested, endpoint, api_key, budget, config)
     return build_plan(subject.kind, accesses, budget, config, gradients), subject
+
+
+def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None, endpoint: str,
+                       api_key: str | None, budget: int | None, config: dict[str, Any]) -> tuple[AccessLevel, ...]:
+    """Connect to the gateway, check it serves this model, and keep white-box (if asked or by
+    default) plus the one black-box access level the gateway gives this key."""
+    if subject.kind != "image":
+        raise MiriskError("--endpoint audits an image classifier served by `mirisk serve`; this is a tabular model")
+    remote = RemoteOracle(endpoint, api_key or "", budget=budget)
+    remote.check_serves(subject.target.class_names, subject.target.input_shape)
+    deployed = remote.policy.access
+    accesses = parse_accesses(requested if requested is not None else f"white-box,{deployed.value}")
+    other = [access.value for access in accesses if access not in (AccessLevel.WHITE_BOX, deployed)]
+    if other:
+        raise MiriskError(f"the gateway answers this key under policy {remote.policy.spec} ({deployed.value} access); "
+                          f"it cannot test {', '.join(other)}: use a key with that policy, or audit without --endpoint")
+    subject.remote = remote
+    config["deployment"] = {"endpoint": remote.endpoint, "policy": remote.policy.spec, "access": deployed.value}
+    return accesses
 
 
 def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, force: bool,

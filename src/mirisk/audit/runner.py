@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mirisk.access.oracle import Oracle
+from mirisk.access.oracle import Oracle, QueryAccess
+from mirisk.access.remote import RemoteOracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_bytes, write_json, write_npz
@@ -51,6 +52,7 @@ class AuditSubject:
     aux: pd.DataFrame | None = None
     sensitive: str | None = None
     known: tuple[str, ...] = ()
+    remote: RemoteOracle | None = None
 
     @property
     def is_iwpc(self) -> bool:
@@ -151,10 +153,19 @@ def _run_image_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, fo
     else:
         attack = (ScoreBlackBox(iterations=unit.params["iterations"]) if unit.attack == "blackbox"
                   else BoundaryRepulsion(iterations=unit.params["iterations"]))
-        oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
+        oracle: QueryAccess
+        if unit.id.startswith("gateway-"):
+            if subject.remote is None:
+                raise MiriskError(f"unit {unit.id} attacks a live gateway; give --endpoint and --api-key")
+            oracle = subject.remote
+        else:
+            oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
         result = attack.run(oracle, people, dct_basis(target.input_shape), seed=seed)
     report = measure_face_reconstructions(target, dataset, result, seed=seed)
     payload = report.payload
+    if unit.id.startswith("gateway-"):
+        payload["deployment"] = {**plan.settings["deployment"], "stopped_by_gateway": sorted(
+            {reason for reason in result.stop_reasons if reason.startswith("gateway-")})}
     if unit.policy is not None:
         payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
     if not redact:
@@ -215,7 +226,7 @@ def run_budget_check(plan: AuditPlan, subject: AuditSubject, results: dict[str, 
     """Run the score black-box attack again under a per-deployment budget of a tenth of the
     queries it used without one, so the query-limit advice is measured, not derived."""
     unit = next((u for u in plan.units if u.attack == "blackbox" and u.policy == "scores"), None)
-    if plan.model_kind != "image" or unit is None or plan.budget is not None:
+    if plan.model_kind != "image" or unit is None or plan.budget is not None or "deployment" in plan.settings:
         return None
     path = out_dir / "defences" / "budget_check.json"
     if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():

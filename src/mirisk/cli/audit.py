@@ -13,7 +13,7 @@ from mirisk.artifacts import prepare_output_dir
 from mirisk.audit import plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
-from mirisk.cli.common import app, console, demo_app, friendly_errors, progress_bar, with_import_options
+from mirisk.cli.common import ApiKeyOption, app, console, demo_app, friendly_errors, progress_bar, with_import_options
 from mirisk.models.imported import ImportSpec
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
@@ -44,6 +44,10 @@ def audit(
     = False,
     fail_on: Annotated[str | None, typer.Option(help=f"Exit with status 1 when any verdict reaches this level "
                                                      f"({', '.join(LEVELS)}).")] = None,
+    endpoint: Annotated[str | None, typer.Option(
+        help="Test a live mirisk gateway: the black-box attack of the access level it gives --api-key runs against "
+             "it (its policy, budget and probe detector); --model is the model it serves.")] = None,
+    api_key: ApiKeyOption = None,
     force: Annotated[bool, typer.Option(help="Discard a finished audit in --out and run again.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
@@ -51,7 +55,8 @@ def audit(
     per threat model, recommendations with their measured effect, and a report."""
     if fail_on is not None and fail_on not in LEVELS:
         raise MiriskError(f"--fail-on must be one of {', '.join(LEVELS)}, got {fail_on!r}")
-    plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec)
+    plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec, endpoint=endpoint,
+                               api_key=api_key)
     report = _run_with_progress(plan, subject, out, redact, force)
     console.print(verdict_table(report))
     console.print(f"report: {out / 'report.html'} (and report.json; owner-only)")

@@ -110,6 +110,13 @@ def import_spec(input_shape: str | None, value_range: str | None, classes: str |
     )
 
 
+EndpointOption = Annotated[str | None, typer.Option(
+    help="Attack a live mirisk gateway at this URL instead of the model in process (the gateway applies its "
+         "policy to the key; --policy is then not used).")]
+ApiKeyOption = Annotated[str | None, typer.Option(envvar="MIRISK_API_KEY", show_envvar=True,
+                                                  help="The gateway API key for --endpoint.")]
+
+
 IMPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "input_shape": (Annotated[str | None, typer.Option(help="Imported model: input shape C,H,W.")], None),
     "value_range": (Annotated[str | None, typer.Option(help="Imported model: input value range low,high "

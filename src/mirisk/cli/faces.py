@@ -11,7 +11,8 @@ import torch
 import typer
 from rich.table import Table
 
-from mirisk.access.oracle import Oracle
+from mirisk.access.oracle import Oracle, QueryAccess
+from mirisk.access.remote import RemoteOracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
@@ -20,7 +21,8 @@ from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
 from mirisk.cli.common import (
-    attack_app, console, demo_app, friendly_errors, progress_bar, train_app, with_import_options,
+    ApiKeyOption, EndpointOption, attack_app, console, demo_app, friendly_errors, progress_bar, train_app,
+    with_import_options,
 )
 from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.faces import BUNDLED, load_faces
@@ -145,12 +147,16 @@ def attack_blackbox(
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
                                                            "(default: a data-free DCT basis).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    endpoint: EndpointOption = None,
+    api_key: ApiKeyOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
-    """Score-based black-box inversion through a counted oracle with an output policy."""
+    """Score-based black-box inversion through a counted oracle with an output policy, or
+    through a live mirisk gateway (--endpoint)."""
     attack = ScoreBlackBox(iterations=iterations, samples=samples)
-    oracle_attack_job(attack, "black-box", model, spec, out, data, policy, budget, public_data, seed, force)
+    oracle_attack_job(attack, "black-box", model, spec, out, data, policy, budget, public_data, seed, force,
+                      endpoint, api_key)
 
 
 @attack_app.command("labelonly")
@@ -167,13 +173,16 @@ def attack_labelonly(
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
                                                            "(default: a data-free DCT basis).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    endpoint: EndpointOption = None,
+    api_key: ApiKeyOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
-    """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022)."""
+    """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022),
+    locally or through a live mirisk gateway (--endpoint)."""
     report = oracle_attack_job(
         BoundaryRepulsion(iterations=iterations), "label-only", model, spec, out, data, policy, budget, public_data,
-        seed, force,
+        seed, force, endpoint, api_key,
     )
     found = report.result.settings["start_found"]
     console.print(f"a starting point was found for {found} of {report.payload['n_targets']} people")
@@ -181,14 +190,24 @@ def attack_labelonly(
 
 def oracle_attack_job(
     attack: ScoreBlackBox | BoundaryRepulsion, title: str, model: Path, spec: ImportSpec | None, out: Path, data: str,
-    policy: str, budget: int | None, public_data: Path | None, seed: int, force: bool,
+    policy: str, budget: int | None, public_data: Path | None, seed: int, force: bool, endpoint: str | None,
+    api_key: str | None,
 ) -> FaceInversionReport:
-    """Load, attack every person through an oracle, measure, write and summarise."""
+    """Load, attack every person through an oracle (local, or the gateway at ``endpoint``),
+    measure, write and summarise."""
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
     target = load_image_target(model, spec, dataset)
     target_split(target, dataset)
-    oracle = Oracle(target, parse_policy(policy), budget=budget)
+    oracle: QueryAccess
+    if endpoint is None:
+        oracle = Oracle(target, parse_policy(policy), budget=budget)
+    else:
+        oracle = RemoteOracle(endpoint, api_key or "", budget=budget)
+        oracle.check_serves(target.class_names, target.input_shape)
+        console.print(f"attacking the gateway at {endpoint}: it answers this key under policy {oracle.policy.spec}, "
+                      f"{'no budget' if oracle.remaining is None else f'{oracle.remaining:,} queries left'}",
+                      highlight=False)
     basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
     with progress_bar(f"{title} ({oracle.policy.spec}) on {target.architecture}", attack.iterations) as update:
         result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
@@ -197,7 +216,11 @@ def oracle_attack_job(
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     if report.payload["budget_limited"]:
-        console.print(f"stopped by the query budget ({budget:,} queries) and kept its best so far")
+        console.print(f"stopped by the query budget ({oracle.budget:,} queries) and kept its best so far")
+    refusals = sorted({reason for reason in report.result.stop_reasons if reason.startswith("gateway-")})
+    if refusals:
+        console.print(f"the gateway stopped the attack ({', '.join(refusals)}) after {report.result.queries_used:,} "
+                      f"queries; the results are its best so far")
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
     return report
 

@@ -1,0 +1,79 @@
+"""`mirisk keys`, `mirisk serve`, and the attacks and the audit pointed at a live gateway."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mirisk.cli import app
+from mirisk.gateway.database import connect
+
+runner = CliRunner()
+
+
+def test_keys_are_created_listed_and_revoked(tmp_path):
+    db = str(tmp_path / "gateway.db")
+    created = runner.invoke(app, ["keys", "create", "--db", db, "--budget", "500", "--window", "1d",
+                                  "--policy", "topk:3", "--label", "radiology", "--json"])
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.output)
+    assert key["key"].startswith(f"mk_{key['id']}_")
+    listed = json.loads(runner.invoke(app, ["keys", "list", "--db", db, "--json"]).output)
+    assert [(k["id"], k["policy"], k["budget"], k["window_seconds"], k["label"]) for k in listed] == [
+        (key["id"], "topk:3", 500, 86400, "radiology")]
+    assert key["key"] not in runner.invoke(app, ["keys", "list", "--db", db]).output
+    assert runner.invoke(app, ["keys", "revoke", key["id"], "--db", db]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["keys", "list", "--db", db, "--json"]).output)[0]["revoked"] is not None
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["keys", "create", "--policy", "everything"], "unknown output policy"),
+    (["keys", "create", "--window", "1d"], "give a --budget too"),
+    (["keys", "revoke", "abc"], "no key with id"),
+    (["keys", "list"], None),
+])
+def test_bad_key_commands_fail_in_one_line(tmp_path, arguments, message):
+    db = tmp_path / "gateway.db"
+    connect(db).close()
+    result = runner.invoke(app, [*arguments, "--db", str(db)])
+    if message is None:
+        assert result.exit_code == 0
+    else:
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_serve_refuses_bad_settings_in_one_line(served_model, tmp_path):
+    result = runner.invoke(app, ["serve", "--model", str(served_model), "--db", str(tmp_path / "g.db"),
+                                 "--policy", "top3"])
+    assert result.exit_code == 2 and "unknown output policy" in result.output
+    missing = runner.invoke(app, ["serve", "--model", str(tmp_path / "none"), "--db", str(tmp_path / "g.db")])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_the_label_only_attack_runs_against_the_gateway(server, served_model, small_faces, tmp_path):
+    _, token = server.new_key(budget=400)
+    result = runner.invoke(app, ["attack", "labelonly", "--model", str(served_model), "--data", small_faces.source,
+                                 "--endpoint", server.url, "--iterations", "2", "--out", str(tmp_path / "out")],
+                           env={"MIRISK_API_KEY": token})
+    assert result.exit_code == 0, result.output
+    assert "under policy label, 400 queries left" in " ".join(result.output.split())
+    payload = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert payload["queries_used"] == 400 and payload["budget_limited"]
+
+
+def test_the_audit_tests_the_deployed_policy_through_the_gateway(server, served_model, small_faces, tmp_path):
+    _, token = server.new_key(policy="topk:3", budget=2000)
+    config = tmp_path / "audit.toml"
+    config.write_text("blackbox_iterations = 3\nepsilons = []\n")
+    arguments = ["audit", "--model", str(served_model), "--data", small_faces.source, "--config", str(config),
+                 "--endpoint", server.url, "--api-key", token]
+    wrong = runner.invoke(app, [*arguments, "--access", "scores", "--out", str(tmp_path / "wrong")])
+    assert wrong.exit_code == 2 and "cannot test scores" in wrong.output
+    result = runner.invoke(app, [*arguments, "--access", "top-k", "--out", str(tmp_path / "audit")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text())
+    assert [attack["id"] for attack in report["attacks"]] == ["gateway-top3-blackbox"]
+    assert report["plan"]["settings"]["deployment"] == {"endpoint": server.url, "policy": "topk:3", "access": "top-k"}
+    # One NES step is 40 people x 40 samples = 1,600 queries; a second would pass the key's 2,000.
+    assert report["attacks"][0]["queries_used"] == 1600
+    assert server.url in (tmp_path / "audit" / "report.html").read_text()
