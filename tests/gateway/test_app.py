@@ -86,13 +86,23 @@ def test_a_flagged_key_is_blocked_or_throttled(small_target, tmp_path, action, s
     key_id, token = new_key(db)
     benign, probe = new_key(db)[1], inputs(1)[0]
     assert all(predict(client, benign, {"inputs": inputs(4, seed)}).status_code == 200 for seed in range(5))
-    # The same input over and over: from the second request on, more than half of the last
+    # Tiny steps around one input: from the second request on, more than half of the last
     # ten inputs lie next to earlier ones, and the request that crosses the line is refused.
-    replies = [predict(client, token, {"inputs": [probe] * 4}) for _ in range(3)]
+    steps = np.clip(np.asarray(probe) + 1e-3 * np.random.default_rng(1).standard_normal((3, 4, 1, 4, 4)), 0, 1)
+    replies = [predict(client, token, {"inputs": step.tolist()}) for step in steps]
     assert [reply.status_code for reply in replies] == [200, status, status]
     alerts = connect(db).execute("SELECT key_id, action FROM alerts").fetchall()
     assert alerts == [(key_id, action)]
     assert f'mirisk_probe_alerts_total{{action="{action}"}} 1.0' in client.get("/metrics").text
+
+
+def test_exact_retries_are_not_taken_for_probing(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    detector = DetectorSettings(low=0.05, high=10.0, neighbours=2, window=10, action="block")
+    _, client = serve(small_target, db, detector=detector)
+    _, token = new_key(db)
+    replies = [predict(client, token, {"inputs": inputs(1)}) for _ in range(12)]
+    assert [reply.status_code for reply in replies] == [200] * 12
 
 
 def test_metrics_count_outcomes_and_latency(small_target, tmp_path):

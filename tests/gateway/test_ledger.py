@@ -28,8 +28,8 @@ def test_a_lifetime_budget_is_spent_whole_requests_at_a_time(db_path):
     refused = spend(connection, key.id, 3)
     assert (refused.decision, refused.status, refused.queries_left) == ("rejected:budget", 429, 2)
     assert "needs 3 queries and the key has 2 left" in refused.detail
-    assert precheck(connection, key.id, 3, THROTTLE).decision == "rejected:budget"
-    assert precheck(connection, key.id, 2, THROTTLE) is None
+    assert precheck(connection, get_key(connection, key.id), 3, THROTTLE).decision == "rejected:budget"
+    assert precheck(connection, get_key(connection, key.id), 2, THROTTLE) is None
     assert get_key(connection, key.id).queries_used == 8
     rows = connection.execute("SELECT decision, n_inputs, outputs IS NULL FROM requests ORDER BY id").fetchall()
     assert rows == [("answered", 4, 0), ("answered", 4, 0), ("rejected:budget", 3, 1)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from threadpoolctl import threadpool_limits
 from rich.table import Table
 
 from mirisk.cli.common import app, console, friendly_errors, with_import_options
@@ -79,6 +80,9 @@ def serve(
     from mirisk.gateway.service import Gateway, GatewaySettings
 
     prepare_torch()
+    # The detector's matrix products are small: BLAS worker threads would only spin on the
+    # cores the server and its clients need.
+    threadpool_limits(1, user_api="blas")
     if max_batch < 1 or max_body_mb <= 0:
         raise MiriskError("--max-batch must be >= 1 and --max-body-mb > 0")
     target = load_image_target(model, spec)

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS requests (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_by_key_time ON requests (key_id, time);
+CREATE TABLE IF NOT EXISTS usage (
+    key_id TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    queries INTEGER NOT NULL,
+    PRIMARY KEY (key_id, bucket)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,

@@ -4,13 +4,13 @@ Stateful detection after Chen, Carlini & Wagner, "Stateful Detection of Black-Bo
 Adversarial Attacks" (ACM SPAI 2020), made two-sided in the spirit of PRADA (Juuti et al.,
 EuroS&P 2019), which flags a client whose query distances stop looking like benign ones.
 Each key keeps a history of compact sketches of its inputs (standardised, then a fixed
-random projection, which preserves distances by the Johnson-Lindenstrauss lemma); an
-input's score is the mean distance to its ``neighbours`` nearest earlier inputs.
+CountSketch projection, which keeps distances in expectation); an input's score is the mean distance to its ``neighbours`` nearest earlier inputs.
 - Too close: a search that learns from the answers sends inputs near ones it already sent
   (finite-difference samples, spheres around a boundary point, steps along a path).
 - Too far: a search in a data-free basis sends patterns unlike any natural input, and
   unlike each other.
-An input is *probe-like* when its score falls outside the band ``[low, high]`` that holds
+An exact repeat of an earlier input (a retry) is ignored. An input is *probe-like* when
+its score falls outside the band ``[low, high]`` that holds
 all but a chosen share of benign traffic (:func:`calibrate`); a key is flagged when at
 least ``probe_fraction`` of its last ``window`` inputs are probe-like.
 
@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
+from scipy import sparse
 
 from mirisk.errors import MiriskError
 
 ACTIONS = ("alert", "throttle", "block")
+REPEAT_DISTANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,12 @@ class DetectorSettings:
     low: float
     high: float
     neighbours: int = 5
-    history: int = 2000
+    history: int = 1000
     window: int = 100
     probe_fraction: float = 0.5
     action: str = "alert"
     throttle_per_minute: int = 6
-    sketch_size: int = 128
+    sketch_size: int = 256
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -62,9 +63,22 @@ class DetectorSettings:
 
 @dataclass
 class _KeyState:
-    sketches: torch.Tensor
+    """A ring buffer of the key's last ``history`` sketches and its last verdicts."""
+
+    sketches: np.ndarray
+    squared_norms: np.ndarray
     recent: deque[bool]
+    filled: int = 0
+    position: int = 0
     flagged: bool = False
+
+    def add(self, sketches: np.ndarray) -> None:
+        size = len(self.sketches)
+        slots = ((self.position + np.arange(len(sketches))) % size)[-size:]
+        self.sketches[slots] = sketches[-size:]
+        self.squared_norms[slots] = (sketches[-size:] ** 2).sum(axis=1)
+        self.position = int((self.position + len(sketches)) % size)
+        self.filled = min(size, self.filled + len(sketches))
 
 
 @dataclass(frozen=True)
@@ -82,53 +96,70 @@ class ProbeDetector:
 
     settings: DetectorSettings
     input_size: int
-    _projection: torch.Tensor = field(init=False, repr=False)
+    _projection: sparse.csr_matrix = field(init=False, repr=False)
     _states: dict[str, _KeyState] = field(init=False, default_factory=dict, repr=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        generator = torch.Generator().manual_seed(self.settings.seed)
-        size = self.settings.sketch_size
-        self._projection = torch.randn(self.input_size, size, generator=generator) / size ** 0.5
+        # CountSketch (Charikar, Chen & Farach-Colton 2002): each input value is added, with a
+        # random sign, to one of ``sketch_size`` buckets; distances are kept in expectation
+        # (Clarkson & Woodruff 2013), at a cost linear in the input size.
+        rng = np.random.default_rng(self.settings.seed)
+        buckets = rng.integers(0, self.settings.sketch_size, self.input_size)
+        signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), self.input_size)
+        # Stored as [sketch_size, input_size] so a batch is sketched as one sparse product.
+        self._projection = sparse.csr_matrix((signs, (buckets, np.arange(self.input_size))),
+                                             shape=(self.settings.sketch_size, self.input_size))
 
-    def sketch(self, inputs: np.ndarray) -> torch.Tensor:
-        """``[N, input_size]`` -> ``[N, sketch_size]``: zero-mean, unit-norm, projected."""
-        flat = torch.as_tensor(inputs, dtype=torch.float32).reshape(len(inputs), -1)
-        centred = flat - flat.mean(dim=1, keepdim=True)
-        unit = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-8)
-        return unit @ self._projection
+    def sketch(self, inputs: np.ndarray) -> np.ndarray:
+        """``[N, input_size]`` -> ``[N, sketch_size]``: zero-mean, unit-norm, sketched."""
+        flat = np.asarray(inputs, dtype=np.float32).reshape(len(inputs), -1)
+        centred = flat - flat.mean(axis=1, keepdims=True)
+        unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-8)
+        return np.ascontiguousarray((self._projection @ unit.T).T, dtype=np.float32)
 
-    def neighbour_distances(self, history: torch.Tensor, sketches: torch.Tensor) -> torch.Tensor:
-        """Each new sketch's mean distance to its nearest ``neighbours`` among the history
-        and the inputs before it in the same batch (inf while fewer exist)."""
-        pool = torch.cat([history, sketches])
-        distances = torch.cdist(sketches, pool)
-        earlier = torch.arange(len(pool)).unsqueeze(0) < (len(history) + torch.arange(len(sketches))).unsqueeze(1)
-        distances = distances.masked_fill(~earlier, float("inf"))
+    def nearest(self, history: np.ndarray, sketches: np.ndarray,
+                history_norms: np.ndarray | None = None) -> np.ndarray:
+        """``[N, neighbours]``: each new sketch's distances, smallest first, to its nearest
+        earlier inputs among the history (whose squared norms may be passed in) and the
+        inputs before it in the same batch (inf where fewer exist)."""
         k = self.settings.neighbours
-        if pool.shape[0] < k + 1:
-            return torch.full((len(sketches),), float("inf"))
-        return distances.topk(k, dim=1, largest=False).values.mean(dim=1)
+        if len(history) + len(sketches) < k + 1:
+            return np.full((len(sketches), k), np.inf)
+        pool = np.concatenate([history, sketches])
+        norms = (sketches ** 2).sum(axis=1)
+        pool_norms = np.concatenate([(history ** 2).sum(axis=1) if history_norms is None else history_norms, norms])
+        distances = np.sqrt(np.maximum(norms[:, None] + pool_norms[None, :] - 2 * sketches @ pool.T, 0.0))
+        earlier = np.arange(len(pool))[None, :] < (len(history) + np.arange(len(sketches)))[:, None]
+        distances = np.where(earlier, distances, np.inf)
+        return np.sort(np.partition(distances, k - 1, axis=1)[:, :k], axis=1)
 
     def observe(self, key_id: str, inputs: np.ndarray) -> Alert | None:
         """Add a batch to the key's stream; an Alert the first time the key is flagged."""
         settings = self.settings
         sketches = self.sketch(inputs)
         with self._lock:
-            state = self._states.setdefault(
-                key_id, _KeyState(torch.empty(0, settings.sketch_size), deque(maxlen=settings.window)))
-            distances = self.neighbour_distances(state.sketches, sketches)
-            probe_like = torch.isfinite(distances) & ((distances < settings.low) | (distances > settings.high))
-            state.sketches = torch.cat([state.sketches, sketches])[-settings.history:]
+            state = self._states.get(key_id)
+            if state is None:
+                state = self._states[key_id] = _KeyState(
+                    np.zeros((settings.history, settings.sketch_size), dtype=np.float32),
+                    np.zeros(settings.history, dtype=np.float32), deque(maxlen=settings.window))
+            nearest = self.nearest(state.sketches[:state.filled], sketches, state.squared_norms[:state.filled])
+            # An exact repeat (a retry) tells a deterministic model's prober nothing new: it is
+            # neither scored nor kept. (The budget still counts it.)
+            fresh = nearest[:, 0] > REPEAT_DISTANCE
+            distances = nearest[fresh].mean(axis=1)
+            probe_like = np.isfinite(distances) & ((distances < settings.low) | (distances > settings.high))
+            state.add(sketches[fresh])
             state.recent.extend(probe_like.tolist())
-            share = sum(state.recent) / settings.window
-            if state.flagged or share < settings.probe_fraction:
+            probes = sum(state.recent)
+            if state.flagged or probes < settings.probe_fraction * settings.window:
                 return None
             state.flagged = True
-        reason = (f"{sum(state.recent)} of its last {settings.window} inputs lay outside the benign band "
+        reason = (f"{probes} of its last {settings.window} inputs lay outside the benign band "
                   f"[{settings.low:.3f}, {settings.high:.3f}] of mean distance to their {settings.neighbours} "
                   f"nearest earlier inputs")
-        return Alert(key_id, reason, share)
+        return Alert(key_id, reason, probes / settings.window)
 
 
 def calibrate(benign: np.ndarray, false_positive_rate: float = 0.01, seed: int = 0, **options: Any) -> DetectorSettings:
@@ -141,8 +172,8 @@ def calibrate(benign: np.ndarray, false_positive_rate: float = 0.01, seed: int =
                           f"{len(benign)} inputs and {false_positive_rate:g}")
     probe = ProbeDetector(DetectorSettings(low=0.0, high=1.0, **options), int(np.prod(benign.shape[1:])))
     order = np.random.default_rng(seed).permutation(len(benign))
-    distances = probe.neighbour_distances(torch.empty(0, probe.settings.sketch_size), probe.sketch(benign[order]))
-    finite = distances[torch.isfinite(distances)].double()
-    low, high = torch.quantile(finite, torch.tensor([false_positive_rate / 2, 1 - false_positive_rate / 2],
-                                                    dtype=torch.float64)).tolist()
-    return DetectorSettings(low=low, high=high, **options)
+    history = np.zeros((0, probe.settings.sketch_size), dtype=np.float32)
+    nearest = probe.nearest(history, probe.sketch(benign[order]))
+    distances = nearest[nearest[:, 0] > REPEAT_DISTANCE].mean(axis=1)
+    low, high = np.quantile(distances[np.isfinite(distances)], [false_positive_rate / 2, 1 - false_positive_rate / 2])
+    return DetectorSettings(low=float(low), high=float(high), **options)

@@ -122,8 +122,8 @@ def authenticate(connection: sqlite3.Connection, token: str) -> tuple[str | None
     match = KEY_PATTERN.match(token)
     key_id, secret = (match.group(1), match.group(2)) if match else (None, token)
     row = None if key_id is None else connection.execute(
-        "SELECT secret_hash FROM keys WHERE id = ?", (key_id,)).fetchone()
+        f"SELECT secret_hash, {_COLUMNS} FROM keys WHERE id = ?", (key_id,)).fetchone()
     valid = hmac.compare_digest(_digest(secret), row[0] if row else _DUMMY_HASH) and row is not None
     if not valid:
         return (key_id if row else None), None
-    return key_id, get_key(connection, key_id)
+    return key_id, ApiKey(*row[1:])

@@ -15,6 +15,9 @@ from mirisk.gateway.database import immediate
 from mirisk.gateway.keys import ApiKey, get_key
 
 RATE_PERIOD_SECONDS = 60.0
+# A windowed budget is counted in this many buckets per window (a sliding window that
+# moves in steps of 1/60 of its length), so a check reads at most 60 rows however busy the key.
+WINDOW_BUCKETS = 60
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,10 @@ class Decision:
         return self.decision == "answered"
 
 
+def _bucket(key: ApiKey, now: float) -> int:
+    return int(now // max(1, key.window_seconds // WINDOW_BUCKETS))  # type: ignore[operator]
+
+
 def queries_left(connection: sqlite3.Connection, key: ApiKey, now: float) -> int | None:
     """The smaller of what remains of the key's windowed and lifetime budgets."""
     if key.budget is None:
@@ -42,8 +49,8 @@ def queries_left(connection: sqlite3.Connection, key: ApiKey, now: float) -> int
     if key.window_seconds is None:
         return max(key.budget - key.queries_used, 0)
     (in_window,) = connection.execute(
-        "SELECT COALESCE(SUM(n_inputs), 0) FROM requests WHERE key_id = ? AND decision = 'answered' AND time > ?",
-        (key.id, now - key.window_seconds),
+        "SELECT COALESCE(SUM(queries), 0) FROM usage WHERE key_id = ? AND bucket > ?",
+        (key.id, _bucket(key, now) - WINDOW_BUCKETS),
     ).fetchone()
     left = key.budget - in_window
     if key.total_budget is not None:
@@ -81,9 +88,9 @@ def _refusal(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, now: fl
     return None
 
 
-def precheck(connection: sqlite3.Connection, key_id: str, n_inputs: int, throttled_per_minute: int) -> Decision | None:
-    """The refusal ``settle`` would give now, without writing anything."""
-    return _refusal(connection, get_key(connection, key_id), n_inputs, time.time(), throttled_per_minute)
+def precheck(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, throttled_per_minute: int) -> Decision | None:
+    """The refusal ``settle`` would give now (to ``key`` as just read), without writing anything."""
+    return _refusal(connection, key, n_inputs, time.time(), throttled_per_minute)
 
 
 def _append(connection: sqlite3.Connection, now: float, key_id: str | None, decision: Decision, n_inputs: int,
@@ -109,6 +116,13 @@ def settle(connection: sqlite3.Connection, key_id: str, digests: list[str], poli
         if decision is None:
             left = queries_left(connection, key, now)
             connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
+            if key.window_seconds is not None:
+                connection.execute(
+                    "INSERT INTO usage (key_id, bucket, queries) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries",
+                    (key_id, _bucket(key, now), n_inputs))
+                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
+                                   (key_id, _bucket(key, now) - WINDOW_BUCKETS))
             decision = Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
         request_id = _append(connection, now, key_id, decision, n_inputs, digests, policy,
                              outputs if decision.answered else None)

@@ -131,7 +131,7 @@ class Gateway:
         except BadRequest as error:
             return self._refuse(key.id, Decision("rejected:bad-input", error.status, error.message))
         policy, digests = key.policy or self.settings.policy, input_digests(batch)
-        refusal = precheck(self.connection(), key.id, len(batch), self._throttle)
+        refusal = precheck(self.connection(), key, len(batch), self._throttle)
         if refusal is not None:
             return self._refuse(key.id, refusal, n_inputs=len(batch), digests=digests, policy=policy)
         if self.detector is not None and self.settings.detector is not None:
