@@ -7,7 +7,7 @@ import pytest
 
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import connect
-from mirisk.gateway.keys import authenticate, create_key, list_keys, parse_window, revoke_key
+from mirisk.gateway.keys import authenticate, create_key, format_window, list_keys, parse_window, revoke_key
 
 
 @pytest.fixture()
@@ -65,6 +65,7 @@ def test_bad_key_rules_are_refused_in_one_line(database, options, message):
 
 def test_windows_and_database_files_are_checked(tmp_path):
     assert [parse_window(text) for text in ("90s", "15m", "12h", "1d")] == [90, 900, 43200, 86400]
+    assert [format_window(seconds) for seconds in (90, 900, 5400, 86400)] == ["90s", "15m", "90m", "1d"]
     (tmp_path / "notes.txt").write_text("not a database" * 100)
     with pytest.raises(MiriskError, match="not a gateway database"):
         connect(tmp_path / "notes.txt")

@@ -17,7 +17,7 @@ from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import connect
 from mirisk.gateway.detector import DetectorSettings, calibrate
-from mirisk.gateway.keys import ApiKey, create_key, list_keys, revoke_key
+from mirisk.gateway.keys import ApiKey, create_key, format_window, list_keys, revoke_key
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.target import TargetModel
@@ -99,7 +99,7 @@ def serve(
 def _budget_text(key: ApiKey) -> str:
     if key.budget is None:
         return "unlimited"
-    per = f" per {key.window_seconds:,} s" if key.window_seconds else " in all"
+    per = f" per {format_window(key.window_seconds)}" if key.window_seconds else " in all"
     cap = f", {key.total_budget:,} in all" if key.total_budget else ""
     return f"{key.budget:,}{per}{cap}"
 

@@ -56,6 +56,14 @@ def parse_window(text: str) -> int:
     return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
 
 
+def format_window(seconds: int) -> str:
+    """86400 -> '1d', 5400 -> '90m': the largest unit that divides it."""
+    for unit, size in sorted(WINDOW_UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise AssertionError("every whole number of seconds has a unit")
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
