@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from mirisk.models.target import TargetModel
 from mirisk.models.store import save_target
 from mirisk.pipelines.faces import train_face_target
 from mirisk.pipelines.federated import downscaled
-from tests.servers import Server, start_server
+from tests.servers import RayCluster, Server, start_ray_cluster, start_server
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared/data/att_faces"
 
@@ -80,3 +81,14 @@ def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
                            "--max-batch", "32", "--max-body-mb", "1", "--detector", "alert")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A head and a worker node (one CPU each), stopped at the end of the session."""
+    import ray
+
+    cluster = start_ray_cluster(Path("/tmp") / f"mirisk-ray-{os.getpid()}")
+    yield cluster
+    ray.shutdown()
+    cluster.stop()

@@ -1,7 +1,10 @@
-"""A real gateway for tests: `mirisk serve` in its own process on a random port."""
+"""Real servers for tests: `mirisk serve` in its own process on a random port, and a
+two-node Ray cluster on this machine."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,3 +59,45 @@ def start_server(model: Path, db: Path, *options: str) -> Server:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("mirisk serve did not come up in 90 s")
+
+
+@dataclass
+class RayCluster:
+    """A two-node Ray cluster on this machine: a head and one worker node, one CPU each."""
+
+    address: str
+    worker_node_port: int
+
+    def kill_worker_node(self) -> int:
+        """SIGKILL the worker node's raylet and the workers it started; how many processes died."""
+        killed = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "raylet" in command and f"--node_manager_port={self.worker_node_port}" in command:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        return killed
+
+    def stop(self) -> None:
+        subprocess.run([ray_command(), "stop", "--force"], capture_output=True, check=False)
+
+
+def ray_command() -> str:
+    return str(Path(sys.executable).parent / "ray")
+
+
+def start_ray_cluster(temp_dir: Path) -> RayCluster:
+    """`ray start --head`, then `ray start --address` for a worker node, both on 127.0.0.1."""
+    head_port, worker_node_port = free_port(), free_port()
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    subprocess.run([ray_command(), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(head_port),
+                    "--include-dashboard=false", "--temp-dir", str(temp_dir), *common],
+                   check=True, capture_output=True)
+    subprocess.run([ray_command(), "start", "--address", f"127.0.0.1:{head_port}", "--node-ip-address", "127.0.0.1",
+                    "--node-manager-port", str(worker_node_port), *common], check=True, capture_output=True)
+    return RayCluster(f"127.0.0.1:{head_port}", worker_node_port)

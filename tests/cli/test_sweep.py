@@ -46,3 +46,21 @@ def test_train_faces_rejects_dp_with_early_stopping(tmp_path):
     result = runner.invoke(app, ["train", "faces", "--dp-epsilon", "3", "--early-stopping", "3",
                                  "--out", str(tmp_path / "m")])
     assert result.exit_code != 0 and "one or the other" in result.output
+
+
+def test_a_sweep_on_ray_matches_the_local_backend(ray_cluster, tmp_path):
+    common = ["sweep", "faces", "--epsilons", "inf", "--n-train", "3", "--blackbox-iterations", "2",
+              "--miface-iterations", "10", "--cpus-per-task", "1"]
+    local = runner.invoke(app, [*common, "--out", str(tmp_path / "local")])
+    on_ray = runner.invoke(app, [*common, "--backend", "ray", "--address", ray_cluster.address,
+                                 "--out", str(tmp_path / "ray")])
+    assert local.exit_code == 0 and on_ray.exit_code == 0, local.output + on_ray.output
+    points = [json.loads((tmp_path / name / "sweep.json").read_text()) for name in ("local", "ray")]
+    assert points[0]["points"] == points[1]["points"]
+    assert (points[0]["settings"]["backend"], points[1]["settings"]["backend"]) == ("local", "ray")
+
+
+def test_a_missing_ray_cluster_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["sweep", "faces", "--epsilons", "inf", "--backend", "ray", "--address",
+                                 "127.0.0.1:9", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "cannot join the Ray cluster" in result.output

@@ -41,6 +41,10 @@ class AttackUnit:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "access": self.access.value}
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> AttackUnit:
+        return cls(**{**document, "access": AccessLevel(document["access"])})
+
 
 @dataclass(frozen=True)
 class AuditPlan:

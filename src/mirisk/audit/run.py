@@ -15,6 +15,7 @@ from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses,
 from mirisk.audit.report import build_report, render_html
 from mirisk.audit.runner import AuditSubject, load_subject, run_budget_check, run_defences, run_units
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (
     image_vulnerability, most_at_risk_people, most_at_risk_records, tabular_vulnerability,
 )
@@ -91,8 +92,9 @@ def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None,
 
 def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, force: bool,
               on_unit: Callable[[AttackUnit, bool], None] | None = None,
-              announce: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run ``plan`` into ``out`` and write report.json and report.html; returns the report."""
+              announce: Callable[[str], None] | None = None, backend: Backend | None = None) -> dict[str, Any]:
+    """Run ``plan`` into ``out`` (attacks and DP retrains as tasks of ``backend``, default
+    this process) and write report.json and report.html; returns the report."""
     prepare_torch(plan.settings["seed"])
     started = time.perf_counter()
     out = prepare_audit_dir(out, force)
@@ -101,8 +103,8 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
         raise MiriskError(f"{out} holds an unfinished audit with a different plan or model; choose a new folder "
                           "or pass --force")
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
-    results = run_units(plan, subject, out, redact, on_unit)
-    defences = {"dp_sweep": run_defences(plan, subject, out, announce),
+    results = run_units(plan, subject, out, redact, on_unit, backend)
+    defences = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
                 "budget_check": run_budget_check(plan, subject, results, out)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)

@@ -3,8 +3,10 @@ unit is found on disk and not re-run), then the defence measurements that apply.
 
 from __future__ import annotations
 
+import base64
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.figures import reconstruction_grid
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
@@ -53,6 +56,7 @@ class AuditSubject:
     sensitive: str | None = None
     known: tuple[str, ...] = ()
     remote: RemoteOracle | None = None
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_iwpc(self) -> bool:
@@ -86,7 +90,10 @@ def model_kind(path: str | Path) -> str:
 
 def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive: str | None,
                  known: tuple[str, ...] | None, spec: ImportSpec | None = None) -> AuditSubject:
-    """Load the model and the matching data; refuse data of the wrong type for the model."""
+    """Load the model and the matching data; refuse data of the wrong type for the model.
+    The subject's ``origin`` holds these arguments as JSON, so a worker can load it again."""
+    origin = {"model": str(model), "data": data, "aux": aux, "sensitive": sensitive,
+              "known": None if known is None else list(known), "spec": None if spec is None else asdict(spec)}
     kind = model_kind(model)
     if kind == "image":
         if aux is not None or sensitive is not None:
@@ -99,7 +106,7 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         dataset = load_faces(data if data is not None else recorded.get("source"))
         target = load_image_target(model, spec, dataset)
         target_split(target, dataset)
-        return AuditSubject(kind, target, dataset=dataset)
+        return AuditSubject(kind, target, dataset=dataset, origin=origin)
     if spec is not None and spec != ImportSpec():
         raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
                           f"{model} is a tabular model folder")
@@ -108,7 +115,8 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
     records, population = attack_tables(target, data, aux)
     sensitive, known = task_columns(target, sensitive, known)
-    return AuditSubject(kind, target, records=records, aux=population, sensitive=sensitive, known=tuple(known))
+    return AuditSubject(kind, target, records=records, aux=population, sensitive=sensitive, known=tuple(known),
+                        origin=origin)
 
 
 def _finished(folder: Path, unit: AttackUnit, fingerprint: str) -> dict[str, Any] | None:
@@ -122,31 +130,72 @@ def _finished(folder: Path, unit: AttackUnit, fingerprint: str) -> dict[str, Any
 
 
 def run_units(plan: AuditPlan, subject: AuditSubject, out_dir: Path, redact: bool,
-              on_unit: Callable[[AttackUnit, bool], None] | None = None) -> dict[str, dict[str, Any]]:
+              on_unit: Callable[[AttackUnit, bool], None] | None = None,
+              backend: Backend | None = None) -> dict[str, dict[str, Any]]:
     """Each unit's payload, by id. A unit whose result.json is on disk for this same plan is
-    loaded, not re-run; result.json is written last, so an interrupted unit runs again."""
-    results = {}
+    loaded, not re-run; result.json is written last, so an interrupted unit runs again.
+    Units run as tasks of ``backend`` (default: this process); a unit that attacks a live
+    gateway runs here, on the audit's own connection."""
+    results: dict[str, dict[str, Any]] = {}
     fingerprint = plan.fingerprint()
     prepare_output_dir(out_dir / "attacks", force=True)
-    for unit in plan.units:
-        folder = out_dir / "attacks" / unit.id
-        payload = _finished(folder, unit, fingerprint)
-        resumed = payload is not None
-        if payload is None:
-            folder = prepare_output_dir(folder, force=True)
-            run = _run_image_unit if plan.model_kind == "image" else _run_tabular_unit
-            payload = run(unit, plan, subject, folder, redact)
-            payload.update(audit_unit=unit.as_dict(), plan_fingerprint=fingerprint)
-            write_json(folder / UNIT_RESULT, payload)
+
+    def store(unit: AttackUnit, payload: dict[str, Any], files: dict[str, bytes]) -> None:
+        folder = prepare_output_dir(out_dir / "attacks" / unit.id, force=True)
+        for name, content in files.items():
+            write_bytes(folder / name, content)
+        payload.update(audit_unit=unit.as_dict(), plan_fingerprint=fingerprint)
+        write_json(folder / UNIT_RESULT, payload)
         results[unit.id] = payload
         if on_unit is not None:
-            on_unit(unit, resumed)
-    return results
+            on_unit(unit, False)
+
+    pending = []
+    for unit in plan.units:
+        payload = _finished(out_dir / "attacks" / unit.id, unit, fingerprint)
+        if payload is None:
+            pending.append(unit)
+            continue
+        results[unit.id] = payload
+        if on_unit is not None:
+            on_unit(unit, True)
+    for unit in (unit for unit in pending if unit.id.startswith("gateway-")):
+        store(unit, *_unit_with_files(unit, plan.model_kind, plan.settings, subject, redact))
+    tasks = [unit for unit in pending if not unit.id.startswith("gateway-")]
+    documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
+                  "settings": plan.settings, "redact": redact} for unit in tasks]
+    (backend or LocalBackend()).map(
+        "audit-unit", documents,
+        on_result=lambda index, result: store(tasks[index], result["payload"],
+                                              {name: base64.b64decode(text) for name, text in result["files"].items()}))
+    return {unit.id: results[unit.id] for unit in plan.units}
 
 
-def _run_image_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, folder: Path,
+def run_unit_task(task: dict[str, Any]) -> dict[str, Any]:
+    """One audit unit as a backend task: load the subject from its origin, run the unit, and
+    return its payload and files (base64), which the audit writes owner-only."""
+    origin = task["origin"]
+    spec = None if origin["spec"] is None else ImportSpec(**{
+        key: tuple(value) if isinstance(value, list) else value for key, value in origin["spec"].items()})
+    subject = load_subject(origin["model"], origin["data"], origin["aux"], origin["sensitive"],
+                           None if origin["known"] is None else tuple(origin["known"]), spec)
+    payload, files = _unit_with_files(AttackUnit.from_dict(task["unit"]), task["model_kind"], task["settings"],
+                                      subject, task["redact"])
+    return {"payload": payload, "files": {name: base64.b64encode(content).decode() for name, content in files.items()}}
+
+
+def _unit_with_files(unit: AttackUnit, model_kind: str, settings: dict[str, Any], subject: AuditSubject,
+                     redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Run one unit in a private scratch folder; its payload and the bytes of its files."""
+    with tempfile.TemporaryDirectory(prefix="mirisk-unit-") as scratch:
+        run = _run_image_unit if model_kind == "image" else _run_tabular_unit
+        payload = run(unit, settings, subject, Path(scratch), redact)
+        return payload, {path.name: path.read_bytes() for path in Path(scratch).iterdir() if path.is_file()}
+
+
+def _run_image_unit(unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject, folder: Path,
                     redact: bool) -> dict[str, Any]:
-    target, dataset, seed = subject.target, subject.dataset, plan.settings["seed"]
+    target, dataset, seed = subject.target, subject.dataset, settings["seed"]
     people = torch.arange(target.n_classes)
     if unit.attack == "miface":
         result = configured_miface(iterations=unit.params["iterations"]).run(WhiteBoxAccess(target), people)
@@ -164,7 +213,7 @@ def _run_image_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, fo
     report = measure_face_reconstructions(target, dataset, result, seed=seed)
     payload = report.payload
     if unit.id.startswith("gateway-"):
-        payload["deployment"] = {**plan.settings["deployment"], "stopped_by_gateway": sorted(
+        payload["deployment"] = {**settings["deployment"], "stopped_by_gateway": sorted(
             {reason for reason in result.stop_reasons if reason.startswith("gateway-")})}
     if unit.policy is not None:
         payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
@@ -179,10 +228,10 @@ def _run_image_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, fo
     return payload
 
 
-def _run_tabular_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, folder: Path,
+def _run_tabular_unit(unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject, folder: Path,
                       redact: bool) -> dict[str, Any]:
     setting = AttributeSetting(subject.sensitive, subject.known, unit.attack, unit.policy,
-                               unit.params["outcome"], budget=unit.params.get("budget"), seed=plan.settings["seed"])
+                               unit.params["outcome"], budget=unit.params.get("budget"), seed=settings["seed"])
     report = run_attribute_attack(subject.target, subject.records, subject.aux, setting)
     if not redact:
         with open_private(folder / "inferences.csv") as handle:
@@ -191,7 +240,8 @@ def _run_tabular_unit(unit: AttackUnit, plan: AuditPlan, subject: AuditSubject, 
 
 
 def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
-                 announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
+                 announce: Callable[[str], None] | None = None,
+                 backend: Backend | None = None) -> list[dict[str, Any]] | None:
     """Retrain a model mirisk trained (so its data and split are known) with DP-SGD at the
     plan's epsilons and measure utility and attack success again: face recognisers under the
     white-box and score attacks, the IWPC linear model under the attribute attack. Resumable
@@ -208,9 +258,10 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
     if announce is not None:
         announce(f"retraining with DP-SGD at epsilon {', '.join(f'{e:g}' for e in plan.settings['epsilons'])}")
     if subject.kind == "image":
-        points = face_sweep(subject.dataset, subject.target.architecture, epsilon_recipes(tuple(plan.settings["epsilons"])),
+        points = face_sweep(subject.dataset.source, subject.target.architecture,
+                            epsilon_recipes(tuple(plan.settings["epsilons"])),
                             (int(subject.target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
-                            plan.settings["miface_iterations"], seed)
+                            plan.settings["miface_iterations"], seed, backend=backend)
     else:
         points = dp_sweep(recorded_split(subject.target), (*plan.settings["epsilons"], None), seed=seed)
     prepare_output_dir(path.parent, force=True)
@@ -234,7 +285,7 @@ def run_budget_check(plan: AuditPlan, subject: AuditSubject, results: dict[str, 
     budget = max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR)
     limited = replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
     prepare_output_dir(path.parent, force=True)
-    payload = _run_image_unit(limited, plan, subject, path.parent, redact=True)  # metrics only, no images
+    payload = _run_image_unit(limited, plan.settings, subject, path.parent, redact=True)  # metrics only, no images
     check = {"unit": unit.id, "budget": budget, "queries_used": payload["queries_used"],
              "queries_per_person": budget / subject.target.n_classes,
              "identification_top1": payload["metrics"]["identification_top1"],

@@ -13,7 +13,11 @@ from mirisk.artifacts import prepare_output_dir
 from mirisk.audit import plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
-from mirisk.cli.common import ApiKeyOption, app, console, demo_app, friendly_errors, progress_bar, with_import_options
+from mirisk.cli.common import (
+    AddressOption, ApiKeyOption, BackendName, BackendOption, CpusOption, app, console, demo_app, execution_backend,
+    friendly_errors, progress_bar, with_import_options,
+)
+from mirisk.execution.backends import Backend
 from mirisk.models.imported import ImportSpec
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
@@ -48,16 +52,23 @@ def audit(
         help="Test a live mirisk gateway: the black-box attack of the access level it gives --api-key runs against "
              "it (its policy, budget and probe detector); --model is the model it serves.")] = None,
     api_key: ApiKeyOption = None,
+    backend: BackendOption = BackendName.local,
+    address: AddressOption = None,
+    cpus_per_task: CpusOption = None,
     force: Annotated[bool, typer.Option(help="Discard a finished audit in --out and run again.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
     """Audit a model under explicit threat models: every applicable attack, a risk verdict
-    per threat model, recommendations with their measured effect, and a report."""
+    per threat model, recommendations with their measured effect, and a report. Each attack
+    and each DP retrain is one task (locally, or on a Ray cluster with --backend ray)."""
     if fail_on is not None and fail_on not in LEVELS:
         raise MiriskError(f"--fail-on must be one of {', '.join(LEVELS)}, got {fail_on!r}")
+    if endpoint is not None and backend is BackendName.ray:
+        raise MiriskError("--endpoint runs the gateway attack on this machine's connection; drop --backend ray")
+    runner = execution_backend(backend, address, cpus_per_task)
     plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec, endpoint=endpoint,
                                api_key=api_key)
-    report = _run_with_progress(plan, subject, out, redact, force)
+    report = _run_with_progress(plan, subject, out, redact, force, runner)
     console.print(verdict_table(report))
     console.print(f"report: {out / 'report.html'} (and report.json; owner-only)")
     if fail_on is not None and level_index(report["verdict"]["overall"]) >= level_index(fail_on):
@@ -65,7 +76,8 @@ def audit(
         raise typer.Exit(1)
 
 
-def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool) -> dict[str, Any]:
+def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool,
+                       backend: Backend | None = None) -> dict[str, Any]:
     with progress_bar("audit: attacks", len(plan.units)) as update:
         done = iter(range(1, len(plan.units) + 1))
 
@@ -74,7 +86,7 @@ def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool) -> d
             console.print(f"  {unit.id}: {'already done (resumed)' if resumed else 'done'}")
 
         return run_audit(plan, subject, out, redact, force, on_unit=on_unit,
-                         announce=lambda text: console.print(f"  {text} (a defence measurement)"))
+                         announce=lambda text: console.print(f"  {text} (a defence measurement)"), backend=backend)
 
 
 @app.command()

@@ -7,6 +7,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend, make_backend
 from mirisk.models.imported import ImportSpec
 
 app = typer.Typer(
@@ -108,6 +110,25 @@ def import_spec(input_shape: str | None, value_range: str | None, classes: str |
         value_range=parse_numbers(value_range, "--value-range", 2) or (0.0, 1.0),
         classes=names, outputs=outputs, mean=parse_numbers(mean, "--mean"), std=parse_numbers(std, "--std"), arch=arch,
     )
+
+
+class BackendName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+BackendOption = Annotated[BackendName, typer.Option(help="Where the tasks run: this process, or a Ray cluster.")]
+AddressOption = Annotated[str | None, typer.Option(
+    help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a private one on this machine).")]
+CpusOption = Annotated[int | None, typer.Option(
+    help="CPUs (and torch threads) per task; default 1 on Ray, all of them locally.")]
+
+
+def execution_backend(backend: BackendName, address: str | None, cpus_per_task: int | None) -> Backend:
+    """The backend the command-line options name."""
+    if cpus_per_task is not None and cpus_per_task < 1:
+        raise MiriskError(f"--cpus-per-task must be at least 1, got {cpus_per_task}")
+    return make_backend(backend.value, address, cpus_per_task)
 
 
 EndpointOption = Annotated[str | None, typer.Option(

@@ -9,7 +9,10 @@ import typer
 from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
-from mirisk.cli.common import console, friendly_errors, parse_epsilons, parse_numbers, progress_bar, sweep_app
+from mirisk.cli.common import (
+    AddressOption, BackendName, BackendOption, CpusOption, console, execution_backend, friendly_errors, parse_epsilons,
+    parse_numbers, progress_bar, sweep_app,
+)
 from mirisk.cli.faces import DataOption, FaceArchitecture
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
@@ -29,10 +32,15 @@ def sweep_faces(
     model: Annotated[FaceArchitecture, typer.Option(help="Model family.")] = FaceArchitecture.softmax,
     data: DataOption = BUNDLED,
     blackbox_iterations: Annotated[int, typer.Option(help="NES steps of the score black-box attack.")] = 100,
+    miface_iterations: Annotated[int, typer.Option(help="Gradient steps of the white-box MI-Face attack.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the split, training and attacks.")] = 0,
+    backend: BackendOption = BackendName.local,
+    address: AddressOption = None,
+    cpus_per_task: CpusOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
-    """Privacy-utility-risk sweep: accuracy vs white-box and score black-box identification per defence."""
+    """Privacy-utility-risk sweep: accuracy vs white-box and score black-box identification
+    per defence; each point is one task (locally, or on a Ray cluster with --backend ray)."""
     recipes = epsilon_recipes(parse_epsilons(epsilons)) + parse_recipes(defences)
     numbers = parse_numbers(n_train, "--n-train") or ()
     if not numbers or any(number < 1 or not number.is_integer() for number in numbers):
@@ -40,11 +48,13 @@ def sweep_faces(
     sizes = tuple(int(number) for number in numbers)
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
+    runner = execution_backend(backend, address, cpus_per_task)
     with progress_bar(f"sweeping {len(recipes) * len(sizes)} points", len(recipes) * len(sizes)) as update:
-        points = face_sweep(dataset, model.value, recipes, sizes, blackbox_iterations=blackbox_iterations, seed=seed,
-                            on_point=update)
+        points = face_sweep(dataset.source, model.value, recipes, sizes, blackbox_iterations=blackbox_iterations,
+                            miface_iterations=miface_iterations, seed=seed, on_point=update, backend=runner)
     settings = {"model": model.value, "data": dataset.source, "n_train": list(sizes), "seed": seed,
-                "blackbox_iterations": blackbox_iterations, "versions": versions()}
+                "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations, "backend": runner.name,
+                "cpus_per_task": runner.cpus_per_task, "versions": versions()}
     write_json(out_dir / "sweep.json", {"settings": settings, "points": points})
     write_bytes(out_dir / "sweep.png", defence_sweep_plot(points, SWEEP_ATTACKS, f"{model.value} on {dataset.source}"))
     console.print(sweep_table(points))

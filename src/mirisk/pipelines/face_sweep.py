@@ -5,7 +5,8 @@ inversions identify the people (Fredrikson et al., CCS 2015; DP-SGD, Abadi et al
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -15,9 +16,11 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.defences import DPSettings, TrainingDefences
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
@@ -69,7 +72,7 @@ def parse_recipes(text: str | None) -> list[Recipe]:
 
 
 def face_sweep(
-    dataset: ImageDataset,
+    data: str,
     architecture: str,
     recipes: list[Recipe],
     n_trains: tuple[int, ...] = (7,),
@@ -77,29 +80,46 @@ def face_sweep(
     miface_iterations: int = 1000,
     seed: int = 0,
     on_point: Callable[[int], None] | None = None,
+    backend: Backend | None = None,
 ) -> list[dict[str, Any]]:
-    """One point per recipe and training-set size: the model's accuracy and vulnerability
-    factors, then identification top-1 (and re-identification) by each attack."""
-    points = []
-    for n_train in n_trains:
-        for recipe in recipes:
-            target = train_face_target(architecture, dataset, n_train=n_train, split_seed=seed,
-                                       defences=recipe.defences)
-            point: dict[str, Any] = {
-                "defence": recipe.label, "epsilon": recipe.epsilon, "n_train": n_train,
-                "epsilon_spent": target.training.get("dp", {}).get("epsilon"),
-                "train_accuracy": target.metrics["train_accuracy"], "test_accuracy": target.metrics["test_accuracy"],
-                "vulnerability": image_vulnerability(target, dataset),
-                "chance_top1": chance(dataset.n_classes, 1),
-            }
-            for attack in SWEEP_ATTACKS:
-                iterations = miface_iterations if attack == "white-box" else blackbox_iterations
-                metrics = _attack(target, dataset, attack, iterations, seed)
-                point[attack] = {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1")}
-            points.append(point)
-            if on_point is not None:
-                on_point(len(points))
-    return points
+    """One point per recipe and training-set size on the faces at ``data`` (a folder or
+    ``bundled:att_faces``): the model's accuracy and vulnerability factors, then
+    identification top-1 (and re-identification) by each attack. Each point is one task of
+    ``backend`` (default: this process)."""
+    tasks = [{"data": data, "architecture": architecture, "n_train": n_train, "label": recipe.label,
+              "epsilon": recipe.epsilon, "defences": asdict(recipe.defences), "seed": seed,
+              "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations}
+             for n_train in n_trains for recipe in recipes]
+    done = iter(range(1, len(tasks) + 1))
+    return (backend or LocalBackend()).map(
+        "face-sweep-point", tasks, None if on_point is None else lambda _index, _point: on_point(next(done)))
+
+
+@lru_cache(maxsize=4)
+def _faces(data: str) -> ImageDataset:
+    return load_faces(data)
+
+
+def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
+    """One sweep point, from its task document (see :func:`face_sweep`)."""
+    dataset = _faces(task["data"])
+    settings = task["defences"]
+    defences = TrainingDefences(**{**settings, "dp": DPSettings(**settings["dp"]) if settings["dp"] else None})
+    seed = task["seed"]
+    target = train_face_target(task["architecture"], dataset, n_train=task["n_train"], split_seed=seed,
+                               defences=defences)
+    point: dict[str, Any] = {
+        "defence": task["label"], "epsilon": task["epsilon"], "n_train": task["n_train"],
+        "epsilon_spent": target.training.get("dp", {}).get("epsilon"),
+        "train_accuracy": target.metrics["train_accuracy"], "test_accuracy": target.metrics["test_accuracy"],
+        "vulnerability": image_vulnerability(target, dataset),
+        "chance_top1": chance(dataset.n_classes, 1),
+    }
+    for attack in SWEEP_ATTACKS:
+        iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
+        metrics = _attack(target, dataset, attack, iterations, seed)
+        point[attack] = {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1")}
+    return point
 
 
 def _attack(target: TargetModel, dataset: ImageDataset, attack: str, iterations: int, seed: int) -> dict[str, Any]:
