@@ -78,7 +78,7 @@ def test_concurrent_spenders_never_overspend_by_one_query(db_path):
 
     def client() -> None:
         connection = connect(db_path)
-        while (decision := spend(connection, key.id, 3)).answered:
+        while spend(connection, key.id, 3).answered:
             with lock:
                 answered.append(3)
         connection.close()
