@@ -33,6 +33,14 @@ class QueryBudgetExhausted(OracleRefused):
         self.requested, self.remaining = requested, remaining
 
 
+def check_query(inputs: torch.Tensor, input_shape: tuple[int, ...], remaining: int | None) -> None:
+    """Refuse a batch of the wrong shape (one-line error) or one past the budget."""
+    if tuple(inputs.shape[1:]) != tuple(input_shape):
+        raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, input_shape))}], got {list(inputs.shape)}")
+    if remaining is not None and len(inputs) > remaining:
+        raise QueryBudgetExhausted(len(inputs), remaining)
+
+
 class QueryAccess(Protocol):
     """What a black-box attack may use: the local :class:`Oracle` and the gateway's
     :class:`~mirisk.access.remote.RemoteOracle` both offer it."""
@@ -72,11 +80,7 @@ class Oracle:
     @torch.no_grad()
     def query(self, inputs: torch.Tensor) -> torch.Tensor:
         """Policy-restricted outputs ``[N, n_classes]`` for ``inputs`` ``[N, *input_shape]``."""
-        if tuple(inputs.shape[1:]) != self.input_shape:
-            raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, self.input_shape))}], got {list(inputs.shape)}")
-        remaining = self.remaining
-        if remaining is not None and len(inputs) > remaining:
-            raise QueryBudgetExhausted(len(inputs), remaining)
+        check_query(inputs, self.input_shape, self.remaining)
         self.queries_used += len(inputs)
         low, high = self.value_range
         probabilities = torch.softmax(self._network(inputs.clamp(low, high)), dim=1)

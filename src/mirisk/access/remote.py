@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import torch
 
-from mirisk.access.oracle import OracleRefused, QueryBudgetExhausted
+from mirisk.access.oracle import OracleRefused, QueryBudgetExhausted, check_query
 from mirisk.access.policies import parse_policy
 from mirisk.errors import MiriskError
 
@@ -94,11 +94,7 @@ class RemoteOracle:
     @torch.no_grad()
     def query(self, inputs: torch.Tensor) -> torch.Tensor:
         """Policy-restricted outputs ``[N, n_classes]``, sent in batches the gateway accepts."""
-        if tuple(inputs.shape[1:]) != self.input_shape:
-            raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, self.input_shape))}], got {list(inputs.shape)}")
-        remaining = self.remaining
-        if remaining is not None and len(inputs) > remaining:
-            raise QueryBudgetExhausted(len(inputs), remaining)
+        check_query(inputs, self.input_shape, self.remaining)
         flat = inputs.clamp(*self.value_range).reshape(len(inputs), -1).numpy().astype(np.float32)
         outputs = []
         for chunk in np.array_split(flat, -(-len(flat) // self.max_batch)):
