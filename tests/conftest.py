@@ -83,9 +83,19 @@ def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
     running.stop()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ray's token authentication on, with a token of this test session's own, before
+    anything imports Ray: the test cluster's nodes and this process then agree, whatever
+    token an earlier `ray.init()` left in ~/.ray."""
+    import secrets
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
-    """A head and a worker node (one CPU each), stopped at the end of the session."""
+    """A head and a worker node (one CPU each) on 127.0.0.1, stopped at the end of the session."""
     import ray
 
     cluster = start_ray_cluster(Path("/tmp") / f"mirisk-ray-{os.getpid()}")

@@ -61,30 +61,38 @@ def start_server(model: Path, db: Path, *options: str) -> Server:
     raise RuntimeError("mirisk serve did not come up in 90 s")
 
 
+def _kill_matching(*fragments: str) -> int:
+    """SIGKILL every process whose command line holds all ``fragments``; how many."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if all(fragment in command for fragment in fragments):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
 @dataclass
 class RayCluster:
-    """A two-node Ray cluster on this machine: a head and one worker node, one CPU each."""
+    """A two-node Ray cluster on this machine: a head and one worker node, one CPU each,
+    all of whose processes name its own temporary folder."""
 
     address: str
     worker_node_port: int
+    temp_dir: Path
 
     def kill_worker_node(self) -> int:
-        """SIGKILL the worker node's raylet and the workers it started; how many processes died."""
-        killed = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "raylet" in command and f"--node_manager_port={self.worker_node_port}" in command:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-        return killed
+        """SIGKILL the worker node's raylet (its workers die with it); how many processes died."""
+        return _kill_matching("raylet", f"--node_manager_port={self.worker_node_port}")
 
     def stop(self) -> None:
-        subprocess.run([ray_command(), "stop", "--force"], capture_output=True, check=False)
+        """Kill this cluster's processes only (never another Ray cluster on the machine)."""
+        _kill_matching(str(self.temp_dir))
 
 
 def ray_command() -> str:
@@ -95,9 +103,13 @@ def start_ray_cluster(temp_dir: Path) -> RayCluster:
     """`ray start --head`, then `ray start --address` for a worker node, both on 127.0.0.1."""
     head_port, worker_node_port = free_port(), free_port()
     common = ["--num-cpus", "1", "--disable-usage-stats"]
-    subprocess.run([ray_command(), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(head_port),
-                    "--include-dashboard=false", "--temp-dir", str(temp_dir), *common],
-                   check=True, capture_output=True)
-    subprocess.run([ray_command(), "start", "--address", f"127.0.0.1:{head_port}", "--node-ip-address", "127.0.0.1",
-                    "--node-manager-port", str(worker_node_port), *common], check=True, capture_output=True)
-    return RayCluster(f"127.0.0.1:{head_port}", worker_node_port)
+    for command in (
+        ["start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(head_port), "--include-dashboard=false",
+         "--temp-dir", str(temp_dir), *common],
+        ["start", "--address", f"127.0.0.1:{head_port}", "--node-ip-address", "127.0.0.1", "--node-manager-port",
+         str(worker_node_port), *common],
+    ):
+        started = subprocess.run([ray_command(), *command], capture_output=True, text=True)
+        if started.returncode != 0:
+            raise RuntimeError(f"ray {' '.join(command[:2])} failed:\n{started.stderr[-2000:]}")
+    return RayCluster(f"127.0.0.1:{head_port}", worker_node_port, temp_dir)

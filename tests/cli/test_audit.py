@@ -56,7 +56,7 @@ def test_report_has_the_schemas_fields_and_a_verdict_per_threat_model(audited):
     for key in ("schema", "created", "model", "plan", "verdict", "attacks", "recommendations", "vulnerability",
                 "at_risk", "redacted", "versions"):
         assert key in report
-    assert report["schema"] == "mirisk-report/1"
+    assert report["schema"] == "mirisk-report/2"
     assert set(report["verdict"]["by_threat_model"]) == {"white-box", "scores", "top-k", "label-only"}
     assert report["verdict"]["overall"] in report["levels"]
     white_box = next(a for a in report["attacks"] if a["id"] == "white-box-miface")
@@ -78,16 +78,19 @@ def test_the_dp_retrain_is_measured_and_recommended(audited):
     assert "retrained with DP-SGD" in (out / "report.html").read_text()
 
 
-def test_the_query_budget_advice_is_measured(audited):
+def test_the_query_budget_advice_is_measured_for_every_black_box_attack(audited):
     out, _ = audited
     report = json.loads((out / "report.json").read_text())
-    check = report["defences"]["budget_check"]
-    scores = next(a for a in report["attacks"] if a["id"] == "scores-blackbox")
-    assert check["unit"] == "scores-blackbox" and check["budget"] == scores["queries_used"] // 10
-    assert check["queries_used"] <= check["budget"]
-    assert check["identification_top1"] <= scores["metrics"]["identification_top1"]
-    advice = next(r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key to"))
-    assert advice["measured"] is True and "under a tenth of the queries" in advice["effect"]
+    checks = {check["unit"]: check for check in report["defences"]["budget_checks"]}
+    black_box = [attack for attack in report["attacks"] if attack["attack"] in ("blackbox", "labelonly")]
+    assert set(checks) == {attack["id"] for attack in black_box} and len(checks) == 3
+    for attack in black_box:
+        check = checks[attack["id"]]
+        assert check["budget"] == attack["queries_used"] // 10 and check["queries_used"] <= check["budget"]
+        assert check["identification_top1"] <= attack["metrics"]["identification_top1"]
+    advice = [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key to")]
+    assert len(advice) == 3 and all(r["measured"] and "under a tenth of the queries" in r["effect"] for r in advice)
+    assert not [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key (")]
 
 
 def test_every_file_is_owner_only(audited):

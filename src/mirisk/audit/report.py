@@ -1,4 +1,4 @@
-"""The audit report: ``report.json`` (schema ``mirisk-report/1``, documented in
+"""The audit report: ``report.json`` (schema ``mirisk-report/2``, documented in
 docs/audit.md) and a self-contained ``report.html`` rendered from it (no external assets:
 figures are embedded; with redaction there are no images at all)."""
 
@@ -24,7 +24,7 @@ from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
 from mirisk.pipelines.face_sweep import SWEEP_ATTACKS  # noqa: E402
 from mirisk.runtime import versions  # noqa: E402
 
-SCHEMA = "mirisk-report/1"
+SCHEMA = "mirisk-report/2"
 CITATIONS = {
     "miface": "Fredrikson, Jha & Ristenpart, \"Model Inversion Attacks that Exploit Confidence Information and "
               "Basic Countermeasures\", ACM CCS 2015 (Algorithm 1, MI-Face).",
@@ -51,7 +51,7 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
                  vulnerability: dict[str, Any], at_risk: Any, defences: dict[str, Any],
                  redact: bool, seconds: float, out_dir: Path) -> dict[str, Any]:
     """Everything the HTML shows, as one JSON document. ``defences`` holds what was
-    measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_check`` (a query budget)."""
+    measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_checks`` (query budgets)."""
     verdict = threat_verdicts(plan, results)
     if plan.model_kind == "image":
         recommendations = image_recommendations(plan, results, subject_description["metrics"].get("test_accuracy"),
@@ -157,5 +157,7 @@ def render_html(report: dict[str, Any], out_dir: Path) -> str:
 def check_report(payload: Any, path: Path) -> dict[str, Any]:
     """Refuse a JSON document that is not a mirisk report of this schema."""
     if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
-        raise MiriskError(f"{path} is not a {SCHEMA} report")
+        found = payload.get("schema") if isinstance(payload, dict) else None
+        raise MiriskError(f"{path} is not a {SCHEMA} report" + (f" (it is {found}; run the audit again with this "
+                                                                 f"mirisk to get one)" if found else ""))
     return payload

@@ -13,7 +13,7 @@ from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
 from mirisk.audit.report import build_report, render_html
-from mirisk.audit.runner import AuditSubject, load_subject, run_budget_check, run_defences, run_units
+from mirisk.audit.runner import AuditSubject, load_subject, run_budget_checks, run_defences, run_units
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (
@@ -105,7 +105,7 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit, backend)
     defences = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
-                "budget_check": run_budget_check(plan, subject, results, out)}
+                "budget_checks": run_budget_checks(plan, subject, results, out, backend)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)

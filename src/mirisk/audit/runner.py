@@ -272,26 +272,31 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
 BUDGET_DIVISOR = 10  # the budget checked: a tenth of the queries the unlimited attack used
 
 
-def run_budget_check(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
-                     out_dir: Path) -> dict[str, Any] | None:
-    """Run the score black-box attack again under a per-deployment budget of a tenth of the
-    queries it used without one, so the query-limit advice is measured, not derived."""
-    unit = next((u for u in plan.units if u.attack == "blackbox" and u.policy == "scores"), None)
-    if plan.model_kind != "image" or unit is None or plan.budget is not None or "deployment" in plan.settings:
+def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                      out_dir: Path, backend: Backend | None = None) -> list[dict[str, Any]] | None:
+    """Run each black-box attack on images (scores, top-k, label-only) again under a
+    per-deployment budget of a tenth of the queries it used without one, so the query-limit
+    advice is measured, not derived. Metrics only (no images); resumable like the attacks."""
+    units = [unit for unit in plan.units if unit.attack in ("blackbox", "labelonly")]
+    if plan.model_kind != "image" or not units or plan.budget is not None or "deployment" in plan.settings:
         return None
-    path = out_dir / "defences" / "budget_check.json"
+    path = out_dir / "defences" / "budget_checks.json"
     if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
-        return read_json(path)["check"]
-    budget = max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR)
-    limited = replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
+        return read_json(path)["checks"]
+    budgets = [max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR) for unit in units]
+    limited = [replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
+               for unit, budget in zip(units, budgets, strict=True)]
+    documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
+                  "settings": plan.settings, "redact": True} for unit in limited]
+    payloads = [result["payload"] for result in (backend or LocalBackend()).map("audit-unit", documents)]
+    checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
+               "queries_per_person": budget / subject.target.n_classes,
+               "identification_top1": payload["metrics"]["identification_top1"],
+               "reid_top1": payload["metrics"]["reid_top1"]}
+              for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
     prepare_output_dir(path.parent, force=True)
-    payload = _run_image_unit(limited, plan.settings, subject, path.parent, redact=True)  # metrics only, no images
-    check = {"unit": unit.id, "budget": budget, "queries_used": payload["queries_used"],
-             "queries_per_person": budget / subject.target.n_classes,
-             "identification_top1": payload["metrics"]["identification_top1"],
-             "reid_top1": payload["metrics"]["reid_top1"]}
-    write_json(path, {"plan_fingerprint": plan.fingerprint(), "check": check})
-    return check
+    write_json(path, {"plan_fingerprint": plan.fingerprint(), "checks": checks})
+    return checks
 
 
 def _retrainable(subject: AuditSubject) -> bool:

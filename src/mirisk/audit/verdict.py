@@ -114,8 +114,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
             "measured": True,
         })
     recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
-    check = defences.get("budget_check")
-    if check:
+    checks = {check["unit"]: check for check in defences.get("budget_checks") or []}
+    for check in checks.values():
         before = results[check["unit"]]["metrics"]
         recommendations.append({
             "action": f"Limit queries per API key to about {check['queries_per_person']:,.0f} per person "
@@ -127,7 +127,7 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
         })
     for unit in plan.units:
         used = results[unit.id].get("queries_per_target")
-        if used and not (check and unit.id == check["unit"]):
+        if used and unit.id not in checks:
             recommendations.append({
                 "action": f"Limit queries per API key (the {unit.access.value} attack).",
                 "effect": f"this attack used {used:,.0f} queries per person; a per-key budget well below that "
