@@ -58,8 +58,9 @@ class Gateway:
     def __init__(self, target: TargetModel, database: Path, settings: GatewaySettings) -> None:
         self.settings = settings
         self.model = ServedModel(target)
-        self.contract = InputContract(tuple(target.input_shape), tuple(map(float, target.value_range)),  # type: ignore[arg-type]
-                                      settings.max_batch, settings.max_body_bytes)
+        low, high = target.value_range
+        self.contract = InputContract(tuple(target.input_shape), (float(low), float(high)), settings.max_batch,
+                                      settings.max_body_bytes)
         self.metrics = GatewayMetrics()
         self.detector = None if settings.detector is None else ProbeDetector(settings.detector, self.contract.input_size)
         self._database = Path(database)
