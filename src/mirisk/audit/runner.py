@@ -27,6 +27,7 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
+from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
@@ -92,7 +93,8 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
                  known: tuple[str, ...] | None, spec: ImportSpec | None = None) -> AuditSubject:
     """Load the model and the matching data; refuse data of the wrong type for the model.
     The subject's ``origin`` holds these arguments as JSON, so a worker can load it again."""
-    origin = {"model": str(model), "data": data, "aux": aux, "sensitive": sensitive,
+    origin = {"model": portable_path(model), "data": portable_path(data), "aux": portable_path(aux),
+              "sensitive": sensitive,
               "known": None if known is None else list(known), "spec": None if spec is None else asdict(spec)}
     kind = model_kind(model)
     if kind == "image":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,14 @@ TASKS = {
     "face-sweep-point": "mirisk.pipelines.face_sweep:sweep_point",
     "audit-unit": "mirisk.audit.runner:run_unit_task",
 }
+
+
+def portable_path(value: str | Path | None) -> str | None:
+    """An absolute path, so a worker with another working folder finds the same file;
+    ``bundled:...`` names and None unchanged."""
+    if value is None or str(value).startswith("bundled:"):
+        return None if value is None else str(value)
+    return str(Path(value).resolve())
 
 
 def task_function(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

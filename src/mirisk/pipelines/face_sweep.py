@@ -21,6 +21,7 @@ from mirisk.data.images import ImageDataset
 from mirisk.defences import DPSettings, TrainingDefences
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
+from mirisk.execution.tasks import portable_path
 from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
@@ -86,7 +87,7 @@ def face_sweep(
     ``bundled:att_faces``): the model's accuracy and vulnerability factors, then
     identification top-1 (and re-identification) by each attack. Each point is one task of
     ``backend`` (default: this process)."""
-    tasks = [{"data": data, "architecture": architecture, "n_train": n_train, "label": recipe.label,
+    tasks = [{"data": portable_path(data), "architecture": architecture, "n_train": n_train, "label": recipe.label,
               "epsilon": recipe.epsilon, "defences": asdict(recipe.defences), "seed": seed,
               "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations}
              for n_train in n_trains for recipe in recipes]
