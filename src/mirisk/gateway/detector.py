@@ -126,12 +126,14 @@ class ProbeDetector:
         k = self.settings.neighbours
         if len(history) + len(sketches) < k + 1:
             return np.full((len(sketches), k), np.inf)
-        pool = np.concatenate([history, sketches])
         norms = (sketches ** 2).sum(axis=1)
-        pool_norms = np.concatenate([(history ** 2).sum(axis=1) if history_norms is None else history_norms, norms])
-        distances = np.sqrt(np.maximum(norms[:, None] + pool_norms[None, :] - 2 * sketches @ pool.T, 0.0))
-        earlier = np.arange(len(pool))[None, :] < (len(history) + np.arange(len(sketches)))[:, None]
-        distances = np.where(earlier, distances, np.inf)
+        if history_norms is None:
+            history_norms = (history ** 2).sum(axis=1)
+        to_history = norms[:, None] + history_norms[None, :] - 2 * sketches @ history.T
+        within = norms[:, None] + norms[None, :] - 2 * sketches @ sketches.T
+        earlier = np.tril(np.ones((len(sketches), len(sketches)), dtype=bool), k=-1)
+        squared = np.concatenate([to_history, np.where(earlier, within, np.inf)], axis=1)
+        distances = np.sqrt(np.maximum(squared, 0.0))
         return np.sort(np.partition(distances, k - 1, axis=1)[:, :k], axis=1)
 
     def observe(self, key_id: str, inputs: np.ndarray) -> Alert | None:
