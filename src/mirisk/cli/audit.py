@@ -14,10 +14,10 @@ from mirisk.audit import plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
 from mirisk.cli.common import (
-    AddressOption, ApiKeyOption, BackendName, BackendOption, CpusOption, app, console, demo_app, execution_backend,
+    AddressOption, ApiKeyOption, BackendName, BackendOption, CpusOption, app, console, demo_app,
     friendly_errors, progress_bar, with_import_options,
 )
-from mirisk.execution.backends import Backend
+from mirisk.execution.backends import Backend, make_backend
 from mirisk.models.imported import ImportSpec
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
@@ -65,7 +65,7 @@ def audit(
         raise MiriskError(f"--fail-on must be one of {', '.join(LEVELS)}, got {fail_on!r}")
     if endpoint is not None and backend is BackendName.ray:
         raise MiriskError("--endpoint runs the gateway attack on this machine's connection; drop --backend ray")
-    runner = execution_backend(backend, address, cpus_per_task)
+    runner = make_backend(backend.value, address, cpus_per_task)
     plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec, endpoint=endpoint,
                                api_key=api_key)
     report = _run_with_progress(plan, subject, out, redact, force, runner)

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mirisk.errors import MiriskError
-from mirisk.execution.backends import Backend, make_backend
 from mirisk.models.imported import ImportSpec
 
 app = typer.Typer(
@@ -122,13 +121,6 @@ AddressOption = Annotated[str | None, typer.Option(
     help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a private one on this machine).")]
 CpusOption = Annotated[int | None, typer.Option(
     help="CPUs (and torch threads) per task; default 1 on Ray, all of them locally.")]
-
-
-def execution_backend(backend: BackendName, address: str | None, cpus_per_task: int | None) -> Backend:
-    """The backend the command-line options name."""
-    if cpus_per_task is not None and cpus_per_task < 1:
-        raise MiriskError(f"--cpus-per-task must be at least 1, got {cpus_per_task}")
-    return make_backend(backend.value, address, cpus_per_task)
 
 
 EndpointOption = Annotated[str | None, typer.Option(

@@ -10,12 +10,13 @@ from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
 from mirisk.cli.common import (
-    AddressOption, BackendName, BackendOption, CpusOption, console, execution_backend, friendly_errors, parse_epsilons,
+    AddressOption, BackendName, BackendOption, CpusOption, console, friendly_errors, parse_epsilons,
     parse_numbers, progress_bar, sweep_app,
 )
 from mirisk.cli.faces import DataOption, FaceArchitecture
 from mirisk.data.faces import BUNDLED, load_faces
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import make_backend
 from mirisk.figures import defence_sweep_plot
 from mirisk.pipelines.face_sweep import SWEEP_ATTACKS, epsilon_recipes, face_sweep, parse_recipes
 from mirisk.runtime import versions
@@ -48,7 +49,7 @@ def sweep_faces(
     sizes = tuple(int(number) for number in numbers)
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
-    runner = execution_backend(backend, address, cpus_per_task)
+    runner = make_backend(backend.value, address, cpus_per_task)
     with progress_bar(f"sweeping {len(recipes) * len(sizes)} points", len(recipes) * len(sizes)) as update:
         points = face_sweep(dataset.source, model.value, recipes, sizes, blackbox_iterations=blackbox_iterations,
                             miface_iterations=miface_iterations, seed=seed, on_point=update, backend=runner)

@@ -27,7 +27,7 @@ OnResult = Callable[[int, dict[str, Any]], None]
 
 class Backend(Protocol):
     name: str
-    cpus_per_task: int
+    cpus_per_task: int | None  # None: torch's default threads (local only)
 
     def map(self, task: str, items: list[dict[str, Any]], on_result: OnResult | None = None) -> list[dict[str, Any]]:
         """The results of task ``task`` on each item, in the items' order; ``on_result(index,
@@ -67,7 +67,7 @@ class RayBackend:
 
     def __post_init__(self) -> None:
         if self.cpus_per_task < 1 or self.max_retries < 0:
-            raise MiriskError("--cpus-per-task must be >= 1 and retries >= 0")
+            raise MiriskError("a Ray task needs at least 1 CPU, and retries must be >= 0")
         try:
             import ray
         except ImportError:
@@ -124,6 +124,8 @@ class RayBackend:
 
 def make_backend(name: str, address: str | None = None, cpus_per_task: int | None = None) -> LocalBackend | RayBackend:
     """``local`` or ``ray`` (with ``address``), from the command line's options."""
+    if cpus_per_task is not None and cpus_per_task < 1:
+        raise MiriskError(f"--cpus-per-task must be at least 1, got {cpus_per_task}")
     if name == "local":
         if address is not None:
             raise MiriskError("--address is for --backend ray")
