@@ -3,13 +3,13 @@
 metrics) against a bare FastAPI endpoint serving the same model with the same JSON
 parsing, both under uvicorn (one process), loaded by wrk from a second process.
 
-The two servers are measured alternately (bare, gateway, bare, gateway, ...) and each
+The servers are measured in turn (bare, gateway, gateway without the detector, bare, ...) and each
 figure is the median over rounds, so machine noise hits both alike. Requests cycle through
 40 different faces (benign traffic), one face or a batch per request.
 
 Needs wrk (Debian package `wrk`). Run:
 ``python benchmarks/gateway_overhead.py [--seconds 15] [--rounds 3] [--out benchmarks/results/gateway_overhead.json]``
-(about 4 minutes on 2 cores).
+(about 12 minutes on 2 cores with the defaults).
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ request = function()
                     ["Authorization"] = "Bearer " .. os.getenv("MIRISK_BENCH_KEY")}, bodies[i])
 end
 """
+
+
+SERVERS = ("bare", "gateway", "gateway-no-detector")
 
 
 def bare_server(model_dir: str, port: int) -> None:
@@ -129,16 +132,22 @@ def write_bodies(images: np.ndarray, batch: int, folder: Path) -> Path:
     return folder
 
 
+def server_command(name: str, model: Path, db: Path, port: int) -> list[str]:
+    """``bare``, ``gateway`` (every safeguard, detector alerting) or ``gateway-no-detector``."""
+    if name == "bare":
+        return [sys.executable, __file__, "--bare-server", str(model), str(port)]
+    detector = "off" if name == "gateway-no-detector" else "alert"
+    return [sys.executable, "-c", "from mirisk.cli import app; app()", "serve", "--model", str(model), "--db", str(db),
+            "--port", str(port), "--policy", "label", "--detector", detector]
+
+
 def compare(model: Path, bodies: Path, db: Path, key: str, args: argparse.Namespace) -> dict:
-    """Bare and gateway, alternately, ``args.rounds`` times each; medians and the overhead."""
-    rounds: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
+    """The servers in turn, ``args.rounds`` times each; medians and the overheads."""
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
     for _ in range(args.rounds):
         for name in rounds:
             port = free_port()
-            command = ([sys.executable, __file__, "--bare-server", str(model), str(port)] if name == "bare" else
-                       [sys.executable, "-c", "from mirisk.cli import app; app()", "serve", "--model", str(model),
-                        "--db", str(db), "--port", str(port), "--policy", "label", "--detector", "alert"])
-            process = launch(command, port)
+            process = launch(server_command(name, model, db, port), port)
             try:
                 run_wrk(port, bodies, 40, 3, args.connections, key)  # warm-up
                 rounds[name].append(run_wrk(port, bodies, 40, args.seconds, args.connections, key))
@@ -147,8 +156,10 @@ def compare(model: Path, bodies: Path, db: Path, key: str, args: argparse.Namesp
                 process.wait()
     summary = {name: {metric: statistics.median(r[metric] for r in runs) for metric in runs[0]}
                for name, runs in rounds.items()}
-    overhead = 1 - summary["gateway"]["requests_per_second"] / summary["bare"]["requests_per_second"]
-    return {**summary, "throughput_overhead": overhead, "rounds": rounds}
+    overheads = {name: 1 - summary[name]["requests_per_second"] / summary["bare"]["requests_per_second"]
+                 for name in SERVERS[1:]}
+    return {**summary, "throughput_overhead": overheads["gateway"],
+            "throughput_overhead_without_detector": overheads["gateway-no-detector"], "rounds": rounds}
 
 
 def main() -> None:
@@ -181,8 +192,9 @@ def main() -> None:
             results.append(row)
             print(f"{architecture}, {batch} per request: " + " | ".join(
                 f"{name} {row[name]['requests_per_second']:.0f} req/s, p50 {row[name]['p50_ms']:.1f} ms, "
-                f"p99 {row[name]['p99_ms']:.1f} ms" for name in ("bare", "gateway"))
-                + f" | throughput overhead {row['throughput_overhead']:.1%}")
+                f"p99 {row[name]['p99_ms']:.1f} ms" for name in SERVERS)
+                + f" | throughput overhead {row['throughput_overhead']:.1%} "
+                  f"({row['throughput_overhead_without_detector']:.1%} without the detector)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "gateway_overhead", "date": time.strftime("%Y-%m-%d"), "seconds": args.seconds,

@@ -11,10 +11,14 @@ import pytest
 from PIL import Image
 
 from mirisk.data import ImageDataset, load_faces
+from mirisk.data.mri import BUNDLED as BUNDLED_MRI
+from mirisk.data.mri import load_mri
 from mirisk.models.target import TargetModel
+from mirisk.models.segmentation_store import save_segmenter
 from mirisk.models.store import save_target
 from mirisk.pipelines.faces import train_face_target
 from mirisk.pipelines.federated import downscaled
+from mirisk.pipelines.mri import SegmenterSettings, train_private_segmenter
 from tests.servers import RayCluster, Server, start_ray_cluster, start_server
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared/data/att_faces"
@@ -72,6 +76,14 @@ def small_faces(faces: ImageDataset, tmp_path_factory) -> ImageDataset:
 def served_model(small_faces: ImageDataset, tmp_path_factory) -> Path:
     """A softmax face recogniser on the half-size faces, saved as a mirisk model folder."""
     return save_target(train_face_target("softmax", small_faces), tmp_path_factory.mktemp("served") / "model")
+
+
+@pytest.fixture(scope="session")
+def segmenter_dir(tmp_path_factory) -> Path:
+    """A U-Net trained briefly on 8 bundled IXI subjects, saved as a mirisk segmenter folder."""
+    source = {"images": BUNDLED_MRI, "labels": None, "slices": 1, "groups": "tissue", "axis": 2, "centre": None}
+    target = train_private_segmenter(load_mri(**source), source, 8, "unet", SegmenterSettings(epochs=30))
+    return save_segmenter(target, tmp_path_factory.mktemp("segmenter") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,19 @@ def test_tabular_plan_skips_what_does_not_apply_and_says_why():
     assert {unit.policy for unit in plan.units} == {"value", "band"}
 
 
+def test_segmentation_plan_maps_access_levels_to_output_types():
+    plan = build_plan("segmentation", parse_accesses("white-box,scores,top-k,label-only"), 40,
+                      {"decoder_epochs": 50, "decoder_subjects": 20})
+    assert [(unit.id, unit.params["output"]) for unit in plan.units] == [
+        ("white-box-decoder", "logits"), ("scores-decoder", "probs"), ("label-only-decoder", "labels")]
+    assert plan.units[1].params == {"output": "probs", "epochs": 50, "budget": 40}
+    assert set(plan.skipped) == {"top-k"} and plan.settings["decoder_subjects"] == 20
+    with pytest.raises(MiriskError, match="not segmenters"):
+        build_plan("segmentation", parse_accesses("scores"), None, {"epsilons": [8.0]})
+    with pytest.raises(MiriskError, match="at least 1"):
+        build_plan("segmentation", parse_accesses("scores"), None, {"decoder_epochs": 0})
+
+
 def test_fingerprint_follows_the_settings():
     accesses = parse_accesses("scores")
     assert build_plan("image", accesses, None, {}).fingerprint() == build_plan("image", accesses, None, {}).fingerprint()

@@ -1,7 +1,9 @@
 """The verdict rules on hand-made evidence."""
 
 from mirisk.audit.plan import build_plan, parse_accesses
-from mirisk.audit.verdict import image_attack_level, tabular_attack_level, threat_verdicts
+from mirisk.audit.verdict import (
+    image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations, tabular_attack_level, threat_verdicts,
+)
 
 
 def image_metrics(top1, reid=0.0, chance=0.025):
@@ -37,3 +39,39 @@ def test_a_threat_model_inherits_the_attacks_of_less_revealing_access():
     assert verdict["by_threat_model"]["white-box"]["level"] == "high"  # the label-only attack works for it too
     assert verdict["by_threat_model"]["scores"]["decided_by"] == "label-only-repulsion"
     assert verdict["overall"] == "high"
+
+
+def segmentation_result(output, reid, ssim=0.5, chance=0.01):
+    return {"metrics": {"reid_top1": reid, "ssim_mean": ssim, "chance_top1": chance},
+            "threat_model": {"output_type": output}, "queries_used": 120}
+
+
+def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get_no_verdict():
+    assert segmentation_attack_level({"reid_top1": 0.6, "ssim_mean": 0.5, "chance_top1": 0.01})[0] == "critical"
+    assert segmentation_attack_level({"reid_top1": 0.02, "ssim_mean": 0.2, "chance_top1": 0.01})[0] == "low"
+    plan = build_plan("segmentation", parse_accesses("scores,top-k,label-only"), None, {})
+    results = {"scores-decoder": segmentation_result("probs", 0.9, 0.6),
+               "label-only-decoder": segmentation_result("labels", 0.04, 0.3)}
+    verdict = threat_verdicts(plan, results)
+    assert set(verdict["by_threat_model"]) == {"scores", "label-only"}
+    assert verdict["by_threat_model"]["label-only"]["level"] == "elevated"  # 4% >= 3 x chance
+    advice = segmentation_recommendations(plan, results)
+    assert advice[0]["action"].startswith("Share label maps only") and "90% -> 4%" in advice[0]["effect"]
+    assert "not a complete defence" in advice[0]["effect"]
+
+
+def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_or_warns():
+    def row(policy, identification, accuracy, access="scores"):
+        return {"policy": policy, "access": access, "identification_top1": identification, "accuracy": accuracy}
+
+    plan = build_plan("image", parse_accesses("scores"), None, {})
+    results = {"scores-blackbox": {"metrics": image_metrics(0.8), "queries_used": 100}}
+    rows = [row("scores", 0.8, 0.95), row("round:1", 0.7, 0.95), row("noise:laplace:0.5", 0.1, 0.60),
+            row("label", 0.3, 0.95, "label-only")]
+    advice = image_recommendations(plan, results, None, {"policy_matrix": rows})
+    assert [r["action"] for r in advice if "round" in r["action"] or "noise" in r["action"]] == [
+        "If scores must be served, serve them as round:1."]
+    rows[1] = row("round:1", 0.78, 0.95)
+    advice = image_recommendations(plan, results, None, {"policy_matrix": rows})
+    warning = next(r for r in advice if r["action"] == "Do not rely on rounding or noising the scores.")
+    assert "10%-78% vs 80%" in warning["effect"]

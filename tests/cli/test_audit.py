@@ -19,7 +19,7 @@ from mirisk.models.tabular_store import save_tabular_target
 
 runner = CliRunner()
 FAST = 'miface_iterations = 150\nblackbox_iterations = 15\nlabelonly_iterations = 15\nepsilons = []\n'
-WITH_DP = FAST.replace("epsilons = []", "epsilons = [50.0]")
+WITH_DP = FAST.replace("epsilons = []", 'epsilons = [50.0]\npolicies = ["round:1", "noise:laplace:0.05"]')
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,20 @@ def test_the_query_budget_advice_is_measured_for_every_black_box_attack(audited)
     advice = [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key to")]
     assert len(advice) == 3 and all(r["measured"] and "under a tenth of the queries" in r["effect"] for r in advice)
     assert not [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key (")]
+
+
+def test_the_policy_matrix_attacks_each_policy_and_prices_it(audited):
+    out, _ = audited
+    report = json.loads((out / "report.json").read_text())
+    rows = {row["policy"]: row for row in report["defences"]["policy_matrix"]}
+    assert list(rows) == ["scores", "topk:3", "label", "round:1", "noise:laplace:0.05"]
+    assert rows["round:1"]["attack"] == "policy-round-1-blackbox" and rows["label"]["calibration_error"] is None
+    for row in rows.values():
+        assert 0 <= row["identification_top1"] <= 1 and row["queries_used"] > 0 and 0 < row["accuracy"] <= 1
+    assert rows["scores"]["accuracy"] == rows["round:1"]["accuracy"]  # rounding keeps the top class
+    advice = [r for r in report["recommendations"] if "serve them as" in r["action"] or "rounding" in r["action"]]
+    assert len(advice) == 1 and advice[0]["measured"]
+    assert 'id="policy-matrix"' in (out / "report.html").read_text()
 
 
 def test_every_file_is_owner_only(audited):
@@ -176,6 +190,30 @@ def test_tabular_audit_measures_band_serving_and_dp(iwpc_linear, tmp_path):
     actions = [item["action"] for item in report["recommendations"]]
     assert "Serve output bands instead of values." in actions and any("DP-SGD" in action for action in actions)
     assert [point["epsilon"] for point in report["defences"]["dp_sweep"]] == [1.0, 0.1, None]
+
+
+def test_segmentation_audit_re_identifies_training_patients_and_weighs_label_maps(segmenter_dir, tmp_path):
+    config = tmp_path / "segmentation.toml"
+    config.write_text("decoder_epochs = 30\ndecoder_subjects = 12\n")
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--model", str(segmenter_dir), "--out", str(out), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["kind"] == "segmentation model" and report["model"]["data"]["subjects"] == 93
+    assert set(report["verdict"]["by_threat_model"]) == {"white-box", "scores", "label-only"}
+    assert "top-k" in report["threat_models_skipped"]
+    attacks = {attack["id"]: attack for attack in report["attacks"]}
+    # measured: 100% of the 8 training patients re-identified among 93 (chance 1.1%) from probabilities
+    scores = attacks["scores-decoder"]["metrics"]
+    assert scores["reid_top1"] >= 0.5 > 10 * scores["chance_top1"]
+    assert attacks["scores-decoder"]["level"] == "critical" and attacks["scores-decoder"]["queries_used"] == 12
+    assert any(item["action"].startswith("Share label maps only") for item in report["recommendations"])
+    assert {row["person"] for row in report["at_risk"]} <= set(json.loads(
+        (segmenter_dir / "target.json").read_text())["data"]["train_subjects"])
+    html = (out / "report.html").read_text()
+    assert "Subbanna" in html and html.count("data:image/png") == 4  # the chart and three reconstruction grids
+    for path in out.rglob("*"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
 def test_report_command_re_renders_the_page(audited, tmp_path):

@@ -39,3 +39,16 @@ def test_attack_decoder_writes_result_png_and_npz(tmp_path):
 def test_bad_options_get_one_line_errors(tmp_path, extra, message):
     result = runner.invoke(app, ["attack", "decoder", "--out", str(tmp_path / "d"), *extra])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_train_segmenter_saves_a_model_the_audit_can_load(tmp_path):
+    out = tmp_path / "segmenter"
+    result = runner.invoke(app, ["train", "segmenter", "--out", str(out), "--subjects", "4", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((out / "target.json").read_text())
+    assert metadata["format"] == "mirisk-segmenter/1" and len(metadata["data"]["train_subjects"]) == 4
+    assert "on its 4 training subjects" in result.output and "on the other 89" in result.output
+    again = runner.invoke(app, ["train", "segmenter", "--out", str(out), "--subjects", "4", "--epochs", "2"])
+    assert again.exit_code == 2 and "not empty" in again.output
+    too_many = runner.invoke(app, ["train", "segmenter", "--out", str(tmp_path / "x"), "--subjects", "93"])
+    assert too_many.exit_code == 2 and "choose 1 to 92" in too_many.output

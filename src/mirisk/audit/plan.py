@@ -10,21 +10,29 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mirisk.access.policies import parse_policy
+from mirisk.attacks.decoder import DecoderSettings
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
 
 # From most to least revealing: an attacker at one level can also do all that the levels
 # after it allow (with scores, one can read the top label).
 ACCESS_ORDER = (AccessLevel.WHITE_BOX, AccessLevel.SCORES, AccessLevel.TOP_K, AccessLevel.LABEL_ONLY)
-MODEL_KINDS = ("image", "tabular")
+MODEL_KINDS = ("image", "tabular", "segmentation")
 # The DP-SGD budgets retrained and measured by default: on the 280 bundled face photos a
 # model keeps some accuracy only at large epsilon (BENCHMARKS.md), the IWPC model down to 0.1.
 IMAGE_EPSILONS = (50.0, 8.0)
 TABULAR_EPSILONS = (1.0, 0.1)
 CONFIG_KEYS = {
     "access", "budget", "redact", "seed", "top_k", "miface_iterations", "blackbox_iterations",
-    "labelonly_iterations", "sensitive", "known", "epsilons",
+    "labelonly_iterations", "sensitive", "known", "epsilons", "decoder_epochs", "decoder_subjects", "policies",
 }
+# The output policies compared with full scores by default (beside top-k and labels only,
+# which the threat models already test): rounding, noise and a reverse sigmoid.
+IMAGE_POLICIES = ("round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1")
+# What a segmenter reveals at each access level: an attacker with the weights reads the
+# logits; a served model gives per-pixel probabilities or a label map.
+SEGMENTATION_OUTPUTS = {AccessLevel.WHITE_BOX: "logits", AccessLevel.SCORES: "probs", AccessLevel.LABEL_ONLY: "labels"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
         raise MiriskError(f"cannot audit a {model_kind!r} model; mirisk audits {', '.join(MODEL_KINDS)} models")
     if budget is not None and budget < 1:
         raise MiriskError(f"the query budget must be at least 1, got {budget}")
-    builder = _image_units if model_kind == "image" else _tabular_units
+    builder = {"image": _image_units, "tabular": _tabular_units, "segmentation": _segmentation_units}[model_kind]
     units, skipped, settings = builder(accesses, budget, config)
     if not gradients and AccessLevel.WHITE_BOX in accesses and model_kind == "image":
         units = [unit for unit in units if unit.access is not AccessLevel.WHITE_BOX]
@@ -125,6 +133,7 @@ def _image_units(accesses, budget, config):
         "labelonly_iterations": int(config.get("labelonly_iterations", 100)),
         "top_k": top_k,
         "epsilons": [float(e) for e in config.get("epsilons", IMAGE_EPSILONS)],
+        "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
     }
     by_access = {
         AccessLevel.WHITE_BOX: AttackUnit("white-box-miface", "miface", AccessLevel.WHITE_BOX,
@@ -169,4 +178,43 @@ def _tabular_units(accesses, budget, config):
         if access is AccessLevel.SCORES:
             units.append(AttackUnit("scores-fredrikson-model-outcome", "fredrikson", access, served,
                                     {"outcome": "model", "budget": budget}))
+    return units, skipped, settings
+
+
+def policy_units(plan: AuditPlan) -> list[AttackUnit]:
+    """The plan's extra output policies as attack units: the score black-box attack through
+    each policy that still reveals scores, the label-only attack through the others."""
+    units = []
+    for spec in plan.settings.get("policies", []):
+        access = parse_policy(spec).access
+        attack, key = ("labelonly", "labelonly_iterations") if access is AccessLevel.LABEL_ONLY else (
+            "blackbox", "blackbox_iterations")
+        slug = "".join(character if character.isalnum() or character == "." else "-" for character in spec)
+        units.append(AttackUnit(f"policy-{slug}-{attack}", attack, access, spec,
+                                {"iterations": plan.settings[key], "budget": plan.budget}))
+    return units
+
+
+def _segmentation_units(accesses, budget, config):
+    settings = {
+        "seed": int(config.get("seed", 0)),
+        "decoder_epochs": int(config.get("decoder_epochs", DecoderSettings().epochs)),
+        "decoder_subjects": None if config.get("decoder_subjects") is None else int(config["decoder_subjects"]),
+        "epsilons": [],
+    }
+    if config.get("epsilons"):
+        raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not segmenters; "
+                          "remove epsilons from the config")
+    if settings["decoder_epochs"] < 1 or (settings["decoder_subjects"] is not None and settings["decoder_subjects"] < 1):
+        raise MiriskError("decoder_epochs and decoder_subjects must be at least 1")
+    units, skipped = [], {}
+    for access in accesses:
+        output = SEGMENTATION_OUTPUTS.get(access)
+        if output is None:
+            skipped[access.value] = ("a segmenter answers every pixel; mirisk serves per-pixel probabilities "
+                                     "(scores) or label maps (label-only), not a per-pixel top-k")
+            continue
+        units.append(AttackUnit(f"{access.value}-decoder", "decoder", access,
+                                None if access is AccessLevel.WHITE_BOX else output,
+                                {"output": output, "epochs": settings["decoder_epochs"], "budget": budget}))
     return units, skipped, settings

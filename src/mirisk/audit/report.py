@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mirisk.audit.plan import AuditPlan  # noqa: E402
 from mirisk.audit.verdict import (  # noqa: E402
-    LEVELS, image_recommendations, tabular_recommendations, threat_verdicts,
+    LEVELS, image_recommendations, segmentation_recommendations, tabular_recommendations, threat_verdicts,
 )
 from mirisk.errors import MiriskError  # noqa: E402
 from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
@@ -34,6 +34,9 @@ CITATIONS = {
     "fredrikson": "Fredrikson, Lantz, Jha, Lin, Page & Ristenpart, \"Privacy in Pharmacogenetics: An End-to-End "
                   "Case Study of Personalized Warfarin Dosing\", USENIX Security 2014.",
     "learned": "Learned black-box inversion from shadow data (after Yang et al., ACM CCS 2019).",
+    "decoder": "Subbanna, Wilms, Tuladhar & Forkert, \"An Analysis of the Vulnerability of Two Common Deep Learning-"
+               "Based Medical Image Segmentation Techniques to Model Inversion Attacks\", Sensors 2021 (a decoder "
+               "trained on the attacker's own scans inverts the model's outputs).",
 }
 
 
@@ -41,6 +44,8 @@ def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
     if kind == "image":
         return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
                                               "ssim_mean", "chance_top1")}
+    if kind == "segmentation":
+        return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
     train = metrics["train"] or metrics
     return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
                                          "advantage", "mcc")} | {
@@ -56,6 +61,8 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
     if plan.model_kind == "image":
         recommendations = image_recommendations(plan, results, subject_description["metrics"].get("test_accuracy"),
                                                 defences)
+    elif plan.model_kind == "segmentation":
+        recommendations = segmentation_recommendations(plan, results)
     else:
         recommendations = tabular_recommendations(plan, results, defences.get("dp_sweep"))
     attacks = []
@@ -99,15 +106,19 @@ def _attack_chart(report: dict[str, Any]) -> bytes:
     """Bars: each attack's headline against its reference (chance, or prior only)."""
     kind = report["plan"]["model_kind"]
     names = [attack["id"] for attack in report["attacks"]]
-    main_key, reference_key = ("identification_top1", "chance_top1") if kind == "image" else ("accuracy", "baseline_accuracy")
+    main_key, reference_key, label = {
+        "image": ("identification_top1", "chance_top1", "identification top-1"),
+        "segmentation": ("reid_top1", "chance_top1", "re-identification top-1 of the training patients"),
+        "tabular": ("accuracy", "baseline_accuracy", "attack accuracy (training records)"),
+    }[kind]
     values = [attack["metrics"][main_key] for attack in report["attacks"]]
     references = [attack["metrics"][reference_key] for attack in report["attacks"]]
     figure, axis = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
     axis.barh(names, values, color="#b22222")
     axis.scatter(references, names, marker="|", s=300, color="black",
-                 label="chance" if kind == "image" else "prior only")
+                 label="prior only" if kind == "tabular" else "chance")
     axis.set_xlim(0, 1)
-    axis.set_xlabel("identification top-1" if kind == "image" else "attack accuracy (training records)")
+    axis.set_xlabel(label)
     axis.invert_yaxis()
     axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()

@@ -13,11 +13,13 @@ from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
 from mirisk.audit.report import build_report, render_html
-from mirisk.audit.runner import AuditSubject, load_subject, run_budget_checks, run_defences, run_units
+from mirisk.audit.runner import (
+    AuditSubject, load_subject, run_budget_checks, run_defences, run_policy_matrix, run_units,
+)
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (
-    image_vulnerability, most_at_risk_people, most_at_risk_records, tabular_vulnerability,
+    image_vulnerability, most_at_risk_people, most_at_risk_records, segmentation_vulnerability, tabular_vulnerability,
 )
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
@@ -76,7 +78,8 @@ def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None,
     """Connect to the gateway, check it serves this model, and keep white-box (if asked or by
     default) plus the one black-box access level the gateway gives this key."""
     if subject.kind != "image":
-        raise MiriskError("--endpoint audits an image classifier served by `mirisk serve`; this is a tabular model")
+        raise MiriskError(f"--endpoint audits an image classifier served by `mirisk serve`; this is a {subject.kind} "
+                          "model")
     remote = RemoteOracle(endpoint, api_key or "", budget=budget)
     remote.check_serves(subject.target.class_names, subject.target.input_shape)
     deployed = remote.policy.access
@@ -105,10 +108,14 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit, backend)
     defences = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
-                "budget_checks": run_budget_checks(plan, subject, results, out, backend)}
+                "budget_checks": run_budget_checks(plan, subject, results, out, backend),
+                "policy_matrix": run_policy_matrix(plan, subject, results, out, backend)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)
+    elif subject.kind == "segmentation":
+        vulnerability = segmentation_vulnerability(subject.target, subject.slices)
+        at_risk = most_at_risk_people(results, tuple(subject.target.data["train_subjects"]), rank_key="reid_rank")
     else:
         vulnerability = tabular_vulnerability(subject.target)
         at_risk = _tabular_at_risk(out, subject, plan)

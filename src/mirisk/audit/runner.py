@@ -21,10 +21,12 @@ from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_
 from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
-from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.plan import AttackUnit, AuditPlan, policy_units
+from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.data.iwpc import IWPC_SCHEMA
+from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.execution.tasks import portable_path
@@ -32,6 +34,9 @@ from mirisk.figures import reconstruction_grid
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
+from mirisk.models.segmentation import SegmentationTarget
+from mirisk.models.segmentation_store import FORMAT as SEGMENTER_FORMAT
+from mirisk.models.segmentation_store import load_segmenter
 from mirisk.models.tabular import TabularRegressor
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
@@ -41,6 +46,7 @@ from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
 from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, dp_sweep, recorded_split, task_columns
 from mirisk.pipelines.matrix import policy_cost
+from mirisk.threats import AccessLevel
 
 UNIT_RESULT = "result.json"
 
@@ -50,8 +56,9 @@ class AuditSubject:
     """The model under audit and the data the attacks are measured on."""
 
     kind: str
-    target: TargetModel | TabularRegressor
+    target: TargetModel | TabularRegressor | SegmentationTarget
     dataset: ImageDataset | None = None
+    slices: SliceDataset | None = None
     records: pd.DataFrame | None = None
     aux: pd.DataFrame | None = None
     sensitive: str | None = None
@@ -70,14 +77,20 @@ class AuditSubject:
                     "provenance": self.target.provenance,
                     "data": {"source": self.dataset.source, "images": len(self.dataset.images),
                              "training_split": "unknown" if self.target.data.get("split") == "unknown" else "recorded"}}
+        if self.kind == "segmentation":
+            return {"kind": "segmentation model", "architecture": self.target.architecture,
+                    "classes": list(self.target.class_names), "metrics": self.target.metrics,
+                    "data": {"source": self.slices.source, "subjects": len(self.slices.subjects),
+                             "training_subjects": len(self.target.data["train_subjects"]),
+                             "slices_per_subject": self.slices.slices_per_subject}}
         return {"kind": "tabular regressor", "model": self.target.kind, "dp": self.target.training.get("dp"),
                 "metrics": self.target.metrics, "sensitive": self.sensitive, "known": list(self.known),
                 "data": {"records": len(self.records), "aux": len(self.aux)}}
 
 
 def model_kind(path: str | Path) -> str:
-    """'tabular' for a mirisk tabular model folder; 'image' otherwise (an image model folder
-    or a model file, whose format the loader checks)."""
+    """'tabular' or 'segmentation' for a mirisk folder of that kind; 'image' otherwise (an
+    image model folder or a model file, whose format the loader checks)."""
     path = Path(path)
     if not path.exists():
         raise MiriskError(f"model not found: {path}")
@@ -86,6 +99,8 @@ def model_kind(path: str | Path) -> str:
         found = read_json(metadata)
         if isinstance(found, dict) and found.get("format") == TABULAR_FORMAT:
             return "tabular"
+        if isinstance(found, dict) and found.get("format") == SEGMENTER_FORMAT:
+            return "segmentation"
     return "image"
 
 
@@ -111,7 +126,12 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         return AuditSubject(kind, target, dataset=dataset, origin=origin)
     if spec is not None and spec != ImportSpec():
         raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
-                          f"{model} is a tabular model folder")
+                          f"{model} is a {kind} model folder")
+    if kind == "segmentation":
+        if aux is not None or sensitive is not None or known:
+            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a segmentation model")
+        target = load_segmenter(model)
+        return AuditSubject(kind, target, slices=load_segmentation_data(target, data), origin=origin)
     target = load_tabular_target(model)
     if data is not None and Path(data).is_dir():
         raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
@@ -190,8 +210,11 @@ def _unit_with_files(unit: AttackUnit, model_kind: str, settings: dict[str, Any]
                      redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Run one unit in a private scratch folder; its payload and the bytes of its files."""
     with tempfile.TemporaryDirectory(prefix="mirisk-unit-") as scratch:
-        run = _run_image_unit if model_kind == "image" else _run_tabular_unit
-        payload = run(unit, settings, subject, Path(scratch), redact)
+        if model_kind == "segmentation":
+            payload = run_decoder_unit(unit, settings, subject.target, subject.slices, Path(scratch), redact)
+        else:
+            run = _run_image_unit if model_kind == "image" else _run_tabular_unit
+            payload = run(unit, settings, subject, Path(scratch), redact)
         return payload, {path.name: path.read_bytes() for path in Path(scratch).iterdir() if path.is_file()}
 
 
@@ -288,9 +311,7 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     budgets = [max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR) for unit in units]
     limited = [replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
                for unit, budget in zip(units, budgets, strict=True)]
-    documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
-                  "settings": plan.settings, "redact": True} for unit in limited]
-    payloads = [result["payload"] for result in (backend or LocalBackend()).map("audit-unit", documents)]
+    payloads = _metrics_only(limited, plan, subject, backend)
     checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
                "queries_per_person": budget / subject.target.n_classes,
                "identification_top1": payload["metrics"]["identification_top1"],
@@ -299,6 +320,37 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     prepare_output_dir(path.parent, force=True)
     write_json(path, {"plan_fingerprint": plan.fingerprint(), "checks": checks})
     return checks
+
+
+def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                      out_dir: Path, backend: Backend | None = None) -> list[dict[str, Any]] | None:
+    """Each output policy of the plan beside those the threat models tested (full scores,
+    top-k, labels only): the attack that gets through it, and what it costs legitimate
+    users (accuracy and calibration on held-out photos). Metrics only; resumable."""
+    units = policy_units(plan)
+    if plan.model_kind != "image" or not units or AccessLevel.SCORES not in plan.accesses \
+            or "deployment" in plan.settings:
+        return None
+    path = out_dir / "defences" / "policy_matrix.json"
+    if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
+        return read_json(path)["rows"]
+    tested = [(unit, results[unit.id]) for unit in plan.units if unit.policy is not None]
+    measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
+    rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
+             "identification_top1": payload["metrics"]["identification_top1"],
+             "reid_top1": payload["metrics"]["reid_top1"], "queries_used": payload["queries_used"],
+             **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
+    prepare_output_dir(path.parent, force=True)
+    write_json(path, {"plan_fingerprint": plan.fingerprint(), "rows": rows})
+    return rows
+
+
+def _metrics_only(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubject,
+                  backend: Backend | None) -> list[dict[str, Any]]:
+    """The payloads of extra attack units run as backend tasks, redacted (no images)."""
+    documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
+                  "settings": plan.settings, "redact": True} for unit in units]
+    return [result["payload"] for result in (backend or LocalBackend()).map("audit-unit", documents)]
 
 
 def _retrainable(subject: AuditSubject) -> bool:

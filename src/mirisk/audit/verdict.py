@@ -7,11 +7,14 @@ top-1 among all people, p, against chance c = 1/people:
   high      p >= 20%
   elevated  p >= 3c         clearly above chance
   low       otherwise
+Segmentation (per decoder attack): re-identification top-1 p of the training patients among
+all subjects, against chance c = 1/subjects, with the image thresholds above.
 Tabular (per attack): the advantage a = accuracy - prior-only accuracy on training records:
   critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
 A threat model's verdict is the worst over the attacks at its access level or any less
-revealing one (an attacker with scores can also use the top label). The audit's verdict is
-the worst over its threat models.
+revealing one (an attacker with scores can also use the top label); a threat model the
+plan could not test for this kind of model gets no verdict, only its reason. The audit's
+verdict is the worst over its threat models.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
                    f"{metrics['reid_top1']:.0%} (chance {chance:.1%})")
 
 
+def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
+    """Level and reason for one decoder attack: can the reconstruction be matched back to the patient?"""
+    p, chance = metrics["reid_top1"], metrics["chance_top1"]
+    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
+    return level, (f"re-identification top-1 {p:.0%} of the training patients (chance {chance:.1%}); SSIM "
+                   f"{metrics['ssim_mean']:.2f} to their own scan")
+
+
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     train = metrics["train"] or metrics
     advantage = train["accuracy"] - train["baseline_accuracy"]
@@ -47,8 +58,12 @@ def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
                    f"{train['population_accuracy']:.0%}")
 
 
+ATTACK_LEVELS = {"image": image_attack_level, "segmentation": segmentation_attack_level,
+                 "tabular": tabular_attack_level}
+
+
 def attack_level(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
-    return image_attack_level(payload["metrics"]) if kind == "image" else tabular_attack_level(payload["metrics"])
+    return ATTACK_LEVELS[kind](payload["metrics"])
 
 
 def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -58,7 +73,7 @@ def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> dict
         level, reason = attack_level(plan.model_kind, results[unit.id])
         per_attack[unit.id] = {"level": level, "reason": reason, "access": unit.access.value}
     by_threat = {}
-    for access in plan.accesses:
+    for access in (access for access in plan.accesses if access.value not in plan.skipped):
         reachable = ACCESS_ORDER[ACCESS_ORDER.index(access):]
         evidence = [unit.id for unit in plan.units if unit.access in reachable]
         if not evidence:
@@ -75,8 +90,9 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
     candidates = [unit for unit in plan.units if unit.access == access]
     if not candidates:
         return None
-    score = (lambda m: max(m["identification_top1"], m["reid_top1"])) if plan.model_kind == "image" else (
-        lambda m: (m["train"] or m)["accuracy"])
+    score = {"image": lambda m: max(m["identification_top1"], m["reid_top1"]),
+             "segmentation": lambda m: m["reid_top1"],
+             "tabular": lambda m: (m["train"] or m)["accuracy"]}[plan.model_kind]
     best = max(candidates, key=lambda unit: score(results[unit.id]["metrics"]))
     return best.id, score(results[best.id]["metrics"])
 
@@ -113,6 +129,7 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
                     + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),
             "measured": True,
         })
+    recommendations += _policy_matrix_recommendations(defences.get("policy_matrix") or [])
     recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
     checks = {check["unit"]: check for check in defences.get("budget_checks") or []}
     for check in checks.values():
@@ -135,6 +152,73 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
                 "measured": False,
             })
     return recommendations
+
+
+def segmentation_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Output restriction (logits -> probabilities -> label maps) with its measured effect,
+    and limits on who may query the model with scans of their own."""
+    recommendations = []
+    by_output = {results[unit.id]["threat_model"]["output_type"]: results[unit.id] for unit in plan.units}
+    for richer, poorer, action in (("logits", "probs", "Keep the weights and raw logits private; serve probabilities "
+                                                       "at most."),
+                                   ("probs", "labels", "Share label maps only, never per-pixel probabilities.")):
+        if richer in by_output and poorer in by_output:
+            before, after = by_output[richer]["metrics"], by_output[poorer]["metrics"]
+            still = level_index(segmentation_attack_level(after)[0]) >= level_index("elevated")
+            recommendations.append({
+                "action": action,
+                "effect": f"re-identification {before['reid_top1']:.0%} -> {after['reid_top1']:.0%}, SSIM "
+                          f"{before['ssim_mean']:.2f} -> {after['ssim_mean']:.2f}"
+                          + (" (still above the elevated threshold: not a complete defence)" if still else ""),
+                "cost": "none for a user who needs the segmentation" if poorer == "labels" else "none",
+                "measured": True,
+            })
+    for unit in plan.units:
+        payload = results[unit.id]
+        if unit.access is AccessLevel.WHITE_BOX:
+            continue
+        recommendations.append({
+            "action": f"Let only vetted parties query the model ({unit.params['output']}), and cap scans per party.",
+            "effect": f"the decoder learnt from {payload['queries_used']:,} scans of other subjects; an attacker "
+                      "with far fewer cannot train it as well",
+            "measured": False,
+        })
+        break
+    return recommendations
+
+
+ACCURACY_TOLERANCE = 0.02  # a policy "keeps accuracy" when it loses at most 2 points
+USEFUL_DROP = 0.05  # and "helps" when it lowers identification by at least 5 points
+
+
+def _policy_matrix_recommendations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The score-revealing policy that lowers identification most while keeping accuracy,
+    or, when none helps, a measured warning not to rely on them."""
+    full = next((row for row in rows if row["policy"] == "scores"), None)
+    if full is None:
+        return []
+    candidates = [row for row in rows if row["access"] == "scores" and row["policy"] != "scores"]
+    useful = [row for row in candidates if row["identification_top1"] <= full["identification_top1"] - USEFUL_DROP
+              and row["accuracy"] >= full["accuracy"] - ACCURACY_TOLERANCE]
+    if useful:
+        best = min(useful, key=lambda row: row["identification_top1"])
+        return [{
+            "action": f"If scores must be served, serve them as {best['policy']}.",
+            "effect": f"score black-box identification {full['identification_top1']:.0%} -> "
+                      f"{best['identification_top1']:.0%}",
+            "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}",
+            "measured": True,
+        }]
+    if not candidates:
+        return []
+    return [{
+        "action": "Do not rely on rounding or noising the scores.",
+        "effect": f"{', '.join(row['policy'] for row in candidates)}: identification "
+                  f"{min(row['identification_top1'] for row in candidates):.0%}-"
+                  f"{max(row['identification_top1'] for row in candidates):.0%} vs "
+                  f"{full['identification_top1']:.0%} with full scores",
+        "measured": True,
+    }]
 
 
 SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box identification"),

@@ -11,16 +11,56 @@ from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json, write_npz
 from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderSettings
-from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar
+from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app
 from mirisk.data.mri import BUNDLED, LABEL_GROUPS, load_mri
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
-from mirisk.pipelines.mri import REGULARISED_SEGMENTER, DecoderReport, SegmenterSettings, decoder_protocol
+from mirisk.execution.tasks import portable_path
+from mirisk.models.segmentation_store import save_segmenter
+from mirisk.pipelines.mri import (
+    REGULARISED_SEGMENTER, DecoderReport, SegmenterSettings, decoder_protocol, train_private_segmenter,
+)
 
 
 class SegmentationArchitecture(str, Enum):
     unet = "unet"
     segnet = "segnet"
+
+
+@train_app.command("segmenter")
+@friendly_errors
+def train_segmenter(
+    out: Annotated[Path, typer.Option(help="New folder for the model (model.safetensors + target.json).")],
+    images: Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz], or {BUNDLED}.")] = BUNDLED,
+    labels: Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz], paired by subject id.")]
+    = None,
+    subjects: Annotated[int, typer.Option(help="Private subjects to train on (a seeded choice); the others stay "
+                                               "unseen.")] = 10,
+    arch: Annotated[SegmentationArchitecture, typer.Option(help="U-Net, or SegNet-like (no skips).")]
+    = SegmentationArchitecture.unet,
+    slices: Annotated[int, typer.Option(help="Slices per subject around the middle of the axis.")] = 1,
+    groups: Annotated[str, typer.Option(help=f"Label grouping: {', '.join(LABEL_GROUPS)}.")] = "tissue",
+    axis: Annotated[int, typer.Option(help="Slicing axis of NIfTI volumes (2: sagittal in IXI).")] = 2,
+    slice_index: Annotated[int | None, typer.Option(help="Centre slice on the axis (default: the middle).")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = SegmenterSettings().epochs,
+    regularised: Annotated[bool, typer.Option(help="Weight decay, dropout and fewer epochs.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the subject choice and training.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
+) -> None:
+    """Train a brain-MRI segmenter on a few private subjects and save it for `mirisk audit`."""
+    out_dir = prepare_output_dir(out, force=force)
+    if epochs < 1:
+        raise MiriskError("--epochs must be at least 1")
+    source = {"images": portable_path(images), "labels": portable_path(labels), "slices": slices, "groups": groups,
+              "axis": axis, "centre": slice_index}
+    data = load_mri(**source)
+    settings = REGULARISED_SEGMENTER if regularised else SegmenterSettings(epochs=epochs)
+    with console.status(f"training a {arch.value} on {subjects} subjects"):
+        target = train_private_segmenter(data, source, subjects, arch.value, settings, seed)
+    save_segmenter(target, out_dir, force=True)
+    console.print(f"{arch.value}: Dice {target.metrics['train_dice']:.2f} on its {subjects} training subjects, "
+                  f"{target.metrics['held_out_dice']:.2f} on the other {len(data.subjects) - subjects}")
+    console.print(f"wrote {out_dir} (owner-only)")
 
 
 @attack_app.command("decoder")

@@ -54,6 +54,11 @@ class SliceDataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def head(self, count: int) -> SliceDataset:
+        """The first ``count`` slices."""
+        return SliceDataset(self.images[:count], self.masks[:count], self.subject_ids[:count],
+                            self.slice_indices[:count], self.class_names, self.source)
+
     def of_subjects(self, subjects: list[str] | tuple[str, ...]) -> SliceDataset:
         """The slices of ``subjects``, in that subject order (slices kept in volume order)."""
         order = np.concatenate([np.flatnonzero(self.subject_ids == subject) for subject in subjects])

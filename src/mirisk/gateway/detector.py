@@ -110,13 +110,20 @@ class ProbeDetector:
         # Stored as [sketch_size, input_size] so a batch is sketched as one sparse product.
         self._projection = sparse.csr_matrix((signs, (buckets, np.arange(self.input_size))),
                                              shape=(self.settings.sketch_size, self.input_size))
+        self._bucket_signs = np.asarray(self._projection.sum(axis=1), dtype=np.float64).ravel()
 
     def sketch(self, inputs: np.ndarray) -> np.ndarray:
         """``[N, input_size]`` -> ``[N, sketch_size]``: zero-mean, unit-norm, sketched."""
         flat = np.asarray(inputs, dtype=np.float32).reshape(len(inputs), -1)
-        centred = flat - flat.mean(axis=1, keepdims=True)
-        unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-8)
-        return np.ascontiguousarray((self._projection @ unit.T).T, dtype=np.float32)
+        # The projection is linear, so the raw inputs are sketched once and centred and
+        # scaled afterwards, without a centred copy of the batch.
+        raw = (self._projection @ np.ascontiguousarray(flat.T)).T
+        total = flat.sum(axis=1, dtype=np.float64)
+        mean = total / self.input_size
+        squares = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+        norms = np.sqrt(np.maximum(squares - total * mean, 0.0))
+        unit = (raw - mean[:, None] * self._bucket_signs) / np.maximum(norms, 1e-8)[:, None]
+        return np.ascontiguousarray(unit, dtype=np.float32)
 
     def nearest(self, history: np.ndarray, sketches: np.ndarray,
                 history_norms: np.ndarray | None = None) -> np.ndarray:
@@ -133,8 +140,8 @@ class ProbeDetector:
         within = norms[:, None] + norms[None, :] - 2 * sketches @ sketches.T
         earlier = np.tril(np.ones((len(sketches), len(sketches)), dtype=bool), k=-1)
         squared = np.concatenate([to_history, np.where(earlier, within, np.inf)], axis=1)
-        distances = np.sqrt(np.maximum(squared, 0.0))
-        return np.sort(np.partition(distances, k - 1, axis=1)[:, :k], axis=1)
+        smallest = np.sort(np.partition(squared, k - 1, axis=1)[:, :k], axis=1)
+        return np.sqrt(np.maximum(smallest, 0.0))
 
     def observe(self, key_id: str, inputs: np.ndarray) -> Alert | None:
         """Add a batch to the key's stream; an Alert the first time the key is flagged."""

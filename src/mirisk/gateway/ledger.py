@@ -65,13 +65,15 @@ def _rate_limit(key: ApiKey, throttled_per_minute: int) -> int | None:
 
 
 def _refusal(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, now: float,
-             throttled_per_minute: int) -> Decision | None:
-    """The rule ``key`` breaks by asking for ``n_inputs`` more answers now, if any."""
+             throttled_per_minute: int) -> tuple[Decision | None, int | None]:
+    """The rule ``key`` breaks by asking for ``n_inputs`` more answers now, if any, and the
+    queries it has left."""
     if key.revoked is not None:
-        return Decision("rejected:revoked", 401, "this API key was revoked")
+        return Decision("rejected:revoked", 401, "this API key was revoked"), None
     if key.flagged is not None and key.flag_action == "block":
         return Decision("rejected:blocked", 403, "this API key was blocked: its queries looked like a model-inversion "
-                                                  "probe; ask the gateway's operator to review it")
+                                                  "probe; ask the gateway's operator to review it"), None
+    left = queries_left(connection, key, now)
     limit = _rate_limit(key, throttled_per_minute)
     if limit is not None:
         (recent,) = connection.execute(
@@ -79,18 +81,17 @@ def _refusal(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, now: fl
             (key.id, now - RATE_PERIOD_SECONDS),
         ).fetchone()
         if recent >= limit:
-            return Decision("rejected:rate", 429, f"rate limit of {limit} requests per minute reached",
-                            queries_left(connection, key, now), retry_after=int(RATE_PERIOD_SECONDS))
-    left = queries_left(connection, key, now)
+            return Decision("rejected:rate", 429, f"rate limit of {limit} requests per minute reached", left,
+                            retry_after=int(RATE_PERIOD_SECONDS)), left
     if left is not None and n_inputs > left:
         return Decision("rejected:budget", 429, f"this request needs {n_inputs} queries and the key has {left} left; "
-                                                 "the request was not answered", left)
-    return None
+                                                 "the request was not answered", left), left
+    return None, left
 
 
 def precheck(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, throttled_per_minute: int) -> Decision | None:
     """The refusal ``settle`` would give now (to ``key`` as just read), without writing anything."""
-    return _refusal(connection, key, n_inputs, time.time(), throttled_per_minute)
+    return _refusal(connection, key, n_inputs, time.time(), throttled_per_minute)[0]
 
 
 def _append(connection: sqlite3.Connection, now: float, key_id: str | None, decision: Decision, n_inputs: int,
@@ -112,9 +113,8 @@ def settle(connection: sqlite3.Connection, key_id: str, digests: list[str], poli
     with immediate(connection):
         now = time.time()
         key = get_key(connection, key_id)
-        decision = _refusal(connection, key, n_inputs, now, throttled_per_minute)
+        decision, left = _refusal(connection, key, n_inputs, now, throttled_per_minute)
         if decision is None:
-            left = queries_left(connection, key, now)
             connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
             if key.window_seconds is not None:
                 connection.execute(

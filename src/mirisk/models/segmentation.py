@@ -84,13 +84,19 @@ def check_divisible(shape: tuple[int, ...], factor: int) -> None:
 @dataclass
 class SegmentationTarget:
     """A trained segmenter and the facts an audit needs: architecture, classes, training
-    settings and Dice scores on its training and held-out subjects."""
+    settings (with the network's width, depth and dropout), Dice scores, and ``data``: where
+    its scans came from and which subjects it was trained on."""
 
     module: EncoderDecoder
     architecture: str
     class_names: tuple[str, ...]
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.module.down[0][0].in_channels)
 
     @torch.no_grad()
     def logits(self, images: np.ndarray, batch_size: int = 32) -> torch.Tensor:

@@ -4,9 +4,11 @@ a pickle-based checkpoint (.pt/.pth/.pkl/.ckpt, or any file that is one) is refu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
+from torch import Tensor
 
 from mirisk.artifacts import prepare_output_dir, read_json, write_bytes, write_json
 from mirisk.errors import MiriskError
@@ -39,8 +41,9 @@ def _refuse_pickle(path: Path) -> None:
         )
 
 
-def load_target(path: str | Path) -> TargetModel:
-    """Load a model folder written by :func:`save_target`, never unpickling anything."""
+def read_model_folder(path: str | Path, expected_format: str = FORMAT) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The metadata and weights of a mirisk model folder of ``expected_format``, never
+    unpickling anything."""
     path = Path(path)
     if not path.exists():
         raise MiriskError(f"model not found: {path}")
@@ -54,12 +57,18 @@ def load_target(path: str | Path) -> TargetModel:
     if not weights.exists() or not metadata_path.exists():
         raise MiriskError(f"{path} is not a mirisk model folder: expected {WEIGHTS} and {METADATA}")
     metadata = read_json(metadata_path)
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise MiriskError(f"{metadata_path} is not a {FORMAT} metadata file")
+    if not isinstance(metadata, dict) or metadata.get("format") != expected_format:
+        raise MiriskError(f"{metadata_path} is not a {expected_format} metadata file")
     try:
-        state = load_file(weights)
+        return metadata, load_file(weights)
     except (SafetensorError, OSError) as error:
         raise MiriskError(f"{weights} is not a readable safetensors file: {error}") from None
+
+
+def load_target(path: str | Path) -> TargetModel:
+    """Load a model folder written by :func:`save_target`, never unpickling anything."""
+    metadata, state = read_model_folder(path)
+    metadata_path, weights = Path(path) / METADATA, Path(path) / WEIGHTS
     try:
         target = TargetModel(
             module=build_model(

@@ -69,6 +69,25 @@ def train_segmentation_target(architecture: str, data: SliceDataset, settings: S
     return target
 
 
+def train_private_segmenter(data: SliceDataset, source: dict[str, Any], n_private: int, architecture: str,
+                            settings: SegmenterSettings, seed: int = 0) -> SegmentationTarget:
+    """A segmenter trained on a seeded choice of ``n_private`` subjects of ``data``, scored
+    by Dice on them and on the others. ``source`` (the arguments of ``load_mri``) and the
+    training subjects are recorded, so an audit loads the same slices and knows whose scans
+    the model learnt from."""
+    if not 1 <= n_private < len(data.subjects):
+        raise MiriskError(f"{n_private} private subjects requested; choose 1 to {len(data.subjects) - 1}, leaving "
+                          f"others for the attacker and for re-identification")
+    order = np.random.default_rng(seed).permutation(len(data.subjects))
+    private_subjects = [data.subjects[i] for i in order[:n_private]]
+    held_out = data.of_subjects([data.subjects[i] for i in order[n_private:]])
+    target = train_segmentation_target(architecture, data.of_subjects(private_subjects), settings, seed)
+    target.metrics["held_out_dice"] = mean_dice(target.logits(held_out.images).argmax(1).numpy(), held_out.masks,
+                                                data.n_classes)
+    target.data = {**source, "train_subjects": private_subjects}
+    return target
+
+
 def subject_similarity(reconstructions: np.ndarray, candidates: np.ndarray, slices: int) -> tuple[np.ndarray, np.ndarray]:
     """SSIM and pixel correlation between every private subject's reconstruction and every
     candidate subject's real slices, averaged over the slice positions: two [P, C] arrays."""
@@ -77,6 +96,45 @@ def subject_similarity(reconstructions: np.ndarray, candidates: np.ndarray, slic
     by_ssim = torch.stack([ssim_matrix(recon[:, s], real[:, s]) for s in range(slices)]).mean(0)
     by_correlation = torch.stack([correlation_matrix(recon[:, s], real[:, s]) for s in range(slices)]).mean(0)
     return by_ssim.numpy(), by_correlation.numpy()
+
+
+@dataclass
+class Inversion:
+    """One decoder attack on one segmenter: its measurements (``row``), the reconstructions
+    of the private slices, and each private subject's match rank by SSIM and by correlation.
+    ``row["queries"]`` counts the scans the attacker sent; the private outputs it holds already."""
+
+    row: dict[str, Any]
+    reconstructions: np.ndarray
+    ranks: np.ndarray
+
+
+def invert_private_subjects(target: SegmentationTarget, private: SliceDataset, attacker: SliceDataset,
+                            candidates: SliceDataset, output_type: str, decoder: DecoderSettings,
+                            seed: int) -> Inversion:
+    """Query the target with the attacker's scans, train the decoder on them, invert the
+    private subjects' outputs, and match every reconstruction against all ``candidates``
+    (which include the private subjects)."""
+    slices = candidates.slices_per_subject
+    oracle = SegmentationOracle(target, output_type)
+    attack = DecoderInversion(decoder, seed=seed).fit(oracle, attacker.images)
+    attacker_queries = oracle.queries_used
+    reconstructions = attack.reconstruct(oracle.query(private.images))
+    by_ssim, by_correlation = subject_similarity(reconstructions, candidates.images, slices)
+    candidate_ids = list(candidates.subjects)
+    truth = np.array([candidate_ids.index(subject) for subject in private.subjects])
+    ranks = np.stack([rank_of_true(by_ssim, truth), rank_of_true(by_correlation, truth)], axis=1)
+    recon_t, original_t = torch.as_tensor(reconstructions), torch.as_tensor(private.images)
+    own_ssim = ssim(recon_t, original_t).numpy()
+    brain_ssim = masked_ssim(recon_t, original_t, torch.as_tensor(private.masks > 0)).numpy()
+    row = {
+        "private_subjects": len(private.subjects), "decoder_subjects": len(attacker.subjects),
+        "ssim_mean": float(own_ssim.mean()), "ssim_brain_mean": float(brain_ssim.mean()),
+        "reid_top1": float(np.mean(ranks[:, 0] == 1)), "reid_top5": float(np.mean(ranks[:, 0] <= 5)),
+        "reid_correlation_top1": float(np.mean(ranks[:, 1] == 1)),
+        "queries": attacker_queries,
+    }
+    return Inversion(row, reconstructions, ranks)
 
 
 def fold_subjects(data: SliceDataset, n_subjects: int, folds: int, seed: int) -> tuple[list[str], list[list[str]]]:
@@ -109,7 +167,6 @@ def decoder_protocol(
         raise MiriskError(f"unknown segmentation architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
     prepare_torch(seed)
     started = time.perf_counter()
-    slices = data.slices_per_subject
     chosen, groups = fold_subjects(data, n_subjects, folds, seed)
     candidates = data.of_subjects(chosen)
     recon_parts, original_parts, id_parts, rank_parts, fold_rows = [], [], [], [], []
@@ -118,27 +175,13 @@ def decoder_protocol(
         private, attacker = data.of_subjects(private_subjects), data.of_subjects(attacker_subjects)
         target = train_segmentation_target(architecture, private, segmenter, seed=seed + fold)
         held_out_dice = mean_dice(target.logits(attacker.images).argmax(1).numpy(), attacker.masks, data.n_classes)
-        oracle = SegmentationOracle(target, output_type)
-        attack = DecoderInversion(decoder, seed=seed + fold).fit(oracle, attacker.images)
-        reconstructions = attack.reconstruct(oracle.query(private.images))
-        by_ssim, by_correlation = subject_similarity(reconstructions, candidates.images, slices)
-        truth = np.array([chosen.index(subject) for subject in private_subjects])
-        ranks = np.stack([rank_of_true(by_ssim, truth), rank_of_true(by_correlation, truth)], axis=1)
-        recon_t, original_t = torch.as_tensor(reconstructions), torch.as_tensor(private.images)
-        own_ssim = ssim(recon_t, original_t).numpy()
-        brain_ssim = masked_ssim(recon_t, original_t, torch.as_tensor(private.masks > 0)).numpy()
-        fold_rows.append({
-            "fold": fold, "private_subjects": len(private_subjects), "decoder_subjects": len(attacker_subjects),
-            "target_train_dice": target.metrics["train_dice"], "target_held_out_dice": held_out_dice,
-            "ssim_mean": float(own_ssim.mean()), "ssim_brain_mean": float(brain_ssim.mean()),
-            "reid_top1": float(np.mean(ranks[:, 0] == 1)), "reid_top5": float(np.mean(ranks[:, 0] <= 5)),
-            "reid_correlation_top1": float(np.mean(ranks[:, 1] == 1)),
-            "queries": oracle.queries_used,
-        })
-        recon_parts.append(reconstructions)
+        inversion = invert_private_subjects(target, private, attacker, candidates, output_type, decoder, seed + fold)
+        fold_rows.append({"fold": fold, "target_train_dice": target.metrics["train_dice"],
+                          "target_held_out_dice": held_out_dice, **inversion.row})
+        recon_parts.append(inversion.reconstructions)
         original_parts.append(private.images)
         id_parts.append(private.subject_ids)
-        rank_parts.append(ranks)
+        rank_parts.append(inversion.ranks)
         if progress is not None:
             progress(fold + 1)
     payload = _payload(fold_rows, data, architecture, output_type, folds, n_subjects, segmenter, decoder, seed)

@@ -1,0 +1,37 @@
+"""Auditing a segmenter: the scans it was trained on, and one decoder attack per output type."""
+
+import json
+import shutil
+
+import pytest
+
+from mirisk.audit.plan import build_plan, parse_accesses
+from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit
+from mirisk.errors import MiriskError
+from mirisk.models.segmentation_store import load_segmenter
+
+
+def test_the_recorded_scans_are_loaded_and_must_hold_the_training_patients(segmenter_dir, tmp_path):
+    target = load_segmenter(segmenter_dir)
+    slices = load_segmentation_data(target, None)
+    assert set(target.data["train_subjects"]) < set(slices.subjects)
+    target.data["train_subjects"] = [*target.data["train_subjects"], "IXI999-nobody"]
+    with pytest.raises(MiriskError, match="lack 1 of the model's training subjects.*IXI999-nobody"):
+        load_segmentation_data(target, None)
+    with pytest.raises(MiriskError, match="not a folder"):
+        load_segmentation_data(target, str(tmp_path / "scans.nii"))
+    target.data = {}
+    with pytest.raises(MiriskError, match="train it with `mirisk train segmenter`"):
+        load_segmentation_data(target, None)
+
+
+def test_a_query_budget_limits_the_scans_the_decoder_learns_from(segmenter_dir, tmp_path):
+    target = load_segmenter(segmenter_dir)
+    slices = load_segmentation_data(target, None)
+    plan = build_plan("segmentation", parse_accesses("scores"), 6, {"decoder_epochs": 3})
+    payload = run_decoder_unit(plan.units[0], plan.settings, target, slices, tmp_path, redact=True)
+    assert payload["queries_used"] == 6 and payload["threat_model"]["query_budget"] == 6
+    assert payload["candidates"] == 93 and len(payload["metrics"]["per_target"]["reid_rank"]) == 8
+    assert not list(tmp_path.iterdir())  # redacted: no scans or reconstructions written
+    json.dumps(payload)  # the payload is plain JSON
+    shutil.rmtree(tmp_path)
