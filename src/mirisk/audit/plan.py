@@ -13,12 +13,13 @@ from typing import Any
 from mirisk.access.policies import parse_policy
 from mirisk.attacks.decoder import DecoderSettings
 from mirisk.errors import MiriskError
+from mirisk.pipelines.federated import configured_attack
 from mirisk.threats import AccessLevel
 
 # From most to least revealing: an attacker at one level can also do all that the levels
 # after it allow (with scores, one can read the top label).
 ACCESS_ORDER = (AccessLevel.WHITE_BOX, AccessLevel.SCORES, AccessLevel.TOP_K, AccessLevel.LABEL_ONLY)
-MODEL_KINDS = ("image", "tabular", "segmentation")
+MODEL_KINDS = ("image", "tabular", "segmentation", "federated")
 # The DP-SGD budgets retrained and measured by default: on the 280 bundled face photos a
 # model keeps some accuracy only at large epsilon (BENCHMARKS.md), the IWPC model down to 0.1.
 IMAGE_EPSILONS = (50.0, 8.0)
@@ -26,6 +27,7 @@ TABULAR_EPSILONS = (1.0, 0.1)
 CONFIG_KEYS = {
     "access", "budget", "redact", "seed", "top_k", "miface_iterations", "blackbox_iterations",
     "labelonly_iterations", "sensitive", "known", "epsilons", "decoder_epochs", "decoder_subjects", "policies",
+    "gradient_attacks", "gradient_iterations", "gradient_restarts",
 }
 # The output policies compared with full scores by default (beside top-k and labels only,
 # which the threat models already test): rounding, noise and a reverse sigmoid.
@@ -115,12 +117,16 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
         raise MiriskError(f"cannot audit a {model_kind!r} model; mirisk audits {', '.join(MODEL_KINDS)} models")
     if budget is not None and budget < 1:
         raise MiriskError(f"the query budget must be at least 1, got {budget}")
-    builder = {"image": _image_units, "tabular": _tabular_units, "segmentation": _segmentation_units}[model_kind]
+    builder = {"image": _image_units, "tabular": _tabular_units, "segmentation": _segmentation_units,
+               "federated": _federated_units}[model_kind]
     units, skipped, settings = builder(accesses, budget, config)
     if not gradients and AccessLevel.WHITE_BOX in accesses and model_kind == "image":
         units = [unit for unit in units if unit.access is not AccessLevel.WHITE_BOX]
         skipped["white-box"] = ("this model file gives no gradients (it can only be queried); import it as "
                                 "TorchScript or .pt2 to test a white-box attacker")
+    if not units:
+        raise MiriskError(f"no attack applies to this {model_kind} model under {', '.join(a.value for a in accesses)}: "
+                          + "; ".join(f"{access}: {reason}" for access, reason in skipped.items()))
     return AuditPlan(model_kind, accesses, budget, tuple(units), skipped, settings)
 
 
@@ -217,4 +223,31 @@ def _segmentation_units(accesses, budget, config):
         units.append(AttackUnit(f"{access.value}-decoder", "decoder", access,
                                 None if access is AccessLevel.WHITE_BOX else output,
                                 {"output": output, "epochs": settings["decoder_epochs"], "budget": budget}))
+    return units, skipped, settings
+
+
+def _federated_units(accesses, budget, config):
+    if budget is not None:
+        raise MiriskError("--budget caps black-box queries; the server of a federated round makes none (drop it)")
+    if config.get("epsilons"):
+        raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not federated rounds; "
+                          "remove epsilons from the config (the round's update noise is checked instead)")
+    settings = {
+        "seed": int(config.get("seed", 0)),
+        "gradient_attacks": [str(name) for name in config.get("gradient_attacks", ["inverting-gradients"])],
+        "gradient_iterations": int(config.get("gradient_iterations", 1000)),
+        "gradient_restarts": int(config.get("gradient_restarts", 2)),
+        "epsilons": [],
+    }
+    for name in settings["gradient_attacks"]:
+        configured_attack(name, settings["gradient_iterations"], settings["gradient_restarts"])
+    units, skipped = [], {}
+    for access in accesses:
+        if access is not AccessLevel.WHITE_BOX:
+            skipped[access.value] = ("a federated round hands the server the weights and the update, not query "
+                                     "access; audit the trained model itself for this threat model")
+            continue
+        units += [AttackUnit(f"white-box-{name}", name, access, None,
+                             {"iterations": settings["gradient_iterations"], "restarts": settings["gradient_restarts"]})
+                  for name in settings["gradient_attacks"]]
     return units, skipped, settings

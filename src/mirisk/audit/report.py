@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mirisk.audit.plan import AuditPlan  # noqa: E402
 from mirisk.audit.verdict import (  # noqa: E402
-    LEVELS, image_recommendations, segmentation_recommendations, tabular_recommendations, threat_verdicts,
+    LEVELS, federated_recommendations, image_recommendations, segmentation_recommendations, tabular_recommendations,
+    threat_verdicts,
 )
 from mirisk.errors import MiriskError  # noqa: E402
 from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
@@ -34,6 +35,11 @@ CITATIONS = {
     "fredrikson": "Fredrikson, Lantz, Jha, Lin, Page & Ristenpart, \"Privacy in Pharmacogenetics: An End-to-End "
                   "Case Study of Personalized Warfarin Dosing\", USENIX Security 2014.",
     "learned": "Learned black-box inversion from shadow data (after Yang et al., ACM CCS 2019).",
+    "dlg": "Zhu, Liu & Han, \"Deep Leakage from Gradients\", NeurIPS 2019, on a replay of the round.",
+    "idlg": "Zhao, Mopuri & Bilen, \"iDLG: Improved Deep Leakage from Gradients\", 2020 (the label read off the "
+            "last layer's gradient), on a replay of the round.",
+    "inverting-gradients": "Geiping, Bauermeister, Droege & Moeller, \"Inverting Gradients - How easy is it to break "
+                           "privacy in federated learning?\", NeurIPS 2020, on a replay of the round.",
     "decoder": "Subbanna, Wilms, Tuladhar & Forkert, \"An Analysis of the Vulnerability of Two Common Deep Learning-"
                "Based Medical Image Segmentation Techniques to Model Inversion Attacks\", Sensors 2021 (a decoder "
                "trained on the attacker's own scans inverts the model's outputs).",
@@ -46,6 +52,8 @@ def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
                                               "ssim_mean", "chance_top1")}
     if kind == "segmentation":
         return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
+    if kind == "federated":
+        return {key: metrics[key] for key in ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")}
     train = metrics["train"] or metrics
     return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
                                          "advantage", "mcc")} | {
@@ -63,6 +71,8 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
                                                 defences)
     elif plan.model_kind == "segmentation":
         recommendations = segmentation_recommendations(plan, results)
+    elif plan.model_kind == "federated":
+        recommendations = federated_recommendations(plan, results)
     else:
         recommendations = tabular_recommendations(plan, results, defences.get("dp_sweep"))
     attacks = []
@@ -109,6 +119,7 @@ def _attack_chart(report: dict[str, Any]) -> bytes:
     main_key, reference_key, label = {
         "image": ("identification_top1", "chance_top1", "identification top-1"),
         "segmentation": ("reid_top1", "chance_top1", "re-identification top-1 of the training patients"),
+        "federated": ("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images"),
         "tabular": ("accuracy", "baseline_accuracy", "attack accuracy (training records)"),
     }[kind]
     values = [attack["metrics"][main_key] for attack in report["attacks"]]

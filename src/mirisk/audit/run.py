@@ -19,7 +19,7 @@ from mirisk.audit.runner import (
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (
-    image_vulnerability, most_at_risk_people, most_at_risk_records, segmentation_vulnerability, tabular_vulnerability,
+    federated_vulnerability, image_vulnerability, most_at_risk_people, most_at_risk_records, segmentation_vulnerability, tabular_vulnerability,
 )
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
@@ -113,6 +113,8 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)
+    elif subject.kind == "federated":
+        vulnerability, at_risk = federated_vulnerability(subject.target), None  # the replay's people are stand-ins
     elif subject.kind == "segmentation":
         vulnerability = segmentation_vulnerability(subject.target, subject.slices)
         at_risk = most_at_risk_people(results, tuple(subject.target.data["train_subjects"]), rank_key="reid_rank")

@@ -21,6 +21,7 @@ from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_
 from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
+from mirisk.audit.federated import load_replay_images, run_gradient_unit
 from mirisk.audit.plan import AttackUnit, AuditPlan, policy_units
 from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit
 from mirisk.data.faces import load_faces
@@ -29,6 +30,7 @@ from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
+from mirisk.fl.record import ServerRecord
 from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
 from mirisk.models.architectures import ARCHITECTURES
@@ -56,7 +58,7 @@ class AuditSubject:
     """The model under audit and the data the attacks are measured on."""
 
     kind: str
-    target: TargetModel | TabularRegressor | SegmentationTarget
+    target: TargetModel | TabularRegressor | SegmentationTarget | ServerRecord
     dataset: ImageDataset | None = None
     slices: SliceDataset | None = None
     records: pd.DataFrame | None = None
@@ -77,6 +79,11 @@ class AuditSubject:
                     "provenance": self.target.provenance,
                     "data": {"source": self.dataset.source, "images": len(self.dataset.images),
                              "training_split": "unknown" if self.target.data.get("split") == "unknown" else "recorded"}}
+        if self.kind == "federated":
+            record = self.target
+            return {"kind": "federated round", "architecture": record.architecture, "protocol": record.protocol,
+                    "clients": record.n_clients, "images": record.n_images, "defence": record.defence,
+                    "metrics": {}, "data": {"source": self.dataset.source, "role": "stand-in client images"}}
         if self.kind == "segmentation":
             return {"kind": "segmentation model", "architecture": self.target.architecture,
                     "classes": list(self.target.class_names), "metrics": self.target.metrics,
@@ -89,11 +96,14 @@ class AuditSubject:
 
 
 def model_kind(path: str | Path) -> str:
-    """'tabular' or 'segmentation' for a mirisk folder of that kind; 'image' otherwise (an
-    image model folder or a model file, whose format the loader checks)."""
+    """'tabular', 'segmentation' or 'federated' for a mirisk folder of that kind (a server
+    record for a federated round); 'image' otherwise (an image model folder or a model
+    file, whose format the loader checks)."""
     path = Path(path)
     if not path.exists():
         raise MiriskError(f"model not found: {path}")
+    if path.is_dir() and (path / "record.json").is_file():
+        return "federated"
     metadata = path / "target.json"
     if path.is_dir() and metadata.is_file():
         found = read_json(metadata)
@@ -127,9 +137,12 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
     if spec is not None and spec != ImportSpec():
         raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
                           f"{model} is a {kind} model folder")
+    if kind in ("segmentation", "federated") and (aux is not None or sensitive is not None or known):
+        raise MiriskError(f"--aux, --sensitive and --known apply to tabular models; this is a {kind} model")
+    if kind == "federated":
+        record = ServerRecord.load(model)
+        return AuditSubject(kind, record, dataset=load_replay_images(record, data), origin=origin)
     if kind == "segmentation":
-        if aux is not None or sensitive is not None or known:
-            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a segmentation model")
         target = load_segmenter(model)
         return AuditSubject(kind, target, slices=load_segmentation_data(target, data), origin=origin)
     target = load_tabular_target(model)
@@ -212,6 +225,8 @@ def _unit_with_files(unit: AttackUnit, model_kind: str, settings: dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="mirisk-unit-") as scratch:
         if model_kind == "segmentation":
             payload = run_decoder_unit(unit, settings, subject.target, subject.slices, Path(scratch), redact)
+        elif model_kind == "federated":
+            payload = run_gradient_unit(unit, settings, subject.target, subject.dataset, Path(scratch), redact)
         else:
             run = _run_image_unit if model_kind == "image" else _run_tabular_unit
             payload = run(unit, settings, subject, Path(scratch), redact)

@@ -9,6 +9,9 @@ top-1 among all people, p, against chance c = 1/people:
   low       otherwise
 Segmentation (per decoder attack): re-identification top-1 p of the training patients among
 all subjects, against chance c = 1/subjects, with the image thresholds above.
+Federated round (per gradient attack, on the replayed round): re-identification top-1 p of
+the client images' people among everyone's other images, against chance c = 1/people, with
+the image thresholds above.
 Tabular (per attack): the advantage a = accuracy - prior-only accuracy on training records:
   critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
 A threat model's verdict is the worst over the attacks at its access level or any less
@@ -48,6 +51,15 @@ def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
                    f"{metrics['ssim_mean']:.2f} to their own scan")
 
 
+def federated_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
+    """Level and reason for one gradient attack on the replayed round."""
+    p, chance = metrics["reid_top1"], metrics["chance_top1"]
+    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
+    return level, (f"re-identification top-1 {p:.0%} of the client images (chance {chance:.1%}); SSIM "
+                   f"{metrics['ssim_mean']:.2f}, PSNR {metrics['psnr_mean']:.1f} dB, labels recovered "
+                   f"{metrics['label_accuracy']:.0%}")
+
+
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     train = metrics["train"] or metrics
     advantage = train["accuracy"] - train["baseline_accuracy"]
@@ -59,7 +71,7 @@ def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
 
 
 ATTACK_LEVELS = {"image": image_attack_level, "segmentation": segmentation_attack_level,
-                 "tabular": tabular_attack_level}
+                 "federated": federated_attack_level, "tabular": tabular_attack_level}
 
 
 def attack_level(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
@@ -91,7 +103,7 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
     if not candidates:
         return None
     score = {"image": lambda m: max(m["identification_top1"], m["reid_top1"]),
-             "segmentation": lambda m: m["reid_top1"],
+             "segmentation": lambda m: m["reid_top1"], "federated": lambda m: m["reid_top1"],
              "tabular": lambda m: (m["train"] or m)["accuracy"]}[plan.model_kind]
     best = max(candidates, key=lambda unit: score(results[unit.id]["metrics"]))
     return best.id, score(results[best.id]["metrics"])
@@ -184,6 +196,38 @@ def segmentation_recommendations(plan: AuditPlan, results: dict[str, dict[str, A
             "measured": False,
         })
         break
+    return recommendations
+
+
+def federated_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Update noise, with its effect measured on the replay; secure aggregation and bigger
+    local batches, derived from the round's settings."""
+    recommendations = []
+    for unit in plan.units:
+        payload = results[unit.id]
+        check = payload.get("defence_check")
+        if check is None:
+            continue
+        before = payload["metrics"]
+        defence = check["defence"]
+        recommendations.append({
+            "action": f"Clip each client's update (here at {defence['clip']:.3g}) and add Gaussian noise of "
+                      f"{defence['noise']:g} x the clip before it leaves the client.",
+            "effect": f"{unit.attack}: re-identification {before['reid_top1']:.0%} -> {check['reid_top1']:.0%}, SSIM "
+                      f"{before['ssim_mean']:.2f} -> {check['ssim_mean']:.2f} on the replayed round",
+            "cost": f"epsilon per round {defence['epsilon_per_round']:.3g}: this stops the optimisers measured here, "
+                    "it is no formal privacy guarantee; the accuracy cost needs a training run to measure",
+            "measured": True,
+        })
+    round_settings = next(iter(results.values()))["round"]
+    if round_settings["n_clients"] == 1:
+        recommendations.append({
+            "action": "Aggregate updates securely over many clients, together with the update noise.",
+            "effect": "the server here sees one client's own update; secure aggregation alone, over 4-8 clients of "
+                      "one image each, did not stop Inverting Gradients (BENCHMARKS.md), so it complements the "
+                      "noise rather than replacing it",
+            "measured": False,
+        })
     return recommendations
 
 

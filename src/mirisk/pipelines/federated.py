@@ -94,6 +94,21 @@ def client_images(dataset: ImageDataset, count: int, seed: int) -> np.ndarray:
     return np.concatenate([rng.permutation(distinct), rng.permutation(rest)])[:count]
 
 
+def attack_and_measure(attack: GradientInversion, record: ServerRecord, data: ImageDataset, chosen: np.ndarray,
+                       seed: int, progress: Callable[[int], None] | None = None,
+                       ) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """Attack a round whose client images were ``data.images[chosen]``: the attack's result,
+    the metrics against the true images (re-identification among everyone's other
+    images), and the reconstructions in the originals' order."""
+    result = attack.run(record, seed=seed, progress=progress)
+    gallery = np.setdiff1d(np.arange(len(data.images)), chosen)
+    metrics, ordered = reconstruction_metrics(
+        result["reconstructions"], data.images[chosen], data.labels[chosen], result["labels"], data.images[gallery],
+        data.labels[gallery], data.labels[chosen], data.n_classes,
+    )
+    return result, metrics, ordered
+
+
 def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
                         progress: Callable[[int], None] | None = None) -> tuple[GradientAttackReport, ServerRecord]:
     """Simulate the round on freshly initialised weights (a round early in training, when
@@ -106,12 +121,7 @@ def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
     record = simulate_round(module, images, labels, setting.architecture, data.n_classes, setting.client,
                             setting.defence, setting.n_clients, setting.seed)
     attack = configured_attack(setting.attack, setting.iterations, setting.restarts)
-    result = attack.run(record, seed=setting.seed, progress=progress)
-    gallery = np.setdiff1d(np.arange(len(data.images)), chosen)
-    metrics, ordered = reconstruction_metrics(
-        result["reconstructions"], data.images[chosen], data.labels[chosen], result["labels"], data.images[gallery],
-        data.labels[gallery], data.labels[chosen], data.n_classes,
-    )
+    result, metrics, ordered = attack_and_measure(attack, record, data, chosen, setting.seed, progress)
     payload = {
         "attack": attack.name, "threat_model": THREAT_MODEL, "metrics": metrics, "seconds": result["seconds"],
         "objective": result["objective"], "attack_settings": result["settings"],
