@@ -60,18 +60,20 @@ def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get
     assert "not a complete defence" in advice[0]["effect"]
 
 
-def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_or_warns():
-    def row(policy, identification, accuracy, access="scores"):
-        return {"policy": policy, "access": access, "identification_top1": identification, "accuracy": accuracy}
+def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_and_calibration_or_warns():
+    def row(policy, identification, accuracy, calibration=0.05, access="scores"):
+        return {"policy": policy, "access": access, "identification_top1": identification, "reid_top1": identification,
+                "accuracy": accuracy, "calibration_error": calibration}
 
     plan = build_plan("image", parse_accesses("scores"), None, {})
     results = {"scores-blackbox": {"metrics": image_metrics(0.8), "queries_used": 100}}
     rows = [row("scores", 0.8, 0.95), row("round:1", 0.7, 0.95), row("noise:laplace:0.5", 0.1, 0.60),
-            row("label", 0.3, 0.95, "label-only")]
+            row("reverse-sigmoid:0.5,0.1", 0.05, 0.95, calibration=0.8), row("label", 0.3, 0.95, None, "label-only")]
     advice = image_recommendations(plan, results, None, {"policy_matrix": rows})
-    assert [r["action"] for r in advice if "round" in r["action"] or "noise" in r["action"]] == [
-        "If scores must be served, serve them as round:1."]
+    (chosen,) = [r for r in advice if "serve them as" in r["action"]]
+    assert chosen["action"] == "If scores must be served, serve them as round:1."
+    assert "80% -> 70%" in chosen["effect"] and "not a complete defence" in chosen["effect"]
     rows[1] = row("round:1", 0.78, 0.95)
     advice = image_recommendations(plan, results, None, {"policy_matrix": rows})
-    warning = next(r for r in advice if r["action"] == "Do not rely on rounding or noising the scores.")
-    assert "10%-78% vs 80%" in warning["effect"]
+    warning = next(r for r in advice if r["action"].startswith("Do not rely on"))
+    assert "5%-78% (vs 80% with full scores)" in warning["effect"]

@@ -102,7 +102,7 @@ def test_the_policy_matrix_attacks_each_policy_and_prices_it(audited):
     for row in rows.values():
         assert 0 <= row["identification_top1"] <= 1 and row["queries_used"] > 0 and 0 < row["accuracy"] <= 1
     assert rows["scores"]["accuracy"] == rows["round:1"]["accuracy"]  # rounding keeps the top class
-    advice = [r for r in report["recommendations"] if "serve them as" in r["action"] or "rounding" in r["action"]]
+    advice = [r for r in report["recommendations"] if "serve them as" in r["action"] or "Do not rely" in r["action"]]
     assert len(advice) == 1 and advice[0]["measured"]
     assert 'id="policy-matrix"' in (out / "report.html").read_text()
 

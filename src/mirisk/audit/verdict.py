@@ -141,7 +141,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
                     + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),
             "measured": True,
         })
-    recommendations += _policy_matrix_recommendations(defences.get("policy_matrix") or [])
+    chance = next(iter(results.values()))["metrics"]["chance_top1"]
+    recommendations += _policy_matrix_recommendations(defences.get("policy_matrix") or [], chance)
     recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
     checks = {check["unit"]: check for check in defences.get("budget_checks") or []}
     for check in checks.values():
@@ -231,36 +232,46 @@ def federated_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]
     return recommendations
 
 
-ACCURACY_TOLERANCE = 0.02  # a policy "keeps accuracy" when it loses at most 2 points
-USEFUL_DROP = 0.05  # and "helps" when it lowers identification by at least 5 points
+ACCURACY_TOLERANCE = 0.02  # a policy "keeps accuracy" when it loses at most 2 points,
+CALIBRATION_TOLERANCE = 0.05  # keeps its scores meaningful when calibration error rises by at most 0.05,
+USEFUL_DROP = 0.05  # and "helps" when it lowers the attack's success by at least 5 points
 
 
-def _policy_matrix_recommendations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The score-revealing policy that lowers identification most while keeping accuracy,
-    or, when none helps, a measured warning not to rely on them."""
+def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) -> list[dict[str, Any]]:
+    """The score-revealing policy that lowers the score attack's success most (the better of
+    identification and re-identification, as in the verdict) while keeping accuracy and
+    calibration; or, when none does, a measured warning not to rely on them."""
     full = next((row for row in rows if row["policy"] == "scores"), None)
     if full is None:
         return []
+
+    def success(row: dict[str, Any]) -> float:
+        return max(row["identification_top1"], row["reid_top1"])
+
     candidates = [row for row in rows if row["access"] == "scores" and row["policy"] != "scores"]
-    useful = [row for row in candidates if row["identification_top1"] <= full["identification_top1"] - USEFUL_DROP
-              and row["accuracy"] >= full["accuracy"] - ACCURACY_TOLERANCE]
+    useful = [row for row in candidates if success(row) <= success(full) - USEFUL_DROP
+              and row["accuracy"] >= full["accuracy"] - ACCURACY_TOLERANCE
+              and row["calibration_error"] <= full["calibration_error"] + CALIBRATION_TOLERANCE]
     if useful:
-        best = min(useful, key=lambda row: row["identification_top1"])
+        best = min(useful, key=success)
+        level = image_attack_level({**best, "chance_top1": chance})[0]
         return [{
             "action": f"If scores must be served, serve them as {best['policy']}.",
             "effect": f"score black-box identification {full['identification_top1']:.0%} -> "
-                      f"{best['identification_top1']:.0%}",
-            "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}",
+                      f"{best['identification_top1']:.0%}, re-identification {full['reid_top1']:.0%} -> "
+                      f"{best['reid_top1']:.0%}" + (" (still above the elevated threshold: not a complete defence)"
+                                                     if level_index(level) >= level_index("elevated") else ""),
+            "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}; calibration error "
+                    f"{full['calibration_error']:.3f} -> {best['calibration_error']:.3f}",
             "measured": True,
         }]
     if not candidates:
         return []
     return [{
-        "action": "Do not rely on rounding or noising the scores.",
-        "effect": f"{', '.join(row['policy'] for row in candidates)}: identification "
-                  f"{min(row['identification_top1'] for row in candidates):.0%}-"
-                  f"{max(row['identification_top1'] for row in candidates):.0%} vs "
-                  f"{full['identification_top1']:.0%} with full scores",
+        "action": "Do not rely on rounding, noising or reshaping the scores.",
+        "effect": f"{', '.join(row['policy'] for row in candidates)}: the score attack still reaches "
+                  f"{min(map(success, candidates)):.0%}-{max(map(success, candidates)):.0%} (vs "
+                  f"{success(full):.0%} with full scores), or the policy costs accuracy or calibration",
         "measured": True,
     }]
 
