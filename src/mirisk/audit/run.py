@@ -108,8 +108,8 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
     write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit, backend)
     defences = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
-                "budget_checks": run_budget_checks(plan, subject, results, out, backend),
-                "policy_matrix": run_policy_matrix(plan, subject, results, out, backend)}
+                "budget_checks": run_budget_checks(plan, subject, results, out, backend, announce),
+                "policy_matrix": run_policy_matrix(plan, subject, results, out, backend, announce)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
         at_risk = most_at_risk_people(results, subject.target.class_names)

@@ -313,7 +313,8 @@ BUDGET_DIVISOR = 10  # the budget checked: a tenth of the queries the unlimited 
 
 
 def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
-                      out_dir: Path, backend: Backend | None = None) -> list[dict[str, Any]] | None:
+                      out_dir: Path, backend: Backend | None = None,
+                      announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
     """Run each black-box attack on images (scores, top-k, label-only) again under a
     per-deployment budget of a tenth of the queries it used without one, so the query-limit
     advice is measured, not derived. Metrics only (no images); resumable like the attacks."""
@@ -323,6 +324,8 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     path = out_dir / "defences" / "budget_checks.json"
     if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
         return read_json(path)["checks"]
+    if announce is not None:
+        announce(f"rerunning {len(units)} black-box attack(s) under a tenth of their queries")
     budgets = [max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR) for unit in units]
     limited = [replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
                for unit, budget in zip(units, budgets, strict=True)]
@@ -338,7 +341,8 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
 
 
 def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
-                      out_dir: Path, backend: Backend | None = None) -> list[dict[str, Any]] | None:
+                      out_dir: Path, backend: Backend | None = None,
+                      announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
     """Each output policy of the plan beside those the threat models tested (full scores,
     top-k, labels only): the attack that gets through it, and what it costs legitimate
     users (accuracy and calibration on held-out photos). Metrics only; resumable."""
@@ -349,6 +353,8 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     path = out_dir / "defences" / "policy_matrix.json"
     if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
         return read_json(path)["rows"]
+    if announce is not None:
+        announce(f"attacking through the output policies {', '.join(unit.policy for unit in units)}")
     tested = [(unit, results[unit.id]) for unit in plan.units if unit.policy is not None]
     measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
     rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
