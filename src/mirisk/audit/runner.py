@@ -322,8 +322,9 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     if plan.model_kind != "image" or not units or plan.budget is not None or "deployment" in plan.settings:
         return None
     path = out_dir / "defences" / "budget_checks.json"
-    if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
-        return read_json(path)["checks"]
+    stored = _stored(path, plan, "checks")
+    if stored is not None:
+        return stored
     if announce is not None:
         announce(f"rerunning {len(units)} black-box attack(s) under a tenth of their queries")
     budgets = [max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR) for unit in units]
@@ -335,8 +336,7 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
                "identification_top1": payload["metrics"]["identification_top1"],
                "reid_top1": payload["metrics"]["reid_top1"]}
               for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
-    prepare_output_dir(path.parent, force=True)
-    write_json(path, {"plan_fingerprint": plan.fingerprint(), "checks": checks})
+    _store(path, plan, "checks", checks)
     return checks
 
 
@@ -351,8 +351,9 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
             or "deployment" in plan.settings:
         return None
     path = out_dir / "defences" / "policy_matrix.json"
-    if path.is_file() and read_json(path).get("plan_fingerprint") == plan.fingerprint():
-        return read_json(path)["rows"]
+    stored = _stored(path, plan, "rows")
+    if stored is not None:
+        return stored
     if announce is not None:
         announce(f"attacking through the output policies {', '.join(unit.policy for unit in units)}")
     tested = [(unit, results[unit.id]) for unit in plan.units if unit.policy is not None]
@@ -361,9 +362,21 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
              "identification_top1": payload["metrics"]["identification_top1"],
              "reid_top1": payload["metrics"]["reid_top1"], "queries_used": payload["queries_used"],
              **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
-    prepare_output_dir(path.parent, force=True)
-    write_json(path, {"plan_fingerprint": plan.fingerprint(), "rows": rows})
+    _store(path, plan, "rows", rows)
     return rows
+
+
+def _stored(path: Path, plan: AuditPlan, field: str) -> Any | None:
+    """``field`` of a defence measurement stored at ``path`` for this same plan (None: none)."""
+    if not path.is_file():
+        return None
+    stored = read_json(path)
+    return stored[field] if stored.get("plan_fingerprint") == plan.fingerprint() else None
+
+
+def _store(path: Path, plan: AuditPlan, field: str, value: Any) -> None:
+    prepare_output_dir(path.parent, force=True)
+    write_json(path, {"plan_fingerprint": plan.fingerprint(), field: value})
 
 
 def _metrics_only(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubject,

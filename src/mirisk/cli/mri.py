@@ -27,21 +27,28 @@ class SegmentationArchitecture(str, Enum):
     segnet = "segnet"
 
 
+ImagesOption = Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz], or {BUNDLED}.")]
+LabelsOption = Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz], paired by subject id.")]
+SlicesOption = Annotated[int, typer.Option(help="Slices per subject around the middle of the axis.")]
+GroupsOption = Annotated[str, typer.Option(help=f"Label grouping: {', '.join(LABEL_GROUPS)}.")]
+AxisOption = Annotated[int, typer.Option(help="Slicing axis of NIfTI volumes (2: sagittal in IXI).")]
+SliceIndexOption = Annotated[int | None, typer.Option(help="Centre slice on the axis (default: the middle).")]
+
+
 @train_app.command("segmenter")
 @friendly_errors
 def train_segmenter(
     out: Annotated[Path, typer.Option(help="New folder for the model (model.safetensors + target.json).")],
-    images: Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz], or {BUNDLED}.")] = BUNDLED,
-    labels: Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz], paired by subject id.")]
-    = None,
+    images: ImagesOption = BUNDLED,
+    labels: LabelsOption = None,
     subjects: Annotated[int, typer.Option(help="Private subjects to train on (a seeded choice); the others stay "
                                                "unseen.")] = 10,
     arch: Annotated[SegmentationArchitecture, typer.Option(help="U-Net, or SegNet-like (no skips).")]
     = SegmentationArchitecture.unet,
-    slices: Annotated[int, typer.Option(help="Slices per subject around the middle of the axis.")] = 1,
-    groups: Annotated[str, typer.Option(help=f"Label grouping: {', '.join(LABEL_GROUPS)}.")] = "tissue",
-    axis: Annotated[int, typer.Option(help="Slicing axis of NIfTI volumes (2: sagittal in IXI).")] = 2,
-    slice_index: Annotated[int | None, typer.Option(help="Centre slice on the axis (default: the middle).")] = None,
+    slices: SlicesOption = 1,
+    groups: GroupsOption = "tissue",
+    axis: AxisOption = 2,
+    slice_index: SliceIndexOption = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = SegmenterSettings().epochs,
     regularised: Annotated[bool, typer.Option(help="Weight decay, dropout and fewer epochs.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the subject choice and training.")] = 0,
@@ -67,18 +74,17 @@ def train_segmenter(
 @friendly_errors
 def attack_decoder(
     out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
-    images: Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz], or {BUNDLED}.")] = BUNDLED,
-    labels: Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz], paired by subject id.")]
-    = None,
+    images: ImagesOption = BUNDLED,
+    labels: LabelsOption = None,
     folds: Annotated[int, typer.Option(help="Folds: each holds out its share of subjects as the private set.")] = 4,
     output_type: Annotated[str, typer.Option(help=f"What the model serves: {', '.join(OUTPUT_TYPES)}.")] = "probs",
     arch: Annotated[SegmentationArchitecture, typer.Option(help="Target: U-Net, or SegNet-like (no skips).")]
     = SegmentationArchitecture.unet,
     subjects: Annotated[int, typer.Option(help="Subjects taken part (the paper: 40 = 4 folds of 10 private).")] = 40,
-    slices: Annotated[int, typer.Option(help="Slices per subject around the middle of the axis.")] = 1,
-    groups: Annotated[str, typer.Option(help=f"Label grouping: {', '.join(LABEL_GROUPS)}.")] = "tissue",
-    axis: Annotated[int, typer.Option(help="Slicing axis of NIfTI volumes (2: sagittal in IXI).")] = 2,
-    slice_index: Annotated[int | None, typer.Option(help="Centre slice on the axis (default: the middle).")] = None,
+    slices: SlicesOption = 1,
+    groups: GroupsOption = "tissue",
+    axis: AxisOption = 2,
+    slice_index: SliceIndexOption = None,
     epochs: Annotated[int, typer.Option(help="Target training epochs.")] = SegmenterSettings().epochs,
     decoder_epochs: Annotated[int, typer.Option(help="Decoder training epochs.")] = DecoderSettings().epochs,
     regularised: Annotated[bool, typer.Option(help="Train the target with weight decay, dropout, fewer epochs.")] = False,
