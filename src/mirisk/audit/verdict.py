@@ -262,7 +262,9 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
                       f"{best['reid_top1']:.0%}" + (" (still above the elevated threshold: not a complete defence)"
                                                      if level_index(level) >= level_index("elevated") else ""),
             "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}; calibration error "
-                    f"{full['calibration_error']:.3f} -> {best['calibration_error']:.3f}",
+                    f"{full['calibration_error']:.3f} -> {best['calibration_error']:.3f}"
+                    + ("; the noise is drawn afresh for each query, so an attacker who repeats queries averages it "
+                       "away: pair it with a per-key query budget" if "noise:" in best["policy"] else ""),
             "measured": True,
         }]
     if not candidates:
