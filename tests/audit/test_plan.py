@@ -2,7 +2,7 @@
 
 import pytest
 
-from mirisk.audit.plan import build_plan, parse_accesses, read_config
+from mirisk.audit.plan import build_plan, parse_accesses, policy_units, read_config
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
 
@@ -37,6 +37,13 @@ def test_segmentation_plan_maps_access_levels_to_output_types():
         build_plan("segmentation", parse_accesses("scores"), None, {"epsilons": [8.0]})
     with pytest.raises(MiriskError, match="at least 1"):
         build_plan("segmentation", parse_accesses("scores"), None, {"decoder_epochs": 0})
+
+
+def test_settings_for_another_kind_of_model_are_refused_and_tested_policies_not_repeated():
+    with pytest.raises(MiriskError, match="decoder_epochs, policies do not apply to a tabular model"):
+        build_plan("tabular", parse_accesses("scores"), None, {"decoder_epochs": 5, "policies": ["round:2"]})
+    plan = build_plan("image", parse_accesses("scores,top-k"), None, {"policies": ["scores", "topk:3", "round:1"]})
+    assert [unit.id for unit in policy_units(plan)] == ["policy-round-1-blackbox"]
 
 
 def test_fingerprint_follows_the_settings():

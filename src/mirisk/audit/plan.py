@@ -29,6 +29,13 @@ CONFIG_KEYS = {
     "labelonly_iterations", "sensitive", "known", "epsilons", "decoder_epochs", "decoder_subjects", "policies",
     "gradient_attacks", "gradient_iterations", "gradient_restarts",
 }
+# Config keys that apply to one kind of model only; any other is for every kind.
+KIND_KEYS = {
+    "top_k": "image", "miface_iterations": "image", "blackbox_iterations": "image", "labelonly_iterations": "image",
+    "policies": "image", "sensitive": "tabular", "known": "tabular", "decoder_epochs": "segmentation",
+    "decoder_subjects": "segmentation", "gradient_attacks": "federated", "gradient_iterations": "federated",
+    "gradient_restarts": "federated",
+}
 # The output policies compared with full scores by default (beside top-k and labels only,
 # which the threat models already test): rounding, noise and a reverse sigmoid.
 IMAGE_POLICIES = ("round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1")
@@ -117,6 +124,11 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
         raise MiriskError(f"cannot audit a {model_kind!r} model; mirisk audits {', '.join(MODEL_KINDS)} models")
     if budget is not None and budget < 1:
         raise MiriskError(f"the query budget must be at least 1, got {budget}")
+    foreign = sorted(key for key, value in config.items()
+                     if KIND_KEYS.get(key, model_kind) != model_kind and value not in (None, []))
+    if foreign:
+        raise MiriskError(f"setting(s) {', '.join(foreign)} do not apply to a {model_kind} model; remove them from "
+                          "the config")
     builder = {"image": _image_units, "tabular": _tabular_units, "segmentation": _segmentation_units,
                "federated": _federated_units}[model_kind]
     units, skipped, settings = builder(accesses, budget, config)
@@ -188,10 +200,12 @@ def _tabular_units(accesses, budget, config):
 
 
 def policy_units(plan: AuditPlan) -> list[AttackUnit]:
-    """The plan's extra output policies as attack units: the score black-box attack through
-    each policy that still reveals scores, the label-only attack through the others."""
+    """The plan's extra output policies (those its threat models do not test already) as
+    attack units: the score black-box attack through each policy that still reveals scores,
+    the label-only attack through the others."""
     units = []
-    for spec in plan.settings.get("policies", []):
+    tested = {unit.policy for unit in plan.units}
+    for spec in (spec for spec in plan.settings.get("policies", []) if spec not in tested):
         access = parse_policy(spec).access
         attack, key = ("labelonly", "labelonly_iterations") if access is AccessLevel.LABEL_ONLY else (
             "blackbox", "blackbox_iterations")
