@@ -2,7 +2,8 @@
 
 from mirisk.audit.plan import build_plan, parse_accesses
 from mirisk.audit.verdict import (
-    image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations, tabular_attack_level, threat_verdicts,
+    image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations,
+    tabular_attack_level, threat_verdicts,
 )
 
 

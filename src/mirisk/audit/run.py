@@ -19,7 +19,8 @@ from mirisk.audit.runner import (
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (
-    federated_vulnerability, image_vulnerability, most_at_risk_people, most_at_risk_records, segmentation_vulnerability, tabular_vulnerability,
+    federated_vulnerability, image_vulnerability, most_at_risk_people, most_at_risk_records,
+    segmentation_vulnerability, tabular_vulnerability,
 )
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch

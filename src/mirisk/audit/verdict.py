@@ -34,11 +34,15 @@ def level_index(level: str) -> int:
     return LEVELS.index(level)
 
 
+def identification_level(p: float, chance: float) -> str:
+    """The level of a share ``p`` of people identified, against ``chance`` (the image rule)."""
+    return "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
+
+
 def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and the sentence that justifies it, for one image attack's metrics."""
-    p = max(metrics["identification_top1"], metrics["reid_top1"])
     chance = metrics["chance_top1"]
-    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
+    level = identification_level(max(metrics["identification_top1"], metrics["reid_top1"]), chance)
     return level, (f"identification top-1 {metrics['identification_top1']:.0%}, re-identification top-1 "
                    f"{metrics['reid_top1']:.0%} (chance {chance:.1%})")
 
@@ -46,18 +50,18 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
 def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one decoder attack: can the reconstruction be matched back to the patient?"""
     p, chance = metrics["reid_top1"], metrics["chance_top1"]
-    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
-    return level, (f"re-identification top-1 {p:.0%} of the training patients (chance {chance:.1%}); SSIM "
-                   f"{metrics['ssim_mean']:.2f} to their own scan")
+    reason = (f"re-identification top-1 {p:.0%} of the training patients (chance {chance:.1%}); SSIM "
+              f"{metrics['ssim_mean']:.2f} to their own scan")
+    return identification_level(p, chance), reason
 
 
 def federated_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one gradient attack on the replayed round."""
     p, chance = metrics["reid_top1"], metrics["chance_top1"]
-    level = "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
-    return level, (f"re-identification top-1 {p:.0%} of the client images (chance {chance:.1%}); SSIM "
-                   f"{metrics['ssim_mean']:.2f}, PSNR {metrics['psnr_mean']:.1f} dB, labels recovered "
-                   f"{metrics['label_accuracy']:.0%}")
+    reason = (f"re-identification top-1 {p:.0%} of the client images (chance {chance:.1%}); SSIM "
+              f"{metrics['ssim_mean']:.2f}, PSNR {metrics['psnr_mean']:.1f} dB, labels recovered "
+              f"{metrics['label_accuracy']:.0%}")
+    return identification_level(p, chance), reason
 
 
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
@@ -186,23 +190,20 @@ def segmentation_recommendations(plan: AuditPlan, results: dict[str, dict[str, A
                 "cost": "none for a user who needs the segmentation" if poorer == "labels" else "none",
                 "measured": True,
             })
-    for unit in plan.units:
-        payload = results[unit.id]
-        if unit.access is AccessLevel.WHITE_BOX:
-            continue
+    served = next((unit for unit in plan.units if unit.access is not AccessLevel.WHITE_BOX), None)
+    if served is not None:
         recommendations.append({
-            "action": f"Let only vetted parties query the model ({unit.params['output']}), and cap scans per party.",
-            "effect": f"the decoder learnt from {payload['queries_used']:,} scans of other subjects; an attacker "
-                      "with far fewer cannot train it as well",
+            "action": f"Let only vetted parties query the model ({served.params['output']}), and cap scans per party.",
+            "effect": f"the decoder learnt from {results[served.id]['queries_used']:,} scans of other subjects; an "
+                      "attacker with far fewer cannot train it as well",
             "measured": False,
         })
-        break
     return recommendations
 
 
 def federated_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Update noise, with its effect measured on the replay; secure aggregation and bigger
-    local batches, derived from the round's settings."""
+    """Update noise, with its effect measured on the replay; secure aggregation, derived
+    from the round's settings."""
     recommendations = []
     for unit in plan.units:
         payload = results[unit.id]
@@ -254,7 +255,7 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
               and row["calibration_error"] <= full["calibration_error"] + CALIBRATION_TOLERANCE]
     if useful:
         best = min(useful, key=success)
-        level = image_attack_level({**best, "chance_top1": chance})[0]
+        level = identification_level(success(best), chance)
         return [{
             "action": f"If scores must be served, serve them as {best['policy']}.",
             "effect": f"score black-box identification {full['identification_top1']:.0%} -> "
