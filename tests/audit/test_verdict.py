@@ -59,6 +59,10 @@ def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get
     advice = segmentation_recommendations(plan, results)
     assert advice[0]["action"].startswith("Share label maps only") and "90% -> 4%" in advice[0]["effect"]
     assert "not a complete defence" in advice[0]["effect"]
+    results["label-only-decoder"] = segmentation_result("labels", 0.9, 0.45)  # as measured on IXI: labels keep identity
+    advice = segmentation_recommendations(plan, results)
+    assert advice[0]["action"] == "Do not count on serving label maps to protect the patients."
+    assert "90% -> 90%, SSIM 0.60 -> 0.45" in advice[0]["effect"]
 
 
 def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_and_calibration_or_warns():

@@ -176,20 +176,28 @@ def segmentation_recommendations(plan: AuditPlan, results: dict[str, dict[str, A
     and limits on who may query the model with scans of their own."""
     recommendations = []
     by_output = {results[unit.id]["threat_model"]["output_type"]: results[unit.id] for unit in plan.units}
-    for richer, poorer, action in (("logits", "probs", "Keep the weights and raw logits private; serve probabilities "
-                                                       "at most."),
-                                   ("probs", "labels", "Share label maps only, never per-pixel probabilities.")):
-        if richer in by_output and poorer in by_output:
-            before, after = by_output[richer]["metrics"], by_output[poorer]["metrics"]
-            still = level_index(segmentation_attack_level(after)[0]) >= level_index("elevated")
-            recommendations.append({
-                "action": action,
-                "effect": f"re-identification {before['reid_top1']:.0%} -> {after['reid_top1']:.0%}, SSIM "
-                          f"{before['ssim_mean']:.2f} -> {after['ssim_mean']:.2f}"
-                          + (" (still above the elevated threshold: not a complete defence)" if still else ""),
-                "cost": "none for a user who needs the segmentation" if poorer == "labels" else "none",
-                "measured": True,
-            })
+    steps = (("logits", "probs", "Keep the weights and raw logits private; serve probabilities at most.",
+              "raw logits"),
+             ("probs", "labels", "Share label maps only, never per-pixel probabilities.", "label maps"))
+    for richer, poorer, action, restriction in steps:
+        if richer not in by_output or poorer not in by_output:
+            continue
+        before, after = by_output[richer]["metrics"], by_output[poorer]["metrics"]
+        effect = (f"re-identification {before['reid_top1']:.0%} -> {after['reid_top1']:.0%}, SSIM "
+                  f"{before['ssim_mean']:.2f} -> {after['ssim_mean']:.2f}")
+        if after["reid_top1"] > before["reid_top1"] - USEFUL_DROP:
+            recommendations.append({"action": f"Do not count on {'withholding' if poorer == 'probs' else 'serving'} "
+                                              f"{restriction} to protect the patients.",
+                                    "effect": effect + ": the patients are re-identified as well as before",
+                                    "measured": True})
+            continue
+        still = level_index(segmentation_attack_level(after)[0]) >= level_index("elevated")
+        recommendations.append({
+            "action": action,
+            "effect": effect + (" (still above the elevated threshold: not a complete defence)" if still else ""),
+            "cost": "none for a user who needs the segmentation" if poorer == "labels" else "none",
+            "measured": True,
+        })
     served = next((unit for unit in plan.units if unit.access is not AccessLevel.WHITE_BOX), None)
     if served is not None:
         recommendations.append({
