@@ -230,6 +230,7 @@ def test_federated_audit_replays_the_captured_round_and_measures_update_noise(tm
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["kind"] == "federated round" and set(report["verdict"]["by_threat_model"]) == {"white-box"}
+    assert report["plan"]["accesses"] == ["white-box"] and not report["threat_models_skipped"]  # the default for a round
     (attack,) = report["attacks"]
     # measured: both replayed faces re-identified (chance 2.5%), labels read off the gradient
     assert attack["metrics"]["reid_top1"] >= 0.5 and attack["level"] == "critical" and "Zhao" in attack["citation"]

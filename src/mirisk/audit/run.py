@@ -68,7 +68,8 @@ def plan_audit(model: Path, data: str | None, config_path: Path | None, access: 
     config = {**config, "sensitive": subject.sensitive, "known": list(subject.known)}
     gradients = subject.kind != "image" or subject.target.gradients
     if endpoint is None:
-        accesses = parse_accesses(requested if requested is not None else "white-box,scores,top-k,label-only")
+        default = "white-box" if subject.kind == "federated" else "white-box,scores,top-k,label-only"
+        accesses = parse_accesses(requested if requested is not None else default)
     else:
         accesses = _deployed_accesses(subject, requested, endpoint, api_key, budget, config)
     return build_plan(subject.kind, accesses, budget, config, gradients), subject

@@ -41,7 +41,7 @@ def audit(
                                                   "records.")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with the plan's settings (see docs/audit.md).")] = None,
     access: Annotated[str | None, typer.Option(help="Threat models: comma-separated white-box, scores, top-k, "
-                                                    "label-only (default: all).")] = None,
+                                                    "label-only (default: all; white-box for a federated round).")] = None,
     budget: Annotated[int | None, typer.Option(help="Query budget of every black-box attack.")] = None,
     aux: Annotated[str | None, typer.Option(help="Tabular: CSV of the attacker's population sample.")] = None,
     sensitive: Annotated[str | None, typer.Option(help="Tabular: the column to infer.")] = None,
