@@ -32,11 +32,13 @@ DEMO_ARCHITECTURE = "softmax"
 @friendly_errors
 @with_import_options
 def audit(
-    model: Annotated[Path, typer.Option(help="Model folder (mirisk image, tabular or segmentation model), or an image model file "
+    model: Annotated[Path, typer.Option(help="Model folder (mirisk image, tabular or segmentation model, or a federated round's "
+                                             "server record), or an image model file "
                                              "(TorchScript, .pt2, ONNX, skops, safetensors).")],
     out: Annotated[Path, typer.Option(help="Folder for report.json, report.html and the evidence; an unfinished "
                                            "audit there is resumed.")],
-    data: Annotated[str | None, typer.Option(help="Photos folder (image model), CSV (tabular model) or NIfTI scans "
+    data: Annotated[str | None, typer.Option(help="Photos folder (image model; for a federated round, stand-in "
+                                                  "client photos, required), CSV (tabular model) or NIfTI scans "
                                                   "folder (segmentation model); default: the data the model "
                                                   "records.")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with the plan's settings (see docs/audit.md).")] = None,
