@@ -20,6 +20,8 @@ def test_the_recorded_scans_are_loaded_and_must_hold_the_training_patients(segme
         load_segmentation_data(target, None)
     with pytest.raises(MiriskError, match="not a folder"):
         load_segmentation_data(target, str(tmp_path / "scans.nii"))
+    with pytest.raises(MiriskError, match="trained on bundled:ixi_t1"):
+        load_segmentation_data(target, str(tmp_path))
     target.data = {}
     with pytest.raises(MiriskError, match="train it with `mirisk train segmenter`"):
         load_segmentation_data(target, None)

@@ -32,6 +32,9 @@ def load_segmentation_data(target: SegmentationTarget, data: str | None) -> Slic
     if data is not None:
         if data != BUNDLED and not Path(data).is_dir():
             raise MiriskError(f"{data} is not a folder; a segmenter is audited on a folder of NIfTI scans or {BUNDLED}")
+        if data != BUNDLED and source.get("labels") is None:
+            raise MiriskError(f"this segmenter was trained on {BUNDLED}, whose label maps come with it; audit it on "
+                              f"{BUNDLED} (or leave out --data)")
         source["images"] = portable_path(data)
         if data == BUNDLED:
             source["labels"] = None
