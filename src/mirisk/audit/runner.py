@@ -30,9 +30,9 @@ from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
-from mirisk.fl.record import ServerRecord
 from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
+from mirisk.fl.record import ServerRecord
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
