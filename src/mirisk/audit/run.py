@@ -13,9 +13,8 @@ from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
 from mirisk.audit.report import build_report, render_html
-from mirisk.audit.runner import (
-    AuditSubject, load_subject, run_budget_checks, run_defences, run_policy_matrix, run_units,
-)
+from mirisk.audit.defences import run_budget_checks, run_defences, run_policy_matrix
+from mirisk.audit.runner import AuditSubject, load_subject, run_units
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import (

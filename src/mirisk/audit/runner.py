@@ -1,12 +1,12 @@
-"""Run an audit plan: load the model and its data, run each attack unit once (a finished
-unit is found on disk and not re-run), then the defence measurements that apply."""
+"""Run an audit plan's attacks: load the model and its data, and run each attack unit once
+(a finished unit is found on disk and not re-run), here or as backend tasks."""
 
 from __future__ import annotations
 
 import base64
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.federated import load_replay_images, run_gradient_unit
-from mirisk.audit.plan import AttackUnit, AuditPlan, policy_units
+from mirisk.audit.plan import AttackUnit, AuditPlan
 from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -33,7 +33,6 @@ from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
 from mirisk.fl.record import ServerRecord
-from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.segmentation import SegmentationTarget
@@ -44,11 +43,9 @@ from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
-from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
-from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, dp_sweep, recorded_split, task_columns
+from mirisk.pipelines.iwpc import attack_tables, task_columns
 from mirisk.pipelines.matrix import policy_cost
-from mirisk.threats import AccessLevel
 
 UNIT_RESULT = "result.json"
 
@@ -277,121 +274,3 @@ def _run_tabular_unit(unit: AttackUnit, settings: dict[str, Any], subject: Audit
         with open_private(folder / "inferences.csv") as handle:
             report.inferences.to_csv(handle, index=False)
     return report.payload
-
-
-def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path,
-                 announce: Callable[[str], None] | None = None,
-                 backend: Backend | None = None) -> list[dict[str, Any]] | None:
-    """Retrain a model mirisk trained (so its data and split are known) with DP-SGD at the
-    plan's epsilons and measure utility and attack success again: face recognisers under the
-    white-box and score attacks, the IWPC linear model under the attribute attack. Resumable
-    like the attacks."""
-    if not plan.settings["epsilons"] or not _retrainable(subject):
-        return None
-    path = out_dir / "defences" / "dp_sweep.json"
-    key = {"epsilons": plan.settings["epsilons"], "plan_fingerprint": plan.fingerprint()}
-    if path.is_file():
-        stored = read_json(path)
-        if {k: stored.get(k) for k in key} == key:
-            return stored["points"]
-    seed = plan.settings["seed"]
-    if announce is not None:
-        announce(f"retraining with DP-SGD at epsilon {', '.join(f'{e:g}' for e in plan.settings['epsilons'])}")
-    if subject.kind == "image":
-        points = face_sweep(subject.dataset.source, subject.target.architecture,
-                            epsilon_recipes(tuple(plan.settings["epsilons"])),
-                            (int(subject.target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
-                            plan.settings["miface_iterations"], seed, backend=backend)
-    else:
-        points = dp_sweep(recorded_split(subject.target), (*plan.settings["epsilons"], None), seed=seed)
-    prepare_output_dir(path.parent, force=True)
-    write_json(path, {**key, "points": points})
-    return points
-
-
-BUDGET_DIVISOR = 10  # the budget checked: a tenth of the queries the unlimited attack used
-
-
-def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
-                      out_dir: Path, backend: Backend | None = None,
-                      announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
-    """Run each black-box attack on images (scores, top-k, label-only) again under a
-    per-deployment budget of a tenth of the queries it used without one, so the query-limit
-    advice is measured, not derived. Metrics only (no images); resumable like the attacks."""
-    units = [unit for unit in plan.units if unit.attack in ("blackbox", "labelonly")]
-    if plan.model_kind != "image" or not units or plan.budget is not None or "deployment" in plan.settings:
-        return None
-    path = out_dir / "defences" / "budget_checks.json"
-    stored = _stored(path, plan, "checks")
-    if stored is not None:
-        return stored
-    if announce is not None:
-        announce(f"rerunning {len(units)} black-box attack(s) under a tenth of their queries")
-    budgets = [max(1, results[unit.id]["queries_used"] // BUDGET_DIVISOR) for unit in units]
-    limited = [replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
-               for unit, budget in zip(units, budgets, strict=True)]
-    payloads = _metrics_only(limited, plan, subject, backend)
-    checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
-               "queries_per_person": budget / subject.target.n_classes,
-               "identification_top1": payload["metrics"]["identification_top1"],
-               "reid_top1": payload["metrics"]["reid_top1"]}
-              for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
-    _store(path, plan, "checks", checks)
-    return checks
-
-
-def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
-                      out_dir: Path, backend: Backend | None = None,
-                      announce: Callable[[str], None] | None = None) -> list[dict[str, Any]] | None:
-    """Each output policy of the plan beside those the threat models tested (full scores,
-    top-k, labels only): the attack that gets through it, and what it costs legitimate
-    users (accuracy and calibration on held-out photos). Metrics only; resumable."""
-    units = policy_units(plan)
-    if plan.model_kind != "image" or not units or AccessLevel.SCORES not in plan.accesses \
-            or "deployment" in plan.settings:
-        return None
-    path = out_dir / "defences" / "policy_matrix.json"
-    stored = _stored(path, plan, "rows")
-    if stored is not None:
-        return stored
-    if announce is not None:
-        announce(f"attacking through the output policies {', '.join(unit.policy for unit in units)}")
-    tested = [(unit, results[unit.id]) for unit in plan.units if unit.policy is not None]
-    measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
-    rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
-             "identification_top1": payload["metrics"]["identification_top1"],
-             "reid_top1": payload["metrics"]["reid_top1"], "queries_used": payload["queries_used"],
-             **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
-    _store(path, plan, "rows", rows)
-    return rows
-
-
-def _stored(path: Path, plan: AuditPlan, field: str) -> Any | None:
-    """``field`` of a defence measurement stored at ``path`` for this same plan (None: none)."""
-    if not path.is_file():
-        return None
-    stored = read_json(path)
-    return stored[field] if stored.get("plan_fingerprint") == plan.fingerprint() else None
-
-
-def _store(path: Path, plan: AuditPlan, field: str, value: Any) -> None:
-    prepare_output_dir(path.parent, force=True)
-    write_json(path, {"plan_fingerprint": plan.fingerprint(), field: value})
-
-
-def _metrics_only(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubject,
-                  backend: Backend | None) -> list[dict[str, Any]]:
-    """The payloads of extra attack units run as backend tasks, redacted (no images)."""
-    documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
-                  "settings": plan.settings, "redact": True} for unit in units]
-    return [result["payload"] for result in (backend or LocalBackend()).map("audit-unit", documents)]
-
-
-def _retrainable(subject: AuditSubject) -> bool:
-    """A mirisk-trained model with its training data recorded (not an imported file)."""
-    if subject.kind == "image":
-        target = subject.target
-        return (not target.provenance and target.architecture in ARCHITECTURES
-                and "n_train_per_subject" in target.data and target.data.get("split") != "unknown")
-    provenance = subject.target.training.get("data")
-    return bool(subject.is_iwpc and subject.target.kind == "linear" and provenance and subject.sensitive in SENSITIVE)
