@@ -1,14 +1,20 @@
 """What the gateway's safeguards cost: throughput and p50/p99 latency of `mirisk serve`
 (API key check, per-key output policy, atomic budget, durable audit log, probe detector,
 metrics) against a bare FastAPI endpoint serving the same model with the same JSON
-parsing, both under uvicorn (one process), loaded by wrk from a second process.
+parsing, both under uvicorn (one process), loaded by wrk from a second process. With two
+or more CPUs the server is pinned to one and wrk to another, so they do not take turns on
+a core. Besides throughput and latency, it records the server's CPU time per request
+(from /proc), which other tenants of a shared machine disturb far less than throughput.
 
-The servers are measured in turn (bare, gateway, gateway without the detector, bare, ...) and each
-figure is the median over rounds, so machine noise hits both alike. Requests cycle through
+The three servers are started once. In each round, each is loaded alone (throughput and
+p50/p99 latency), then each gateway is loaded at the same time as the bare server, both on
+the same core, each by its own wrk: the ratio of their CPU time per request (and of their
+throughputs) is the overhead, measured in the same seconds on the same core, so a shared
+machine's drifting speed cancels out. Medians over rounds are reported. Requests cycle through
 40 different faces (benign traffic), one face or a batch per request.
 
 Needs wrk (Debian package `wrk`). Run:
-``python benchmarks/gateway_overhead.py [--seconds 15] [--rounds 3] [--out benchmarks/results/gateway_overhead.json]``
+``python benchmarks/gateway_overhead.py [--seconds 6] [--rounds 5] [--out benchmarks/results/gateway_overhead.json]``
 (about 12 minutes on 2 cores with the defaults).
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -24,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -89,8 +98,26 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cpu_sets() -> tuple[set[int] | None, set[int] | None]:
+    """(the server's CPU, wrk's CPU) when there are two or more to pin to, else no pinning."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else (None, None)
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A pre-exec hook that keeps the child on ``cpus`` (None: no hook)."""
+    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def launch(command: list[str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                               preexec_fn=pinned(cpu_sets()[0]))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -102,22 +129,39 @@ def launch(command: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {command}")
 
 
-def run_wrk(port: int, bodies: Path, count: int, seconds: int, connections: int, key: str) -> dict[str, float]:
-    script = bodies / "post.lua"
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}", "--", str(count), str(bodies)],
-        capture_output=True, text=True, check=True, env={"MIRISK_BENCH_KEY": key, "PATH": "/usr/bin:/bin"},
-    ).stdout
-    if "Non-2xx" in output:
-        raise RuntimeError(f"wrk saw errors:\n{output}")
+@dataclass
+class Load:
+    """wrk loading one server, and the server's CPU time when it began."""
+
+    server: subprocess.Popen
+    wrk: subprocess.Popen
+    cpu_before: float
+
+
+def start_load(server: subprocess.Popen, port: int, bodies: Path, seconds: int, connections: int, key: str) -> Load:
+    cpu_before = cpu_seconds(server.pid)
+    wrk = subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(bodies / "post.lua"),
+         f"http://127.0.0.1:{port}", "--", str(len(list(bodies.glob("body*.json")))), str(bodies)],
+        stdout=subprocess.PIPE, text=True, env={"MIRISK_BENCH_KEY": key, "PATH": "/usr/bin:/bin"},
+        preexec_fn=pinned(cpu_sets()[1]))
+    return Load(server, wrk, cpu_before)
+
+
+def finish_load(load: Load) -> dict[str, float]:
+    """Throughput, p50 and p99 latency, and the server's CPU time per request."""
+    output = load.wrk.communicate()[0]
+    cpu = cpu_seconds(load.server.pid) - load.cpu_before
+    if load.wrk.returncode != 0 or "Non-2xx" in output:
+        raise RuntimeError(f"wrk failed or saw errors:\n{output}")
 
     def millis(label: str) -> float:
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     return {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50_ms": millis("50%"), "p99_ms": millis("99%")}
+            "p50_ms": millis("50%"), "p99_ms": millis("99%"), "server_cpu_ms_per_request": 1e3 * cpu / requests}
 
 
 def write_bodies(images: np.ndarray, batch: int, folder: Path) -> Path:
@@ -141,31 +185,46 @@ def server_command(name: str, model: Path, db: Path, port: int) -> list[str]:
             "--port", str(port), "--policy", "label", "--detector", detector]
 
 
+def overhead(runs: list[tuple[dict[str, float], dict[str, float]]], metric: str) -> float:
+    """Median over (gateway, bare) pairs of the gateway's relative cost in ``metric``."""
+    if metric == "requests_per_second":
+        return statistics.median(1 - gateway[metric] / bare[metric] for gateway, bare in runs)
+    return statistics.median(gateway[metric] / bare[metric] - 1 for gateway, bare in runs)
+
+
 def compare(model: Path, bodies: Path, db: Path, key: str, args: argparse.Namespace) -> dict:
-    """The servers in turn, ``args.rounds`` times each; medians and the overheads."""
-    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
-    for _ in range(args.rounds):
-        for name in rounds:
+    """The three servers, started once. Each round loads each server alone (throughput and
+    latency), then each gateway side by side with the bare server (the overheads)."""
+    alone: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
+    paired: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {name: [] for name in SERVERS[1:]}
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
+    load = {"bodies": bodies, "seconds": args.seconds, "connections": args.connections, "key": key}
+    try:
+        for name in SERVERS:
             port = free_port()
-            process = launch(server_command(name, model, db, port), port)
-            try:
-                run_wrk(port, bodies, 40, 3, args.connections, key)  # warm-up
-                rounds[name].append(run_wrk(port, bodies, 40, args.seconds, args.connections, key))
-            finally:
-                process.terminate()
-                process.wait()
+            servers[name] = launch(server_command(name, model, db, port), port), port
+            finish_load(start_load(*servers[name], **{**load, "seconds": 3}))  # warm-up
+        for _ in range(args.rounds):
+            for name in SERVERS:
+                alone[name].append(finish_load(start_load(*servers[name], **load)))
+            for name in SERVERS[1:]:
+                gateway, bare = start_load(*servers[name], **load), start_load(*servers["bare"], **load)
+                paired[name].append((finish_load(gateway), finish_load(bare)))
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait()
     summary = {name: {metric: statistics.median(r[metric] for r in runs) for metric in runs[0]}
-               for name, runs in rounds.items()}
-    overheads = {name: 1 - summary[name]["requests_per_second"] / summary["bare"]["requests_per_second"]
-                 for name in SERVERS[1:]}
-    return {**summary, "throughput_overhead": overheads["gateway"],
-            "throughput_overhead_without_detector": overheads["gateway-no-detector"], "rounds": rounds}
+               for name, runs in alone.items()}
+    overheads = {f"{name}_{metric}_overhead": overhead(paired[name], metric)
+                 for name in SERVERS[1:] for metric in ("requests_per_second", "server_cpu_ms_per_request")}
+    return {**summary, **overheads, "alone": alone, "side_by_side": paired}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--models", default="softmax,cnn")
@@ -190,16 +249,17 @@ def main() -> None:
             row = {"model": architecture, "inputs_per_request": batch,
                    **compare(model, bodies, work / "gateway.db", key, args)}
             results.append(row)
-            print(f"{architecture}, {batch} per request: " + " | ".join(
+            print(f"{architecture}, {batch} per request, alone: " + " | ".join(
                 f"{name} {row[name]['requests_per_second']:.0f} req/s, p50 {row[name]['p50_ms']:.1f} ms, "
-                f"p99 {row[name]['p99_ms']:.1f} ms" for name in SERVERS)
-                + f" | throughput overhead {row['throughput_overhead']:.1%} "
-                  f"({row['throughput_overhead_without_detector']:.1%} without the detector)")
+                f"p99 {row[name]['p99_ms']:.1f} ms" for name in SERVERS) + "; side by side with bare: " + " | ".join(
+                f"{name} throughput -{row[f'{name}_requests_per_second_overhead']:.1%}, CPU per request "
+                f"+{row[f'{name}_server_cpu_ms_per_request_overhead']:.1%}" for name in SERVERS[1:]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "gateway_overhead", "date": time.strftime("%Y-%m-%d"), "seconds": args.seconds,
         "rounds": args.rounds, "connections": args.connections, "data": "the bundled AT&T faces (112x92)",
-        "gateway": "policy scores (per key), budget 1e12 per rolling day, detector alert, audit log", "load": "wrk -t2",
+        "gateway": "policy scores (per key), budget 1e12 per rolling day, detector alert, audit log", "load": "wrk -t1",
+        "pinned": cpu_sets()[0] is not None,
         "results": results, "versions": versions()}, indent=2) + "\n")
     shutil.rmtree(work)
 

@@ -10,6 +10,7 @@ from mirisk.gateway.app import create_app
 from mirisk.gateway.database import connect
 from mirisk.gateway.detector import DetectorSettings
 from mirisk.gateway.keys import create_key, revoke_key
+from mirisk.gateway.ledger import settle
 from mirisk.gateway.service import Gateway, GatewaySettings
 from mirisk.models import TargetModel, build_model
 
@@ -76,6 +77,20 @@ def test_auth_failures_are_401_and_logged(small_target, tmp_path):
     logged = connect(db).execute("SELECT key_id, decision FROM requests ORDER BY id").fetchall()
     assert logged == [(None, "rejected:auth"), (key_id, "rejected:auth"), (key_id, "rejected:revoked")]
     assert token not in (db.read_bytes() + db.with_name("gateway.db-wal").read_bytes()).decode("latin-1")
+
+
+def test_a_budget_spent_elsewhere_is_still_enforced(small_target, tmp_path):
+    """The gateway skips its pre-check for a key its last answer left with queries to
+    spare; the deciding transaction still refuses a key another server emptied."""
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    key_id, token = new_key(db, budget=4)
+    assert predict(client, token, {"inputs": inputs(1)}).json()["queries_left"] == 3
+    assert settle(connect(db), key_id, ["x"] * 3, "label", "[]", 10**9).queries_left == 0  # another server
+    replies = [predict(client, token, {"inputs": inputs(1)}) for _ in range(2)]
+    assert [(reply.status_code, reply.json()["reason"]) for reply in replies] == [(429, "budget")] * 2
+    logged = connect(db).execute("SELECT decision, outputs IS NULL FROM requests ORDER BY id").fetchall()
+    assert logged == [("answered", 0), ("answered", 0), ("rejected:budget", 1), ("rejected:budget", 1)]
 
 
 @pytest.mark.parametrize(("action", "status"), [("block", 403), ("throttle", 429)])

@@ -7,7 +7,8 @@ import pytest
 
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import connect
-from mirisk.gateway.keys import authenticate, create_key, format_window, list_keys, parse_window, revoke_key
+from mirisk.gateway.keys import (KeyCache, authenticate, create_key, format_window, list_keys, parse_window,
+                                 revoke_key)
 
 
 @pytest.fixture()
@@ -37,6 +38,21 @@ def test_authentication_accepts_only_the_exact_key(database):
     assert authenticate(database, token.replace(key.id, other.id)) == (other.id, None)
     assert authenticate(database, "mk_000000000000_" + "x" * 43) == (None, None)
     assert authenticate(database, "not a key") == (None, None)
+
+
+def test_the_cache_reads_a_key_once_and_only_after_its_secret_proved_right(database):
+    key, token = create_key(database)
+    statements: list[str] = []
+    database.set_trace_callback(statements.append)
+    cache = KeyCache()
+    wrong_secret = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert cache.authenticate(database, wrong_secret) == (key.id, None)
+    assert [cache.authenticate(database, token) for _ in range(3)] == [(key.id, key)] * 3
+    assert cache.authenticate(database, wrong_secret) == (key.id, None)  # a cached key still checks the secret
+    assert len(statements) == 2  # the wrong secret's read (not kept), then the right one's
+    cache.forget(key.id)
+    cache.authenticate(database, token)
+    assert len(statements) == 3
 
 
 def test_revoked_keys_are_kept_and_marked(database):

@@ -7,7 +7,7 @@ import pytest
 from mirisk.gateway import ledger
 from mirisk.gateway.database import connect
 from mirisk.gateway.keys import create_key, get_key
-from mirisk.gateway.ledger import Decision, flag_key, log_refusal, precheck, settle
+from mirisk.gateway.ledger import Decision, Settlement, flag_key, log_refusal, precheck, settle, settle_all
 
 THROTTLE = 10**9
 
@@ -33,6 +33,19 @@ def test_a_lifetime_budget_is_spent_whole_requests_at_a_time(db_path):
     assert get_key(connection, key.id).queries_used == 8
     rows = connection.execute("SELECT decision, n_inputs, outputs IS NULL FROM requests ORDER BY id").fetchall()
     assert rows == [("answered", 4, 0), ("answered", 4, 0), ("rejected:budget", 3, 1)]
+
+
+def test_a_group_is_decided_in_order_in_one_transaction(db_path):
+    connection = connect(db_path)
+    key, _ = create_key(connection, budget=5)
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    group = [Settlement(key.id, ["a", "b"], "label", "[]") for _ in range(3)]
+    decisions = settle_all(connection, group, THROTTLE)
+    assert [(d.decision, d.queries_left) for d in decisions] == [("answered", 3), ("answered", 1),
+                                                                  ("rejected:budget", 1)]
+    assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT") == 1
+    assert len({d.request_id for d in decisions}) == 3
 
 
 def test_a_windowed_budget_refills_and_a_total_cap_does_not(db_path, monkeypatch):

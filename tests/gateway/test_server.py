@@ -9,7 +9,6 @@ import threading
 import httpx
 import numpy as np
 import orjson
-import pytest
 
 from mirisk.gateway.database import connect
 from tests.servers import start_server

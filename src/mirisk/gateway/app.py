@@ -55,6 +55,16 @@ def create_app(gateway: Gateway) -> FastAPI:
                   description="A model served behind API keys, output policies, query budgets, an audit log and "
                               "a probe detector.")
 
+    # Registered first: the busiest route is matched first.
+    # The decision runs on the event loop itself: it is CPU-bound (model, SQLite) and short,
+    # so a hop to a worker thread would only add latency under the GIL. Requests that reach
+    # the ledger in the same turn of the loop share one commit; SQLite's locks keep budgets
+    # exact across several processes.
+    @app.post("/v1/predict", summary="Policy-restricted outputs for a batch of inputs.", openapi_extra=PREDICT_SCHEMA)
+    async def predict(request: Request) -> Response:
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        return as_response(await gateway.predict(bearer_token(request), body))
+
     @app.get("/healthz", summary="Liveness: the model is loaded and the database opens.")
     def healthz() -> dict[str, str]:
         gateway.connection().execute("SELECT 1")
@@ -67,13 +77,5 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.get("/v1/model", summary="The input contract, the classes, and the calling key's policy and budget.")
     async def model(request: Request) -> Response:
         return as_response(gateway.describe(bearer_token(request)))
-
-    # The decision runs on the event loop itself: it is CPU-bound (model, SQLite) and short,
-    # so a hop to a worker thread would only add latency under the GIL. One process serves
-    # one request at a time; SQLite's locks keep budgets exact across several processes.
-    @app.post("/v1/predict", summary="Policy-restricted outputs for a batch of inputs.", openapi_extra=PREDICT_SCHEMA)
-    async def predict(request: Request) -> Response:
-        body = await read_body(request, gateway.settings.max_body_bytes)
-        return as_response(gateway.predict(bearer_token(request), body))
 
     return app

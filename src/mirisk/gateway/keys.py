@@ -12,6 +12,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -122,16 +123,53 @@ def revoke_key(connection: sqlite3.Connection, key_id: str) -> ApiKey:
     return get_key(connection, key_id)
 
 
+def _key_row(connection: sqlite3.Connection, key_id: str | None) -> tuple[str, ApiKey] | None:
+    row = None if key_id is None else connection.execute(
+        f"SELECT secret_hash, {_COLUMNS} FROM keys WHERE id = ?", (key_id,)).fetchone()
+    return None if row is None else (row[0], ApiKey(*row[1:]))
+
+
+def _check(token: str, stored: Callable[[str | None], tuple[str, ApiKey] | None]) -> tuple[str | None, ApiKey | None]:
+    match = KEY_PATTERN.match(token)
+    key_id, secret = (match.group(1), match.group(2)) if match else (None, token)
+    entry = stored(key_id)
+    valid = hmac.compare_digest(_digest(secret), entry[0] if entry else _DUMMY_HASH) and entry is not None
+    if not valid:
+        return (key_id if entry else None), None
+    return key_id, entry[1]  # type: ignore[index]
+
+
 def authenticate(connection: sqlite3.Connection, token: str) -> tuple[str | None, ApiKey | None]:
     """(the id of the stored key the token names, the key if the token's secret is right).
 
     The digest comparison runs in constant time, and runs even when the id is unknown. A
     revoked key still authenticates here, so that its refusal is logged under its id."""
-    match = KEY_PATTERN.match(token)
-    key_id, secret = (match.group(1), match.group(2)) if match else (None, token)
-    row = None if key_id is None else connection.execute(
-        f"SELECT secret_hash, {_COLUMNS} FROM keys WHERE id = ?", (key_id,)).fetchone()
-    valid = hmac.compare_digest(_digest(secret), row[0] if row else _DUMMY_HASH) and row is not None
-    if not valid:
-        return (key_id if row else None), None
-    return key_id, ApiKey(*row[1:])
+    return _check(token, lambda key_id: _key_row(connection, key_id))
+
+
+class KeyCache:
+    """:func:`authenticate` for a server, without a database read for keys it has seen.
+
+    A key's id, digest and policy never change; its other rules (revoked, flagged, budget
+    used) may be stale here, so they serve only as hints. The ledger's decision reads them
+    afresh in its transaction; :meth:`forget` a key whose state is known to have changed."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, ApiKey]] = {}
+
+    def authenticate(self, connection: sqlite3.Connection, token: str) -> tuple[str | None, ApiKey | None]:
+        read = []
+
+        def stored(key_id: str | None) -> tuple[str, ApiKey] | None:
+            entry = None if key_id is None else self._entries.get(key_id)
+            if entry is None and (entry := _key_row(connection, key_id)) is not None:
+                read.append(entry)
+            return entry
+
+        key_id, key = _check(token, stored)
+        if key is not None and read:  # only keys that proved their secret are kept
+            self._entries[key.id] = read[0]
+        return key_id, key
+
+    def forget(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)

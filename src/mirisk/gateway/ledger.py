@@ -2,13 +2,15 @@
 
 ``settle`` checks a key's rules and appends the request's log record in one immediate
 transaction, so 32 clients racing on one key can never spend a query twice, and a response
-leaves the gateway only after its record is committed. ``precheck`` runs the same rules
+leaves the gateway only after its record is committed. ``settle_all`` does the same for
+several requests in one transaction, so that one commit serves them all. ``precheck`` runs the same rules
 without writing, so an exhausted key is refused before the model runs."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mirisk.gateway.database import immediate
@@ -105,29 +107,53 @@ def _append(connection: sqlite3.Connection, now: float, key_id: str | None, deci
     return int(cursor.lastrowid)
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """A request whose answer waits on its decision: the key, each input's digest, the
+    output policy and the outputs (JSON text)."""
+
+    key_id: str
+    digests: list[str]
+    policy: str
+    outputs: str
+
+
+def _settle_one(connection: sqlite3.Connection, settlement: Settlement, throttled_per_minute: int) -> Decision:
+    key_id, n_inputs = settlement.key_id, len(settlement.digests)
+    now = time.time()
+    key = get_key(connection, key_id)
+    decision, left = _refusal(connection, key, n_inputs, now, throttled_per_minute)
+    if decision is None:
+        connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
+        if key.window_seconds is not None:
+            bucket = _bucket(key, now)
+            (in_bucket,) = connection.execute(
+                "INSERT INTO usage (key_id, bucket, queries) VALUES (?, ?, ?) "
+                "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries RETURNING queries",
+                (key_id, bucket, n_inputs)).fetchone()
+            if in_bucket == n_inputs:  # a new bucket: the ones that left the window go
+                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
+                                   (key_id, bucket - WINDOW_BUCKETS))
+        decision = Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
+    request_id = _append(connection, now, key_id, decision, n_inputs, settlement.digests, settlement.policy,
+                         settlement.outputs if decision.answered else None)
+    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
+                    decision.retry_after)
+
+
+def settle_all(connection: sqlite3.Connection, settlements: Sequence[Settlement],
+               throttled_per_minute: int) -> list[Decision]:
+    """Decide and log several requests in one transaction (a group commit): each spends
+    its queries, in order, as if it were alone, and every record is committed on return."""
+    with immediate(connection):
+        return [_settle_one(connection, settlement, throttled_per_minute) for settlement in settlements]
+
+
 def settle(connection: sqlite3.Connection, key_id: str, digests: list[str], policy: str, outputs: str,
            throttled_per_minute: int) -> Decision:
     """Spend ``len(digests)`` queries and log the answer (``outputs``, as JSON text), or log
     the refusal; atomically."""
-    n_inputs = len(digests)
-    with immediate(connection):
-        now = time.time()
-        key = get_key(connection, key_id)
-        decision, left = _refusal(connection, key, n_inputs, now, throttled_per_minute)
-        if decision is None:
-            connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
-            if key.window_seconds is not None:
-                connection.execute(
-                    "INSERT INTO usage (key_id, bucket, queries) VALUES (?, ?, ?) "
-                    "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries",
-                    (key_id, _bucket(key, now), n_inputs))
-                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
-                                   (key_id, _bucket(key, now) - WINDOW_BUCKETS))
-            decision = Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
-        request_id = _append(connection, now, key_id, decision, n_inputs, digests, policy,
-                             outputs if decision.answered else None)
-    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
-                    decision.retry_after)
+    return settle_all(connection, [Settlement(key_id, digests, policy, outputs)], throttled_per_minute)[0]
 
 
 def log_refusal(connection: sqlite3.Connection, key_id: str | None, decision: Decision, n_inputs: int = 0,

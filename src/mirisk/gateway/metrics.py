@@ -31,6 +31,7 @@ class GatewayMetrics:
 
         for outcome in OUTCOMES:
             self.requests.labels(outcome)
+        self.answered = self.requests.labels("answered")
         for action in ACTIONS:
             self.alerts.labels(action)
 

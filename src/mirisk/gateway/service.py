@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 
 from mirisk.access.policies import parse_policy
-from mirisk.gateway.database import connect
+from mirisk.gateway.database import BackgroundCheckpointer, connect
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector
+from mirisk.gateway.group_commit import GroupCommitter
 from mirisk.gateway.inputs import BadRequest, InputContract, input_digests, parse_inputs
-from mirisk.gateway.keys import ApiKey, authenticate
-from mirisk.gateway.ledger import Decision, flag_key, log_refusal, precheck, queries_left, settle
+from mirisk.gateway.keys import ApiKey, KeyCache, authenticate
+from mirisk.gateway.ledger import Decision, Settlement, flag_key, log_refusal, precheck, queries_left
 from mirisk.gateway.metrics import GatewayMetrics
 from mirisk.gateway.serving import ServedModel
 from mirisk.models.target import TargetModel
@@ -66,6 +67,10 @@ class Gateway:
         self._database = Path(database)
         connect(self._database).close()
         self._local = threading.local()
+        self._keys = KeyCache()
+        self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it
+        self.checkpointer = BackgroundCheckpointer(self._database)
+        self._committer = GroupCommitter(self.connection, self._throttle, self.checkpointer)
 
     @property
     def _throttle(self) -> int:
@@ -75,6 +80,7 @@ class Gateway:
         """This thread's connection (SQLite connections are not shared between threads)."""
         if getattr(self._local, "connection", None) is None:
             self._local.connection = connect(self._database)
+            self._local.connection.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         return self._local.connection
 
     def _refuse(self, key_id: str | None, decision: Decision, **logged: Any) -> Reply:
@@ -94,14 +100,9 @@ class Gateway:
             headers["Retry-After"] = str(decision.retry_after)
         return Reply(decision.status, body, headers)
 
-    def _key(self, token: str | None) -> tuple[str | None, ApiKey | None]:
-        if not token:
-            return None, None
-        return authenticate(self.connection(), token)
-
     def describe(self, token: str | None) -> Reply:
         """The model's input contract and classes, and the calling key's policy and budget."""
-        key_id, key = self._key(token)
+        key = authenticate(self.connection(), token)[1] if token else None
         if key is None or key.revoked is not None:
             return Reply(401, {"error": "missing, invalid or revoked API key", "reason": "auth"},
                          {"WWW-Authenticate": "Bearer"})
@@ -113,17 +114,34 @@ class Gateway:
             "queries_left": queries_left(self.connection(), key, time.time()),
         })
 
-    def predict(self, token: str | None, body: bytes | None) -> Reply:
+    async def predict(self, token: str | None, body: bytes | None) -> Reply:
         """Answer ``{"inputs": [...]}`` for the key ``token``, or refuse; always logged.
         ``body`` is None when it was over the size limit."""
         started = time.perf_counter()
         try:
-            return self._predict(token, body)
+            prepared = self._prepare(token, body)
+            if isinstance(prepared, Reply):
+                return prepared
+            decision = await self._committer.settle(prepared)
+            return self._reply(prepared, decision)
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
 
-    def _predict(self, token: str | None, body: bytes | None) -> Reply:
-        key_id, key = self._key(token)
+    def _worth_prechecking(self, key: ApiKey, n_inputs: int) -> bool:
+        """Whether the key might be refused before the model runs. A key whose last answer
+        here left it ``n_inputs`` queries or more, with no rate limit, is not checked twice:
+        the deciding transaction checks it anyway, and a rare refusal there only costs the
+        model's work."""
+        if key.id not in self._queries_left or key.rate_per_minute is not None:
+            return True
+        if key.flag_action not in (None, "alert"):
+            return True
+        left = self._queries_left[key.id]
+        return left is not None and left < n_inputs
+
+    def _prepare(self, token: str | None, body: bytes | None) -> Settlement | Reply:
+        """The answer waiting on its decision, or a refusal (already logged)."""
+        key_id, key = self._keys.authenticate(self.connection(), token) if token else (None, None)
         if key is None:
             message = "missing API key: send 'Authorization: Bearer KEY'" if not token else "invalid API key"
             return self._refuse(key_id, Decision("rejected:auth", 401, message))
@@ -132,22 +150,28 @@ class Gateway:
         except BadRequest as error:
             return self._refuse(key.id, Decision("rejected:bad-input", error.status, error.message))
         policy, digests = key.policy or self.settings.policy, input_digests(batch)
-        refusal = precheck(self.connection(), key, len(batch), self._throttle)
-        if refusal is not None:
-            return self._refuse(key.id, refusal, n_inputs=len(batch), digests=digests, policy=policy)
+        if self._worth_prechecking(key, len(batch)):
+            refusal = precheck(self.connection(), key, len(batch), self._throttle)
+            if refusal is not None:
+                return self._refuse(key.id, refusal, n_inputs=len(batch), digests=digests, policy=policy)
         if self.detector is not None and self.settings.detector is not None:
             alert = self.detector.observe(key.id, batch)
             if alert is not None:
                 flag_key(self.connection(), key.id, alert.reason, self.settings.detector.action)
+                self._keys.forget(key.id)
                 self.metrics.alerts.labels(self.settings.detector.action).inc()
-        outputs = self.model.answer(batch, policy)
-        decision = settle(self.connection(), key.id, digests, policy,
-                          orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(), self._throttle)
-        if not decision.answered:  # a race lost to another request, or the detector's block
+        outputs = orjson.dumps(self.model.answer(batch, policy), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return Settlement(key.id, digests, policy, outputs)
+
+    def _reply(self, settlement: Settlement, decision: Decision) -> Reply:
+        if not decision.answered:  # a race lost to another request, the detector's block, a revoked key
+            self._keys.forget(settlement.key_id)
+            self._queries_left.pop(settlement.key_id, None)
             return self._refusal_reply(decision)
-        self.metrics.requests.labels("answered").inc()
-        self.metrics.queries.inc(len(batch))
+        self._queries_left[settlement.key_id] = decision.queries_left
+        self.metrics.answered.inc()
+        self.metrics.queries.inc(len(settlement.digests))
         if decision.queries_left == 0:
             self.metrics.budget_exhausted.inc()
-        return Reply(200, {"outputs": outputs, "policy": policy, "queries_left": decision.queries_left,
-                           "request_id": decision.request_id})
+        return Reply(200, {"outputs": orjson.Fragment(settlement.outputs), "policy": settlement.policy,
+                           "queries_left": decision.queries_left, "request_id": decision.request_id})
