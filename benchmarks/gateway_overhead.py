@@ -74,9 +74,13 @@ def bare_server(model_dir: str, port: int) -> None:
     """The baseline: the same model and JSON handling, no safeguards."""
     import torch
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from mirisk.models.store import load_target
+    from mirisk.runtime import prepare_torch
 
+    prepare_torch()  # the runtime settings `mirisk serve` uses
+    threadpool_limits(1, user_api="blas")
     target = load_target(model_dir)
     network = target.module.eval().requires_grad_(False)
     app = FastAPI()

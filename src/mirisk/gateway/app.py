@@ -58,7 +58,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     # Registered first: the busiest route is matched first.
     # The decision runs on the event loop itself: it is CPU-bound (model, SQLite) and short,
     # so a hop to a worker thread would only add latency under the GIL. Requests that reach
-    # the ledger in the same turn of the loop share one commit; SQLite's locks keep budgets
+    # the ledger within two turns of the loop share one commit; SQLite's locks keep budgets
     # exact across several processes.
     @app.post("/v1/predict", summary="Policy-restricted outputs for a batch of inputs.", openapi_extra=PREDICT_SCHEMA)
     async def predict(request: Request) -> Response:
