@@ -1,0 +1,132 @@
+"""Where the gateway's overhead goes: the gateway (detector off) with one part replaced by
+a no-op or an older variant, loaded side by side with the bare server on one core as in
+`gateway_overhead.py`, softmax model, one face per request.
+
+Variants (comma-separated, combine with +):
+- ``full``: the gateway as shipped;
+- ``no-digest``: no SHA-256 of the inputs;
+- ``no-input-checks``: JSON decoding only, no shape/range/NaN checks;
+- ``no-histogram``: no latency histogram;
+- ``no-decision``: no SQLite decision at all (nothing logged, nothing spent);
+- ``one-turn``: group commit within one turn of the event loop instead of two;
+- ``no-group``: one transaction per request.
+Every variant but ``full`` breaks a guarantee; they exist only to price each part.
+
+Needs wrk. Run: ``python benchmarks/gateway_ablation.py [--variants full,no-group,...]
+[--rounds 3] [--seconds 6]`` (about 40 s per variant on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+VARIANTS = ("full", "no-digest", "no-input-checks", "no-histogram", "no-decision", "one-turn", "no-group")
+
+
+def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
+    """`mirisk serve --detector off --policy label` with the parts in ``variant`` changed."""
+    import numpy as np
+    import orjson
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from mirisk.gateway import group_commit, service
+    from mirisk.gateway.app import create_app
+    from mirisk.gateway.ledger import Decision, settle_all
+    from mirisk.models.store import load_target
+    from mirisk.runtime import prepare_torch
+
+    parts = set(variant.split("+"))
+    if "no-digest" in parts:
+        service.input_digests = lambda batch: ["0" * 64] * len(batch)
+    if "no-input-checks" in parts:
+        service.parse_inputs = lambda body, contract: np.asarray(
+            orjson.loads(body)["inputs"], dtype=np.float32).reshape(-1, *contract.input_shape)
+
+    async def no_decision(self, settlement):
+        return Decision("answered", 200, queries_left=None, request_id=0)
+
+    async def one_turn(self, settlement):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._waiting.append((settlement, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._commit)
+        return await future
+
+    async def no_group(self, settlement):
+        return settle_all(self._connection(), [settlement], self._throttled_per_minute)[0]
+
+    for part, settle in (("no-decision", no_decision), ("one-turn", one_turn), ("no-group", no_group)):
+        if part in parts:
+            group_commit.GroupCommitter.settle = settle
+    prepare_torch()
+    threadpool_limits(1, user_api="blas")
+    gateway = service.Gateway(load_target(model_dir), Path(db), service.GatewaySettings(policy="label"))
+    if "no-histogram" in parts:
+        gateway.metrics.latency.observe = lambda seconds: None
+    uvicorn.run(create_app(gateway), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--ablated-server", nargs=4, metavar=("MODEL", "DB", "PORT", "VARIANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ablated_server:
+        model, db, port, variant = args.ablated_server
+        ablated_server(model, db, int(port), variant)
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    import gateway_overhead as bench
+
+    from mirisk.data import load_faces
+    from mirisk.gateway.database import connect
+    from mirisk.gateway.keys import create_key
+    from mirisk.models.store import save_target
+    from mirisk.pipelines.faces import train_face_target
+
+    faces = load_faces(None)
+    work = Path(tempfile.mkdtemp(prefix="mirisk-gateway-ablation-"))
+    connection = connect(work / "gateway.db")
+    _, key = create_key(connection, label="benchmark", policy="scores", budget=10**12, window="1d")
+    connection.close()
+    model = save_target(train_face_target("softmax", faces), work / "softmax")
+    bodies = bench.write_bodies(faces.images, 1, work / "bodies")
+    load = {"bodies": bodies, "connections": 8, "key": key}
+    for variant in args.variants.split(","):
+        if not set(variant.split("+")) <= set(VARIANTS):
+            sys.exit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        bare_port, gateway_port = bench.free_port(), bench.free_port()
+        servers = {"bare": (bench.launch(bench.server_command("bare", model, work / "gateway.db", bare_port),
+                                         bare_port), bare_port),
+                   "gateway": (bench.launch([sys.executable, __file__, "--ablated-server", str(model),
+                                             str(work / "gateway.db"), str(gateway_port), variant], gateway_port),
+                               gateway_port)}
+        try:
+            for server in servers.values():
+                bench.finish_load(bench.start_load(*server, seconds=2, **load))  # warm-up
+            pairs = []
+            for _ in range(args.rounds):
+                gateway = bench.start_load(*servers["gateway"], seconds=args.seconds, **load)
+                bare = bench.start_load(*servers["bare"], seconds=args.seconds, **load)
+                pairs.append((bench.finish_load(gateway), bench.finish_load(bare)))
+        finally:
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait()
+        cpu = [g["server_cpu_ms_per_request"] / b["server_cpu_ms_per_request"] - 1 for g, b in pairs]
+        print(f"{variant:30s} CPU per request +{statistics.median(cpu):.1%} (rounds: "
+              f"{', '.join(f'{c:.1%}' for c in cpu)}), throughput "
+              f"-{bench.overhead(pairs, 'requests_per_second'):.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
