@@ -33,7 +33,7 @@ class GroupCommitter:
         if len(self._waiting) == 1:
             # The first of a group: commit after this turn of the loop and the next, so that
             # requests whose bodies finish arriving meanwhile join. Under 8 clients, groups
-            # grow from 2.0 to 4.5 requests on average, and a one-face request costs ~4% less.
+            # grow from 2.0 to 4.5 requests on average (counted under wrk -c8; BENCHMARKS.md).
             loop.call_soon(loop.call_soon, self._commit)
         return await future
 

@@ -158,7 +158,7 @@ class KeyCache:
         self._entries: dict[str, tuple[str, ApiKey]] = {}
 
     def authenticate(self, connection: sqlite3.Connection, token: str) -> tuple[str | None, ApiKey | None]:
-        read = []
+        read: list[tuple[str, ApiKey]] = []
 
         def stored(key_id: str | None) -> tuple[str, ApiKey] | None:
             entry = None if key_id is None else self._entries.get(key_id)

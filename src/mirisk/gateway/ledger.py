@@ -3,8 +3,8 @@
 ``settle`` checks a key's rules and appends the request's log record in one immediate
 transaction, so 32 clients racing on one key can never spend a query twice, and a response
 leaves the gateway only after its record is committed. ``settle_all`` does the same for
-several requests in one transaction, so that one commit serves them all. ``precheck`` runs the same rules
-without writing, so an exhausted key is refused before the model runs."""
+several requests in one transaction, so that one commit serves them all. ``precheck`` runs
+the same rules without writing, so an exhausted key is refused before the model runs."""
 
 from __future__ import annotations
 

@@ -69,8 +69,7 @@ class Gateway:
         self._local = threading.local()
         self._keys = KeyCache()
         self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it
-        self.checkpointer = BackgroundCheckpointer(self._database)
-        self._committer = GroupCommitter(self.connection, self._throttle, self.checkpointer)
+        self._committer = GroupCommitter(self.connection, self._throttle, BackgroundCheckpointer(self._database))
 
     @property
     def _throttle(self) -> int:
@@ -129,9 +128,9 @@ class Gateway:
 
     def _worth_prechecking(self, key: ApiKey, n_inputs: int) -> bool:
         """Whether the key might be refused before the model runs. A key whose last answer
-        here left it ``n_inputs`` queries or more, with no rate limit, is not checked twice:
-        the deciding transaction checks it anyway, and a rare refusal there only costs the
-        model's work."""
+        here left it ``n_inputs`` queries or more, with no rate limit and no throttle or block
+        on it, is not checked twice: the deciding transaction checks it anyway, and a rare
+        refusal there only costs the model's work."""
         if key.id not in self._queries_left or key.rate_per_minute is not None:
             return True
         if key.flag_action not in (None, "alert"):
