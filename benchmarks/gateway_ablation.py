@@ -4,12 +4,14 @@ a no-op or an older variant, loaded side by side with the bare server on one cor
 
 Variants (comma-separated, combine with +):
 - ``full``: the gateway as shipped;
-- ``no-digest``: no SHA-256 of the inputs;
+- ``no-digest``: no digest of the inputs;
 - ``no-input-checks``: JSON decoding only, no shape/range/NaN checks;
 - ``no-histogram``: no latency histogram;
 - ``no-decision``: no SQLite decision at all (nothing logged, nothing spent);
 - ``one-turn``: group commit within one turn of the event loop instead of two;
-- ``no-group``: one transaction per request.
+- ``no-group``: one transaction per request;
+- ``shell``: every safeguard removed (the request handled as the bare server does, inside
+  the gateway's app and process): what the serving shell itself costs.
 Every variant but ``full`` breaks a guarantee; they exist only to price each part.
 
 Needs wrk. Run: ``python benchmarks/gateway_ablation.py [--variants full,no-group,...]
@@ -25,13 +27,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-VARIANTS = ("full", "no-digest", "no-input-checks", "no-histogram", "no-decision", "one-turn", "no-group")
+VARIANTS = ("full", "no-digest", "no-input-checks", "no-histogram", "no-decision", "one-turn", "no-group", "shell")
 
 
 def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     """`mirisk serve --detector off --policy label` with the parts in ``variant`` changed."""
     import numpy as np
     import orjson
+    import torch
     import uvicorn
     from threadpoolctl import threadpool_limits
 
@@ -43,7 +46,7 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
 
     parts = set(variant.split("+"))
     if "no-digest" in parts:
-        service.input_digests = lambda batch: ["0" * 64] * len(batch)
+        service.input_digests = lambda batch, algorithm: ["0" * 64] * len(batch)
     if "no-input-checks" in parts:
         service.parse_inputs = lambda body, contract: np.asarray(
             orjson.loads(body)["inputs"], dtype=np.float32).reshape(-1, *contract.input_shape)
@@ -65,6 +68,15 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     for part, settle in (("no-decision", no_decision), ("one-turn", one_turn), ("no-group", no_group)):
         if part in parts:
             group_commit.GroupCommitter.settle = settle
+
+    async def shell(self, token, body):
+        batch = np.asarray(orjson.loads(body)["inputs"], dtype=np.float32).reshape(-1, *self.contract.input_shape)
+        with torch.inference_mode():
+            outputs = torch.softmax(self.model.target.module(torch.from_numpy(batch)), 1)
+        return service.Reply(200, {"outputs": outputs.numpy()})
+
+    if "shell" in parts:
+        service.Gateway.predict = shell
     prepare_torch()
     threadpool_limits(1, user_api="blas")
     gateway = service.Gateway(load_target(model_dir), Path(db), service.GatewaySettings(policy="label"))
@@ -123,9 +135,9 @@ def main() -> None:
                 process.terminate()
                 process.wait()
         cpu = [g["server_cpu_ms_per_request"] / b["server_cpu_ms_per_request"] - 1 for g, b in pairs]
-        print(f"{variant:30s} CPU per request +{statistics.median(cpu):.1%} (rounds: "
-              f"{', '.join(f'{c:.1%}' for c in cpu)}), throughput "
-              f"-{bench.overhead(pairs, 'requests_per_second'):.1%}", flush=True)
+        print(f"{variant:30s} CPU per request {statistics.median(cpu):+.1%} (rounds: "
+              f"{', '.join(f'{c:+.1%}' for c in cpu)}), throughput "
+              f"{-bench.overhead(pairs, 'requests_per_second'):+.1%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -256,8 +256,8 @@ def main() -> None:
             print(f"{architecture}, {batch} per request, alone: " + " | ".join(
                 f"{name} {row[name]['requests_per_second']:.0f} req/s, p50 {row[name]['p50_ms']:.1f} ms, "
                 f"p99 {row[name]['p99_ms']:.1f} ms" for name in SERVERS) + "; side by side with bare: " + " | ".join(
-                f"{name} throughput -{row[f'{name}_requests_per_second_overhead']:.1%}, CPU per request "
-                f"+{row[f'{name}_server_cpu_ms_per_request_overhead']:.1%}" for name in SERVERS[1:]), flush=True)
+                f"{name} throughput {-row[f'{name}_requests_per_second_overhead']:+.1%}, CPU per request "
+                f"{row[f'{name}_server_cpu_ms_per_request_overhead']:+.1%}" for name in SERVERS[1:]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "gateway_overhead", "date": time.strftime("%Y-%m-%d"), "seconds": args.seconds,

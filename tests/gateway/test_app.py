@@ -1,13 +1,17 @@
 """The gateway's HTTP interface, in process: keys, per-key policies, refusals, the detector
 actions and the metrics."""
 
+import hashlib
+import sqlite3
+
+import blake3
 import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 
 from mirisk.gateway.app import create_app
-from mirisk.gateway.database import connect
+from mirisk.gateway.database import SCHEMA, connect
 from mirisk.gateway.detector import DetectorSettings
 from mirisk.gateway.keys import create_key, revoke_key
 from mirisk.gateway.ledger import settle
@@ -60,6 +64,21 @@ def test_each_key_gets_its_own_policy_and_budget(small_target, tmp_path):
     described = client.get("/v1/model", headers={"Authorization": f"Bearer {clinician}"}).json()
     assert described["input_shape"] == [1, 4, 4] and described["classes"] == list("abcde")
     assert described["policy"] == "topk:2" and described["max_batch"] == 64
+
+
+@pytest.mark.parametrize("schema, digest", [(None, blake3.blake3), (1, hashlib.sha256)])
+def test_the_log_identifies_each_input_by_its_databases_digest(small_target, tmp_path, schema, digest):
+    db = tmp_path / "gateway.db"
+    if schema == 1:  # a log begun before BLAKE3 keeps SHA-256
+        old = sqlite3.connect(db)
+        old.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS settings")[0] + "PRAGMA user_version=1;")
+        old.close()
+    gateway, client = serve(small_target, db)
+    _, token = new_key(db)
+    assert predict(client, token, {"inputs": inputs(2)}).status_code == 200
+    (logged,) = connect(db).execute("SELECT input_digests FROM requests").fetchone()
+    sent = np.asarray(inputs(2), dtype=np.float32)
+    assert logged == ",".join(digest(row.tobytes()).hexdigest() for row in sent)
 
 
 def test_auth_failures_are_401_and_logged(small_target, tmp_path):

@@ -1,5 +1,8 @@
 """Request bodies: a validated float32 batch, or a 4xx that names the problem."""
 
+import hashlib
+
+import blake3
 import numpy as np
 import orjson
 import pytest
@@ -46,3 +49,5 @@ def test_digests_identify_inputs_without_holding_them():
     digests = input_digests(batch)
     assert len(set(digests)) == 3 and all(len(digest) == 64 for digest in digests)
     assert input_digests(batch[1:2]) == digests[1:2]
+    assert digests[0] == blake3.blake3(batch[0].tobytes()).hexdigest()
+    assert input_digests(batch, "sha256")[2] == hashlib.sha256(batch[2].tobytes()).hexdigest()

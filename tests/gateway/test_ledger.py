@@ -46,6 +46,23 @@ def test_a_group_is_decided_in_order_in_one_transaction(db_path):
                                                                   ("rejected:budget", 1)]
     assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT") == 1
     assert len({d.request_id for d in decisions}) == 3
+    assert sum("FROM keys" in statement for statement in statements) == 1  # read once,
+    assert sum(statement.startswith("UPDATE keys") for statement in statements) == 1  # written once
+    assert get_key(connection, key.id).queries_used == 4
+
+
+def test_a_group_keeps_each_keys_rules_apart(db_path, monkeypatch):
+    connection = connect(db_path)
+    limited, _ = create_key(connection, rate_per_minute=2)
+    windowed, _ = create_key(connection, budget=3, window="1h", total_budget=100)
+    monkeypatch.setattr(ledger.time, "time", lambda: 1_000_000.0)
+    group = [Settlement(key_id, ["d"], "label", "[]") for key_id in [limited.id, windowed.id] * 4]
+    decisions = [(d.decision, d.queries_left) for d in settle_all(connection, group, THROTTLE)]
+    assert decisions[0::2] == [("answered", None), ("answered", None), ("rejected:rate", None),
+                               ("rejected:rate", None)]
+    assert decisions[1::2] == [("answered", 2), ("answered", 1), ("answered", 0), ("rejected:budget", 0)]
+    assert spend(connection, windowed.id).decision == "rejected:budget"  # the window's bucket was written
+    assert (get_key(connection, limited.id).queries_used, get_key(connection, windowed.id).queries_used) == (2, 3)
 
 
 def test_a_windowed_budget_refills_and_a_total_cap_does_not(db_path, monkeypatch):

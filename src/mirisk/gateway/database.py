@@ -19,7 +19,7 @@ from mirisk.artifacts import FILE_MODE
 from mirisk.errors import MiriskError
 
 LOG = logging.getLogger("mirisk.gateway")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY,
@@ -62,7 +62,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     reason TEXT NOT NULL,
     action TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# Schema 1 had no settings table; its log holds SHA-256 digests, and keeps them.
+INPUT_DIGEST = {0: "blake3", 1: "sha256"}
 
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
@@ -83,14 +89,21 @@ def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
         # (it is in the WAL file); only a power cut can lose the last ones.
         connection.execute("PRAGMA synchronous=NORMAL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schema {SCHEMA_VERSION}")
-        if version == 0:
-            connection.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        if version not in (*INPUT_DIGEST, SCHEMA_VERSION):
+            raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schemas 1 and {SCHEMA_VERSION}")
+        if version in INPUT_DIGEST:  # a new database, or one to bring to this schema (nothing is lost)
+            connection.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR IGNORE INTO settings VALUES ('input_digest', "
+                f"'{INPUT_DIGEST[version]}'); PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
     except sqlite3.DatabaseError as error:
         connection.close()
         raise MiriskError(f"{path} is not a gateway database: {error}") from None
     return connection
+
+
+def input_digest(connection: sqlite3.Connection) -> str:
+    """The digest the database's log uses for inputs (a key of ``inputs.DIGESTS``)."""
+    return connection.execute("SELECT value FROM settings WHERE name = 'input_digest'").fetchone()[0]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mirisk.gateway.database import immediate
 from mirisk.gateway.keys import ApiKey, get_key
@@ -66,34 +66,60 @@ def _rate_limit(key: ApiKey, throttled_per_minute: int) -> int | None:
     return key.rate_per_minute
 
 
-def _refusal(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, now: float,
-             throttled_per_minute: int) -> tuple[Decision | None, int | None]:
-    """The rule ``key`` breaks by asking for ``n_inputs`` more answers now, if any, and the
-    queries it has left."""
-    if key.revoked is not None:
-        return Decision("rejected:revoked", 401, "this API key was revoked"), None
-    if key.flagged is not None and key.flag_action == "block":
-        return Decision("rejected:blocked", 403, "this API key was blocked: its queries looked like a model-inversion "
-                                                  "probe; ask the gateway's operator to review it"), None
-    left = queries_left(connection, key, now)
-    limit = _rate_limit(key, throttled_per_minute)
-    if limit is not None:
-        (recent,) = connection.execute(
+class _Account:
+    """A key's standing in one transaction: its rules and remaining queries as read at the
+    start, plus what the requests decided so far in the transaction spent."""
+
+    def __init__(self, connection: sqlite3.Connection, key: ApiKey, now: float, throttled_per_minute: int) -> None:
+        self.key = key
+        self.left = queries_left(connection, key, now)
+        self.rate_limit = _rate_limit(key, throttled_per_minute)
+        self.answered_recently = 0 if self.rate_limit is None else connection.execute(
             "SELECT COUNT(*) FROM requests WHERE key_id = ? AND decision = 'answered' AND time > ?",
             (key.id, now - RATE_PERIOD_SECONDS),
-        ).fetchone()
-        if recent >= limit:
-            return Decision("rejected:rate", 429, f"rate limit of {limit} requests per minute reached", left,
-                            retry_after=int(RATE_PERIOD_SECONDS)), left
-    if left is not None and n_inputs > left:
-        return Decision("rejected:budget", 429, f"this request needs {n_inputs} queries and the key has {left} left; "
-                                                 "the request was not answered", left), left
-    return None, left
+        ).fetchone()[0]
+        self.spent = 0
+
+    def decide(self, n_inputs: int) -> Decision:
+        """Answer ``n_inputs`` more queries (spending them) or refuse, with the rule broken."""
+        key = self.key
+        if key.revoked is not None:
+            return Decision("rejected:revoked", 401, "this API key was revoked")
+        if key.flagged is not None and key.flag_action == "block":
+            return Decision("rejected:blocked", 403, "this API key was blocked: its queries looked like a "
+                                                     "model-inversion probe; ask the gateway's operator to review it")
+        left = None if self.left is None else self.left - self.spent
+        if self.rate_limit is not None and self.answered_recently >= self.rate_limit:
+            return Decision("rejected:rate", 429, f"rate limit of {self.rate_limit} requests per minute reached",
+                            left, retry_after=int(RATE_PERIOD_SECONDS))
+        if left is not None and n_inputs > left:
+            return Decision("rejected:budget", 429, f"this request needs {n_inputs} queries and the key has {left} "
+                                                     "left; the request was not answered", left)
+        self.spent += n_inputs
+        self.answered_recently += 1
+        return Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
+
+    def write(self, connection: sqlite3.Connection, now: float) -> None:
+        """Record what this transaction spent: the lifetime count and the window's bucket."""
+        if not self.spent:
+            return
+        key_id = self.key.id
+        connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (self.spent, key_id))
+        if self.key.window_seconds is not None:
+            bucket = _bucket(self.key, now)
+            (in_bucket,) = connection.execute(
+                "INSERT INTO usage (key_id, bucket, queries) VALUES (?, ?, ?) "
+                "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries RETURNING queries",
+                (key_id, bucket, self.spent)).fetchone()
+            if in_bucket == self.spent:  # a new bucket: the ones that left the window go
+                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
+                                   (key_id, bucket - WINDOW_BUCKETS))
 
 
 def precheck(connection: sqlite3.Connection, key: ApiKey, n_inputs: int, throttled_per_minute: int) -> Decision | None:
     """The refusal ``settle`` would give now (to ``key`` as just read), without writing anything."""
-    return _refusal(connection, key, n_inputs, time.time(), throttled_per_minute)[0]
+    decision = _Account(connection, key, time.time(), throttled_per_minute).decide(n_inputs)
+    return None if decision.answered else decision
 
 
 def _append(connection: sqlite3.Connection, now: float, key_id: str | None, decision: Decision, n_inputs: int,
@@ -118,35 +144,28 @@ class Settlement:
     outputs: str
 
 
-def _settle_one(connection: sqlite3.Connection, settlement: Settlement, throttled_per_minute: int) -> Decision:
-    key_id, n_inputs = settlement.key_id, len(settlement.digests)
-    now = time.time()
-    key = get_key(connection, key_id)
-    decision, left = _refusal(connection, key, n_inputs, now, throttled_per_minute)
-    if decision is None:
-        connection.execute("UPDATE keys SET queries_used = queries_used + ? WHERE id = ?", (n_inputs, key_id))
-        if key.window_seconds is not None:
-            bucket = _bucket(key, now)
-            (in_bucket,) = connection.execute(
-                "INSERT INTO usage (key_id, bucket, queries) VALUES (?, ?, ?) "
-                "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries RETURNING queries",
-                (key_id, bucket, n_inputs)).fetchone()
-            if in_bucket == n_inputs:  # a new bucket: the ones that left the window go
-                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
-                                   (key_id, bucket - WINDOW_BUCKETS))
-        decision = Decision("answered", 200, queries_left=None if left is None else left - n_inputs)
-    request_id = _append(connection, now, key_id, decision, n_inputs, settlement.digests, settlement.policy,
-                         settlement.outputs if decision.answered else None)
-    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
-                    decision.retry_after)
-
-
 def settle_all(connection: sqlite3.Connection, settlements: Sequence[Settlement],
                throttled_per_minute: int) -> list[Decision]:
     """Decide and log several requests in one transaction (a group commit): each spends
-    its queries, in order, as if it were alone, and every record is committed on return."""
+    its queries, in order, as if it were alone, and every record is committed on return.
+    Each key is read once and written once per transaction, whatever the group's size."""
     with immediate(connection):
-        return [_settle_one(connection, settlement, throttled_per_minute) for settlement in settlements]
+        now = time.time()
+        accounts: dict[str, _Account] = {}
+        decided = []
+        for settlement in settlements:
+            account = accounts.get(settlement.key_id)
+            if account is None:
+                account = accounts[settlement.key_id] = _Account(connection, get_key(connection, settlement.key_id),
+                                                                 now, throttled_per_minute)
+            decision = account.decide(len(settlement.digests))
+            request_id = _append(connection, now, settlement.key_id, decision, len(settlement.digests),
+                                 settlement.digests, settlement.policy,
+                                 settlement.outputs if decision.answered else None)
+            decided.append(replace(decision, request_id=request_id))
+        for account in accounts.values():
+            account.write(connection, now)
+    return decided
 
 
 def settle(connection: sqlite3.Connection, key_id: str, digests: list[str], policy: str, outputs: str,
@@ -161,8 +180,7 @@ def log_refusal(connection: sqlite3.Connection, key_id: str | None, decision: De
     """Append a refused request (bad key, bad input, a precheck refusal) to the log."""
     with immediate(connection):
         request_id = _append(connection, time.time(), key_id, decision, n_inputs, digests, policy, None)
-    return Decision(decision.decision, decision.status, decision.detail, decision.queries_left, request_id,
-                    decision.retry_after)
+    return replace(decision, request_id=request_id)
 
 
 def flag_key(connection: sqlite3.Connection, key_id: str, reason: str, action: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 
 from mirisk.access.policies import parse_policy
-from mirisk.gateway.database import BackgroundCheckpointer, connect
+from mirisk.gateway.database import BackgroundCheckpointer, connect, input_digest
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector
 from mirisk.gateway.group_commit import GroupCommitter
 from mirisk.gateway.inputs import BadRequest, InputContract, input_digests, parse_inputs
@@ -65,7 +66,8 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.detector = None if settings.detector is None else ProbeDetector(settings.detector, self.contract.input_size)
         self._database = Path(database)
-        connect(self._database).close()
+        with closing(connect(self._database)) as connection:
+            self._input_digest = input_digest(connection)
         self._local = threading.local()
         self._keys = KeyCache()
         self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it
@@ -148,7 +150,7 @@ class Gateway:
             batch = parse_inputs(body, self.contract)
         except BadRequest as error:
             return self._refuse(key.id, Decision("rejected:bad-input", error.status, error.message))
-        policy, digests = key.policy or self.settings.policy, input_digests(batch)
+        policy, digests = key.policy or self.settings.policy, input_digests(batch, self._input_digest)
         if self._worth_prechecking(key, len(batch)):
             refusal = precheck(self.connection(), key, len(batch), self._throttle)
             if refusal is not None:

@@ -24,7 +24,10 @@ class ServedModel:
 
     def policy(self, spec: str) -> OutputPolicy:
         with self._lock:
-            return self._policies.setdefault(spec, parse_policy(spec))
+            policy = self._policies.get(spec)
+            if policy is None:  # parsed once per spec: a noise policy keeps one random stream
+                policy = self._policies[spec] = parse_policy(spec)
+            return policy
 
     def answer(self, batch: np.ndarray, policy_spec: str) -> np.ndarray:
         """Policy-restricted outputs ``[N, n_classes]`` for a validated batch."""
