@@ -1,4 +1,4 @@
-"""The gateway's SQLite file: keys, the audit log and alerts, in WAL mode.
+"""The gateway's SQLite file: keys, the audit log, alerts and settings, in WAL mode.
 
 Every budget decision and its log record are written in one ``BEGIN IMMEDIATE``
 transaction, which SQLite serialises across threads and processes: concurrent requests can
@@ -67,8 +67,9 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL
 );
 """
-# Schema 1 had no settings table; its log holds SHA-256 digests, and keeps them.
-INPUT_DIGEST = {0: "blake3", 1: "sha256"}
+# The input digest a database gets when it is made (0) or brought forward: schema 1 had
+# no settings table, and its log holds SHA-256 digests, which it keeps.
+INPUT_DIGEST_BY_VERSION = {0: "blake3", 1: "sha256"}
 
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
@@ -89,12 +90,12 @@ def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
         # (it is in the WAL file); only a power cut can lose the last ones.
         connection.execute("PRAGMA synchronous=NORMAL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (*INPUT_DIGEST, SCHEMA_VERSION):
+        if version not in (*INPUT_DIGEST_BY_VERSION, SCHEMA_VERSION):
             raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schemas 1 and {SCHEMA_VERSION}")
-        if version in INPUT_DIGEST:  # a new database, or one to bring to this schema (nothing is lost)
+        if version in INPUT_DIGEST_BY_VERSION:  # a new database, or one to bring to this schema (nothing is lost)
             connection.executescript(
                 f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR IGNORE INTO settings VALUES ('input_digest', "
-                f"'{INPUT_DIGEST[version]}'); PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+                f"'{INPUT_DIGEST_BY_VERSION[version]}'); PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
     except sqlite3.DatabaseError as error:
         connection.close()
         raise MiriskError(f"{path} is not a gateway database: {error}") from None
