@@ -1,0 +1,1 @@
+"""Generative priors learnt from public people: what a modern attacker brings (GMI, Zhang et al. 2020)."""
