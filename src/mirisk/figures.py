@@ -51,6 +51,39 @@ def reconstruction_grid(
     return png_bytes(figure, dpi=80)
 
 
+def lineup_grid(reconstructions: np.ndarray, candidates: np.ndarray, correct: np.ndarray, names: list[list[str]],
+                people: list[str], per_row: int = 2, heading: str = "") -> bytes:
+    """PNG bytes: each reconstruction beside the five people the independent judge ranks
+    nearest (one held-out photo each, nearest first); the true person is framed in red.
+    This is the human-judge setting of Fredrikson et al. (2015): can a person pick them out?
+    ``candidates`` is ``[T, 5, C, H, W]``, ``correct`` ``[T, 5]`` booleans."""
+    n, size = len(reconstructions), candidates.shape[1]
+    columns = per_row * (size + 1)
+    rows = -(-n // per_row)
+    figure, axes = plt.subplots(rows, columns, figsize=(0.95 * columns, 1.35 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_frame_on(False)
+    for i in range(n):
+        row, first = i // per_row, (i % per_row) * (size + 1)
+        axes[row, first].imshow(_display(reconstructions[i], True), cmap="gray")
+        axes[row, first].set_title(f"{people[i]}?", fontsize=7, fontweight="bold")
+        for j in range(size):
+            axis = axes[row, first + 1 + j]
+            axis.imshow(_display(candidates[i, j], False), cmap="gray", vmin=0, vmax=1)
+            axis.set_title(names[i][j], fontsize=6, color="#b22222" if correct[i, j] else "black")
+            if correct[i, j]:
+                axis.set_frame_on(True)
+                for spine in axis.spines.values():
+                    spine.set_edgecolor("#b22222")
+                    spine.set_linewidth(2.5)
+    if heading:
+        figure.suptitle(heading, fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.98))
+    return png_bytes(figure, dpi=72)
+
+
 ATTACK_COLUMNS = (("white-box", "white-box MI-Face"), ("blackbox-scores", "score black-box"),
                   ("labelonly", "label-only"))
 

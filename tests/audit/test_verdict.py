@@ -7,15 +7,48 @@ from mirisk.audit.verdict import (
 )
 
 
-def image_metrics(top1, reid=0.0, chance=0.025):
-    return {"identification_top1": top1, "reid_top1": reid, "chance_top1": chance}
+def image_metrics(judge, reid=0.0, chance=0.025, pixel=None, baseline=(0.025, 0.0), n=40):
+    """Hand-made metrics of one face attack: the judge's and re-identification's top-1, the
+    pixel evaluator's (default: the judge's), and the label-permuted baseline (None: unavailable)."""
+    def interval(p):
+        return [max(0.0, p - 0.1), min(1.0, p + 0.1)]
+
+    pixel = judge if pixel is None else pixel
+    base = ({"available": False, "reason": "imported model"} if baseline is None else
+            {"available": True, "reid_top1": baseline[1], "independent": {"identification_top1": baseline[0]}})
+    identified = round(pixel * n)
+    rejected = max(0, identified - round(judge * n))
+    return {"identification_top1": pixel, "reid_top1": reid, "reid_top1_ci": interval(reid), "chance_top1": chance,
+            "independent": {"identification_top1": judge, "identification_top1_ci": interval(judge), "face_rate": 0.5},
+            "baseline": base,
+            "evaluator_disagreement": {"rate": rejected / identified if identified else 0.0,
+                                       "pixel_identified": identified, "judge_rejected": rejected}}
 
 
-def test_image_levels_follow_the_documented_thresholds():
+def test_image_levels_follow_the_documented_thresholds_above_the_baseline():
     assert image_attack_level(image_metrics(0.6))[0] == "critical"
     assert image_attack_level(image_metrics(0.05, reid=0.25))[0] == "high"
-    assert image_attack_level(image_metrics(0.08))[0] == "elevated"
+    assert image_attack_level(image_metrics(0.08))[0] == "elevated"  # 5.5 points over the baseline >= 2 x chance
     assert image_attack_level(image_metrics(0.05))[0] == "low"
+    # the same numbers against a strong baseline are no leak
+    assert image_attack_level(image_metrics(0.32, baseline=(0.25, 0.0)))[0] == "elevated"
+    assert image_attack_level(image_metrics(0.3, baseline=(0.29, 0.0)))[0] == "low"
+
+
+def test_the_pixel_evaluator_never_decides_and_wide_disagreement_is_said():
+    level, reason = image_attack_level(image_metrics(0.05, pixel=1.0))
+    assert level == "low"
+    assert "disagree widely" in reason and "38 of the 40" in reason
+
+
+def test_without_a_baseline_chance_stands_in_and_the_reason_says_so():
+    level, reason = image_attack_level(image_metrics(0.3, baseline=None))
+    assert level == "high" and "baseline unavailable: imported model" in reason
+
+
+def test_an_interval_across_a_threshold_is_said():
+    _, reason = image_attack_level(image_metrics(0.55))  # [45%, 65%] less 2.5% spans high and critical
+    assert "interval spans high to critical" in reason
 
 
 def test_tabular_levels_use_the_advantage_on_training_records():
@@ -67,8 +100,8 @@ def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get
 
 def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_and_calibration_or_warns():
     def row(policy, identification, accuracy, calibration=0.05, access="scores"):
-        return {"policy": policy, "access": access, "identification_top1": identification, "reid_top1": identification,
-                "accuracy": accuracy, "calibration_error": calibration}
+        return {"policy": policy, "access": access, "judge_top1": identification, "identification_top1": identification,
+                "reid_top1": identification, "accuracy": accuracy, "calibration_error": calibration}
 
     plan = build_plan("image", parse_accesses("scores"), None, {})
     results = {"scores-blackbox": {"metrics": image_metrics(0.8), "queries_used": 100}}

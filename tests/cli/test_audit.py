@@ -56,7 +56,7 @@ def test_report_has_the_schemas_fields_and_a_verdict_per_threat_model(audited):
     for key in ("schema", "created", "model", "plan", "verdict", "attacks", "recommendations", "vulnerability",
                 "at_risk", "redacted", "versions"):
         assert key in report
-    assert report["schema"] == "mirisk-report/2"
+    assert report["schema"] == "mirisk-report/3"
     assert set(report["verdict"]["by_threat_model"]) == {"white-box", "scores", "top-k", "label-only"}
     assert report["verdict"]["overall"] in report["levels"]
     white_box = next(a for a in report["attacks"] if a["id"] == "white-box-miface")
@@ -254,6 +254,33 @@ def test_report_command_re_renders_the_page(audited, tmp_path):
     assert result.exit_code == 2 and "no report.json" in result.output
 
 
+def test_report_command_still_renders_a_schema_2_report(audited, tmp_path):
+    """A report written before the independent judge (schema 2: no judge, baseline or lineup)."""
+    out, _ = audited
+    copy = tmp_path / "old"
+    shutil.copytree(out, copy)
+    report = json.loads((copy / "report.json").read_text())
+    report["schema"] = "mirisk-report/2"
+    new_keys = ("judge_top1", "judge_top1_ci", "judge_top5", "face_rate", "baseline_judge_top1", "baseline_reid_top1",
+                "baseline", "evaluator_disagreement", "reid_top1_ci")
+    for attack in report["attacks"]:
+        attack["metrics"] = {k: v for k, v in attack["metrics"].items() if k not in new_keys}
+        attack["artifacts"].pop("lineup", None)
+    for row in report["defences"]["policy_matrix"] or []:
+        for key in ("judge_top1", "judge_top1_ci", "face_rate"):
+            row.pop(key)
+    for point in report["defences"]["dp_sweep"] or []:
+        for attack in ("white-box", "scores"):
+            for key in ("judge_top1", "judge_top1_ci", "face_rate"):
+                point[attack].pop(key)
+    (copy / "report.json").write_text(json.dumps(report))
+    (copy / "report.html").unlink()
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    page = (copy / "report.html").read_text()
+    assert "mirisk-report/2" in page and 'id="judges"' not in page
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -274,7 +301,22 @@ def test_report_renders_in_a_real_browser(audited, tmp_path):
     assert f'level-{report["verdict"]["overall"]}' in dom and 'id="verdict"' in dom
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
-    assert total == loaded == 6  # the attack chart, four reconstruction grids and the DP-SGD chart
+    assert total == loaded == 10  # the attack chart, four reconstruction grids, four lineups and the DP-SGD chart
+    for attack in report["attacks"]:
+        assert f'id="lineup-{attack["id"]}"' in dom
+    assert 'id="judges"' in dom and "label-permuted" in dom
+
+
+def test_every_face_unit_carries_both_judges_its_baseline_and_intervals(audited):
+    out, _ = audited
+    for unit in ("white-box-miface", "scores-blackbox", "top3-blackbox", "label-only-repulsion"):
+        metrics = json.loads((out / "attacks" / unit / "result.json").read_text())["metrics"]
+        judge = metrics["independent"]
+        low, high = judge["identification_top1_ci"]
+        assert low <= judge["identification_top1"] <= high and 0 <= judge["face_rate"] <= 1
+        assert metrics["baseline"]["available"] and "identification_top1" in metrics["baseline"]["independent"]
+        assert set(metrics["evaluator_disagreement"]) == {"rate", "pixel_identified", "judge_rejected"}
+        assert (out / "attacks" / unit / "lineup.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_audit_of_an_onnx_file_skips_white_box_and_says_why(targets, faces, fast_config, tmp_path):

@@ -22,6 +22,12 @@ def test_attack_decoder_writes_result_png_and_npz(tmp_path):
     for key in ("ssim_mean", "ssim_std", "ssim_brain_mean", "reid_top1", "reid_top5"):
         assert 0.0 <= payload["metrics"][key] <= 1.0
     assert payload["n_subjects"] == 8 and payload["folds"] == 2 and payload["attack"] == "decoder"
+    # matched against each candidate's neighbouring slice too, not only the one reconstructed
+    assert 0.0 <= payload["metrics"]["reid_neighbour_top1"] <= 1.0
+    assert payload["metrics"]["reid_neighbour"] == {"available": True, "offset_voxels": 6}
+    for row in payload["per_fold"]:
+        low, high = row["reid_top1_ci"]
+        assert low <= row["reid_top1"] <= high
     with np.load(out / "reconstructions.npz") as arrays:
         assert set(arrays.files) >= {"reconstructions", "originals", "subject_ids"}
         assert arrays["reconstructions"].shape == (8, 1, 120, 120)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mirisk.data.mri import (
-    LABEL_GROUPS, group_labels, load_bundled_slices, load_mri, load_nifti_folders, normalise_volume, slice_positions,
+    LABEL_GROUPS, group_labels, load_bundled_slices, load_mri, load_neighbour_slices, load_nifti_folders, normalise_volume,
+    slice_positions,
 )
 from mirisk.errors import MiriskError
 
@@ -101,3 +102,16 @@ def test_shape_mismatch_and_missing_options(tmp_path, bundled):
         load_mri(None, slices=2)
     with pytest.raises(MiriskError, match="need --images/--labels folders"):
         load_mri(None, centre=30)
+
+
+def test_neighbouring_slices_are_the_next_slice_along_the_axis(tmp_path, bundled):
+    """Re-identification against a slice the model never reconstructed: 6 voxels on."""
+    middle, near = load_bundled_slices(1), load_neighbour_slices({"images": None, "labels": None, "slices": 1})
+    assert list(middle.slice_indices[:1]) == [45] and list(near.slice_indices[:1]) == [51]
+    assert near.subjects == middle.subjects and not np.array_equal(near.images, middle.images)
+    assert "no slices 6 voxels" in load_neighbour_slices({"slices": 5})
+    root = write_volumes(tmp_path, bundled)
+    moved = load_mri(root / "images", root / "labels", centre=1, offset=1)
+    assert list(moved.slice_indices) == [2, 2]
+    assert np.array_equal(moved.images, load_mri(root / "images", root / "labels").images)
+    assert "leave the volume" in load_neighbour_slices({"images": root / "images", "labels": root / "labels"})

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 
 from mirisk.data import split_per_subject
-from mirisk.metrics.identification import FaceEvaluator, identification_metrics, rank_of_true, top_k_hits
+from mirisk.metrics.face_judge import face_judge
+from mirisk.metrics.identification import (
+    FaceEvaluator, identification_metrics, judge_identification, rank_of_true, top_k_hits,
+)
 
 
 def test_top_k_and_rank():
@@ -32,15 +35,46 @@ def test_evaluator_trained_on_held_out_recognises_training_photos(split_faces):
     assert evaluator.accuracy(train.images, train.labels) >= 0.8
 
 
+def measure(images, labels, evaluator, faces, held_out, in_training):
+    judge = face_judge()
+    judged = judge_identification(judge.embed(images), labels, judge.embed(held_out.images), held_out.labels, 40,
+                                  "held-out photos")
+    return identification_metrics(images, labels, evaluator, faces.images, faces.labels, in_training, 40, judged)
+
+
 def test_real_photos_identify_and_noise_does_not(faces, split_faces, in_training):
     train, held_out = split_faces
     evaluator = FaceEvaluator().fit(held_out.images, held_out.labels)
     labels = np.arange(40)
     photos = np.stack([train.images[train.labels == label][0] for label in labels])
-    real = identification_metrics(photos, labels, evaluator, faces.images, faces.labels, in_training, 40)
-    assert real["reid_top1"] == 1.0 and real["identification_top1"] >= 0.8
+    real = measure(photos, labels, evaluator, faces, held_out, in_training)
+    assert real["reid_top1"] >= 0.8 and real["identification_top1"] >= 0.8
+    assert real["independent"]["identification_top1"] >= 0.95
     assert real["ssim_mean"] == pytest.approx(1.0, abs=1e-4)
+    # the diagnostic that matches against the training photos themselves finds the very photo
+    assert real["diagnostics"]["reid_training_photos_top1"] == 1.0
     noise = np.random.default_rng(0).random(photos.shape).astype(np.float32)
-    random = identification_metrics(noise, labels, evaluator, faces.images, faces.labels, in_training, 40)
+    random = measure(noise, labels, evaluator, faces, held_out, in_training)
     assert random["identification_top1"] <= 0.15 and random["reid_top1"] <= 0.15
+    assert random["independent"]["identification_top1"] <= 0.15
     assert random["chance_top1"] == 0.025 and random["chance_top5"] == 0.125
+    low, high = random["reid_top1_ci"]
+    assert low <= random["reid_top1"] <= high
+
+
+def test_re_identification_never_uses_the_training_photos(faces, split_faces, in_training):
+    """A person all of whose photos trained the model cannot be re-identified, not even from an
+    exact copy of a training photo: the gallery holds only photos an attacker could have."""
+    train, held_out = split_faces
+    evaluator = FaceEvaluator().fit(held_out.images, held_out.labels)
+    labels = np.arange(40)
+    photos = np.stack([train.images[train.labels == label][0] for label in labels])
+    all_of_person_0 = in_training | (faces.labels == 0)
+    judge = face_judge()
+    judged = judge_identification(judge.embed(photos), labels, judge.embed(held_out.images), held_out.labels, 40,
+                                  "held-out photos")
+    metrics = identification_metrics(photos, labels, evaluator, faces.images, faces.labels, all_of_person_0, 40,
+                                     judged)
+    assert metrics["per_target"]["reid_rank"][0] > 1
+    assert metrics["diagnostics"]["reid_training_photos_top1"] == 1.0
+    assert metrics["reid_gallery"] == "held-out photos"

@@ -11,10 +11,11 @@ from typing import Any
 
 from mirisk.artifacts import prepare_output_dir, read_json, write_json
 from mirisk.audit.plan import AttackUnit, AuditPlan, policy_units
-from mirisk.audit.runner import AuditSubject
+from mirisk.audit.runner import UNIT_SCHEMA, AuditSubject
 from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
+from mirisk.pipelines.faces import headline_identification
 from mirisk.pipelines.iwpc import SENSITIVE, dp_sweep, recorded_split
 from mirisk.threats import AccessLevel
 
@@ -73,8 +74,7 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     payloads = _metrics_only(limited, plan, subject, backend)
     checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
                "queries_per_person": budget / subject.target.n_classes,
-               "identification_top1": payload["metrics"]["identification_top1"],
-               "reid_top1": payload["metrics"]["reid_top1"]}
+               **headline_identification(payload["metrics"])}
               for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
     _store(path, plan, "checks", checks)
     return checks
@@ -99,8 +99,7 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     tested = [(unit, results[unit.id]) for unit in plan.units if unit.policy is not None]
     measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
     rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
-             "identification_top1": payload["metrics"]["identification_top1"],
-             "reid_top1": payload["metrics"]["reid_top1"], "queries_used": payload["queries_used"],
+             **headline_identification(payload["metrics"]), "queries_used": payload["queries_used"],
              **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
     _store(path, plan, "rows", rows)
     return rows
@@ -111,19 +110,21 @@ def _stored(path: Path, plan: AuditPlan, field: str) -> Any | None:
     if not path.is_file():
         return None
     stored = read_json(path)
-    return stored[field] if stored.get("plan_fingerprint") == plan.fingerprint() else None
+    current = stored.get("plan_fingerprint") == plan.fingerprint() and stored.get("unit_schema") == UNIT_SCHEMA
+    return stored[field] if current else None
 
 
 def _store(path: Path, plan: AuditPlan, field: str, value: Any) -> None:
     prepare_output_dir(path.parent, force=True)
-    write_json(path, {"plan_fingerprint": plan.fingerprint(), field: value})
+    write_json(path, {"plan_fingerprint": plan.fingerprint(), "unit_schema": UNIT_SCHEMA, field: value})
 
 
 def _metrics_only(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubject,
                   backend: Backend | None) -> list[dict[str, Any]]:
-    """The payloads of extra attack units run as backend tasks, redacted (no images)."""
+    """The payloads of extra attack units run as backend tasks, redacted (no images), without
+    the label-permuted baseline (they are compared with the units the audit ran)."""
     documents = [{"origin": subject.origin, "unit": unit.as_dict(), "model_kind": plan.model_kind,
-                  "settings": plan.settings, "redact": True} for unit in units]
+                  "settings": {**plan.settings, "baseline": False}, "redact": True} for unit in units]
     return [result["payload"] for result in (backend or LocalBackend()).map("audit-unit", documents)]
 
 

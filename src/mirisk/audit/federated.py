@@ -81,6 +81,7 @@ def replay_round(record: ServerRecord, data: ImageDataset, defence: UpdateDefenc
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {"ssim_mean": metrics["ssim_mean"], "psnr_mean": metrics["psnr_mean"], "reid_top1": metrics["reid_top1"],
+            "reid_top1_ci": metrics["reid_top1_ci"], "independent": metrics["independent"],
             "label_accuracy": metrics["label_accuracy"], "chance_top1": metrics["reid_chance"]}
 
 

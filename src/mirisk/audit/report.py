@@ -17,15 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mirisk.audit.plan import AuditPlan  # noqa: E402
 from mirisk.audit.verdict import (  # noqa: E402
-    LEVELS, federated_recommendations, image_recommendations, segmentation_recommendations, tabular_recommendations,
-    threat_verdicts,
+    LEVELS, federated_recommendations, image_baselines, image_recommendations, segmentation_recommendations,
+    tabular_recommendations, threat_verdicts,
 )
 from mirisk.errors import MiriskError  # noqa: E402
 from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
 from mirisk.pipelines.face_sweep import SWEEP_ATTACKS  # noqa: E402
 from mirisk.runtime import versions  # noqa: E402
 
-SCHEMA = "mirisk-report/2"
+SCHEMA = "mirisk-report/3"
+READABLE_SCHEMAS = ("mirisk-report/2", SCHEMA)  # 3: face attacks judged independently, with baselines
 CITATIONS = {
     "miface": "Fredrikson, Jha & Ristenpart, \"Model Inversion Attacks that Exploit Confidence Information and "
               "Basic Countermeasures\", ACM CCS 2015 (Algorithm 1, MI-Face).",
@@ -48,8 +49,15 @@ CITATIONS = {
 
 def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
     if kind == "image":
+        judge_base, reid_base, base_name = image_baselines(metrics)
         return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
-                                              "ssim_mean", "chance_top1")}
+                                              "reid_top1_ci", "ssim_mean", "chance_top1")} | {
+            "judge_top1": metrics["independent"]["identification_top1"],
+            "judge_top1_ci": metrics["independent"]["identification_top1_ci"],
+            "judge_top5": metrics["independent"]["identification_top5"],
+            "face_rate": metrics["independent"]["face_rate"],
+            "baseline_judge_top1": judge_base, "baseline_reid_top1": reid_base, "baseline": base_name,
+            "evaluator_disagreement": metrics["evaluator_disagreement"]}
     if kind == "segmentation":
         return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
     if kind == "federated":
@@ -79,6 +87,7 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
     for unit in plan.units:
         payload = results[unit.id]
         png = out_dir / "attacks" / unit.id / "reconstructions.png"
+        lineup = out_dir / "attacks" / unit.id / "lineup.png"
         attacks.append({
             "id": unit.id, "attack": unit.attack, "access": unit.access.value, "policy": unit.policy,
             "level": verdict["by_attack"][unit.id]["level"], "reason": verdict["by_attack"][unit.id]["reason"],
@@ -87,7 +96,8 @@ def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: 
             "policy_cost": payload.get("policy_cost"), "citation": CITATIONS[unit.attack],
             "threat_model": payload["threat_model"],
             "stopped_by_gateway": payload.get("deployment", {}).get("stopped_by_gateway", []),
-            "artifacts": {} if redact or not png.is_file() else {"reconstructions": str(png.relative_to(out_dir))},
+            "artifacts": {} if redact else {name: str(path.relative_to(out_dir)) for name, path in
+                                            (("reconstructions", png), ("lineup", lineup)) if path.is_file()},
         })
     return {
         "schema": SCHEMA,
@@ -117,17 +127,19 @@ def _attack_chart(report: dict[str, Any]) -> bytes:
     kind = report["plan"]["model_kind"]
     names = [attack["id"] for attack in report["attacks"]]
     main_key, reference_key, label = {
-        "image": ("identification_top1", "chance_top1", "identification top-1"),
+        "image": ("judge_top1", "baseline_judge_top1", "independent judge identification top-1"),
         "segmentation": ("reid_top1", "chance_top1", "re-identification top-1 of the training patients"),
         "federated": ("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images"),
         "tabular": ("accuracy", "baseline_accuracy", "attack accuracy (training records)"),
     }[kind]
+    if kind == "image" and report["schema"] == "mirisk-report/2":  # before the independent judge
+        main_key, reference_key, label = "identification_top1", "chance_top1", "identification top-1 (pixel evaluator)"
     values = [attack["metrics"][main_key] for attack in report["attacks"]]
     references = [attack["metrics"][reference_key] for attack in report["attacks"]]
     figure, axis = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
     axis.barh(names, values, color="#b22222")
-    axis.scatter(references, names, marker="|", s=300, color="black",
-                 label="prior only" if kind == "tabular" else "chance")
+    reference_name = {"tabular": "prior only", "image": "label-permuted baseline (or chance)"}.get(kind, "chance")
+    axis.scatter(references, names, marker="|", s=300, color="black", label=reference_name)
     axis.set_xlim(0, 1)
     axis.set_xlabel(label)
     axis.invert_yaxis()
@@ -141,9 +153,11 @@ def _dp_chart(report: dict[str, Any]) -> bytes | None:
     if not points:
         return None
     if report["plan"]["model_kind"] == "image":
+        key, label = (("identification_top1", "identification") if report["schema"] == "mirisk-report/2"
+                      else ("judge_top1", "judge identification"))
         return privacy_sweep_plot(
             [point["epsilon"] for point in points],
-            {f"{attack} identification": [point[attack]["identification_top1"] for point in points]
+            {f"{attack} {label}": [point[attack][key] for point in points]
              for attack in SWEEP_ATTACKS},
             ("test accuracy", [point["test_accuracy"] for point in points]),
             {"chance": points[0]["chance_top1"]}, "DP-SGD retrains: identification and accuracy by epsilon",
@@ -166,9 +180,9 @@ def render_html(report: dict[str, Any], out_dir: Path) -> str:
         if dp is not None:
             figures["dp"] = _data_uri(dp)
         for attack in report["attacks"]:
-            path = attack["artifacts"].get("reconstructions")
-            if path and (out_dir / path).is_file():
-                figures[attack["id"]] = _data_uri((out_dir / path).read_bytes())
+            for name, path in attack["artifacts"].items():
+                if (out_dir / path).is_file():
+                    figures[f"{attack['id']}:{name}"] = _data_uri((out_dir / path).read_bytes())
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("mirisk.audit", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
     )
@@ -178,7 +192,7 @@ def render_html(report: dict[str, Any], out_dir: Path) -> str:
 
 def check_report(payload: Any, path: Path) -> dict[str, Any]:
     """Refuse a JSON document that is not a mirisk report of this schema."""
-    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+    if not isinstance(payload, dict) or payload.get("schema") not in READABLE_SCHEMAS:
         found = payload.get("schema") if isinstance(payload, dict) else None
         raise MiriskError(f"{path} is not a {SCHEMA} report" + (f" (it is {found}; run the audit again with this "
                                                                  f"mirisk to get one)" if found else ""))

@@ -113,7 +113,7 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, f
                 "policy_matrix": run_policy_matrix(plan, subject, results, out, backend, announce)}
     if subject.kind == "image":
         vulnerability = image_vulnerability(subject.target, subject.dataset)
-        at_risk = most_at_risk_people(results, subject.target.class_names)
+        at_risk = most_at_risk_people(results, subject.target.class_names, rank_key="independent_rank")
     elif subject.kind == "federated":
         vulnerability, at_risk = federated_vulnerability(subject.target), None  # the replay's people are stand-ins
     elif subject.kind == "segmentation":

@@ -23,11 +23,11 @@ from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.federated import load_replay_images, run_gradient_unit
 from mirisk.audit.plan import AttackUnit, AuditPlan
-from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit
+from mirisk.audit.segmentation import load_segmentation_data, run_decoder_unit, segmentation_source
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.data.iwpc import IWPC_SCHEMA
-from mirisk.data.mri import SliceDataset
+from mirisk.data.mri import SliceDataset, load_neighbour_slices
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.execution.tasks import portable_path
@@ -43,11 +43,13 @@ from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_store import load_tabular_target
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
-from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, target_split
+from mirisk.pipelines.face_baseline import run_baseline
+from mirisk.pipelines.faces import LINEUP_HEADING, configured_miface, measure_face_reconstructions, target_split
 from mirisk.pipelines.iwpc import attack_tables, task_columns
 from mirisk.pipelines.matrix import policy_cost
 
 UNIT_RESULT = "result.json"
+UNIT_SCHEMA = 2  # 2: face units judged by the independent recogniser, beside their label-permuted baseline
 
 
 @dataclass
@@ -58,6 +60,7 @@ class AuditSubject:
     target: TargetModel | TabularRegressor | SegmentationTarget | ServerRecord
     dataset: ImageDataset | None = None
     slices: SliceDataset | None = None
+    neighbour_slices: SliceDataset | str | None = None  # segmentation: each subject's neighbouring slices, or why none
     records: pd.DataFrame | None = None
     aux: pd.DataFrame | None = None
     sensitive: str | None = None
@@ -141,7 +144,8 @@ def load_subject(model: str | Path, data: str | None, aux: str | None, sensitive
         return AuditSubject(kind, record, dataset=load_replay_images(record, data), origin=origin)
     if kind == "segmentation":
         target = load_segmenter(model)
-        return AuditSubject(kind, target, slices=load_segmentation_data(target, data), origin=origin)
+        return AuditSubject(kind, target, slices=load_segmentation_data(target, data),
+                            neighbour_slices=load_neighbour_slices(segmentation_source(target, data)), origin=origin)
     target = load_tabular_target(model)
     if data is not None and Path(data).is_dir():
         raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
@@ -156,7 +160,8 @@ def _finished(folder: Path, unit: AttackUnit, fingerprint: str) -> dict[str, Any
     if not path.is_file():
         return None
     payload = read_json(path)
-    if payload.get("audit_unit") == unit.as_dict() and payload.get("plan_fingerprint") == fingerprint:
+    if (payload.get("audit_unit") == unit.as_dict() and payload.get("plan_fingerprint") == fingerprint
+            and payload.get("unit_schema") == UNIT_SCHEMA):
         return payload
     return None
 
@@ -176,7 +181,7 @@ def run_units(plan: AuditPlan, subject: AuditSubject, out_dir: Path, redact: boo
         folder = prepare_output_dir(out_dir / "attacks" / unit.id, force=True)
         for name, content in files.items():
             write_bytes(folder / name, content)
-        payload.update(audit_unit=unit.as_dict(), plan_fingerprint=fingerprint)
+        payload.update(audit_unit=unit.as_dict(), plan_fingerprint=fingerprint, unit_schema=UNIT_SCHEMA)
         write_json(folder / UNIT_RESULT, payload)
         results[unit.id] = payload
         if on_unit is not None:
@@ -221,7 +226,8 @@ def _unit_with_files(unit: AttackUnit, model_kind: str, settings: dict[str, Any]
     """Run one unit in a private scratch folder; its payload and the bytes of its files."""
     with tempfile.TemporaryDirectory(prefix="mirisk-unit-") as scratch:
         if model_kind == "segmentation":
-            payload = run_decoder_unit(unit, settings, subject.target, subject.slices, Path(scratch), redact)
+            payload = run_decoder_unit(unit, settings, subject.target, subject.slices, Path(scratch), redact,
+                                       subject.neighbour_slices)
         elif model_kind == "federated":
             payload = run_gradient_unit(unit, settings, subject.target, subject.dataset, Path(scratch), redact)
         else:
@@ -233,12 +239,17 @@ def _unit_with_files(unit: AttackUnit, model_kind: str, settings: dict[str, Any]
 def _run_image_unit(unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject, folder: Path,
                     redact: bool) -> dict[str, Any]:
     target, dataset, seed = subject.target, subject.dataset, settings["seed"]
-    people = torch.arange(target.n_classes)
     if unit.attack == "miface":
-        result = configured_miface(iterations=unit.params["iterations"]).run(WhiteBoxAccess(target), people)
+        miface = configured_miface(iterations=unit.params["iterations"])
+
+        def attack_model(model: TargetModel):
+            return miface.run(WhiteBoxAccess(model), torch.arange(model.n_classes))
+
+        result = attack_model(target)
     else:
         attack = (ScoreBlackBox(iterations=unit.params["iterations"]) if unit.attack == "blackbox"
                   else BoundaryRepulsion(iterations=unit.params["iterations"]))
+        basis = dct_basis(target.input_shape)
         oracle: QueryAccess
         if unit.id.startswith("gateway-"):
             if subject.remote is None:
@@ -246,8 +257,15 @@ def _run_image_unit(unit: AttackUnit, settings: dict[str, Any], subject: AuditSu
             oracle = subject.remote
         else:
             oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
-        result = attack.run(oracle, people, dct_basis(target.input_shape), seed=seed)
-    report = measure_face_reconstructions(target, dataset, result, seed=seed)
+        result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed)
+        served = oracle.policy.spec
+
+        def attack_model(model: TargetModel):
+            twin_oracle = Oracle(model, parse_policy(served), budget=unit.params.get("budget"))
+            return attack.run(twin_oracle, torch.arange(model.n_classes), basis, seed=seed)
+
+    baseline = run_baseline(target, dataset, attack_model, seed) if settings.get("baseline", True) else None
+    report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline)
     payload = report.payload
     if unit.id.startswith("gateway-"):
         payload["deployment"] = {**settings["deployment"], "stopped_by_gateway": sorted(
@@ -255,11 +273,12 @@ def _run_image_unit(unit: AttackUnit, settings: dict[str, Any], subject: AuditSu
     if unit.policy is not None:
         payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
     if not redact:
-        ranks = report.metrics["per_target"]["evaluator_rank"]
-        titles = [f"{target.class_names[i]} (rank {rank})" for i, rank in enumerate(ranks)]
+        ranks = report.metrics["per_target"]["independent_rank"]
+        titles = [f"{target.class_names[i]} (judge rank {rank})" for i, rank in enumerate(ranks)]
         write_bytes(folder / "reconstructions.png", reconstruction_grid(
             report.originals, result.reconstructions.numpy(), titles,
             heading=f"{unit.id}: top: a training photo; bottom: the reconstruction (rank of the true person)"))
+        write_bytes(folder / "lineup.png", report.lineup_png(target.class_names, f"{unit.id}: {LINEUP_HEADING}"))
         write_npz(folder / "reconstructions.npz", reconstructions=result.reconstructions.numpy(),
                   labels=result.target_labels.numpy())
     return payload

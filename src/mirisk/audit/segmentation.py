@@ -20,10 +20,9 @@ from mirisk.pipelines.mri import invert_private_subjects
 from mirisk.threats import ThreatModel
 
 
-def load_segmentation_data(target: SegmentationTarget, data: str | None) -> SliceDataset:
-    """The slices the segmenter was trained from, loaded as recorded at training; ``data``
-    replaces the scans' source (the label maps stay those recorded). Every training subject
-    must be present: they are the patients the audit tries to re-identify."""
+def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[str, object]:
+    """How to load the slices the segmenter was trained from (``load_mri``'s arguments), with
+    ``data`` replacing the scans' source (the label maps stay those recorded)."""
     source = {key: value for key, value in target.data.items() if key != "train_subjects"}
     private = target.data.get("train_subjects")
     if not private or "images" not in source:
@@ -38,7 +37,14 @@ def load_segmentation_data(target: SegmentationTarget, data: str | None) -> Slic
         source["images"] = portable_path(data)
         if data == BUNDLED:
             source["labels"] = None
-    slices = load_mri(**source)
+    return source
+
+
+def load_segmentation_data(target: SegmentationTarget, data: str | None) -> SliceDataset:
+    """The slices the segmenter was trained from, loaded as recorded at training. Every
+    training subject must be present: they are the patients the audit tries to re-identify."""
+    private = target.data.get("train_subjects")
+    slices = load_mri(**segmentation_source(target, data))
     missing = sorted(set(private) - set(slices.subjects))
     if missing:
         raise MiriskError(f"the data lack {len(missing)} of the model's training subjects ({', '.join(missing[:5])}"
@@ -49,10 +55,11 @@ def load_segmentation_data(target: SegmentationTarget, data: str | None) -> Slic
 
 
 def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: SegmentationTarget, data: SliceDataset,
-                     folder: Path, redact: bool) -> dict[str, Any]:
+                     folder: Path, redact: bool, neighbours: SliceDataset | str) -> dict[str, Any]:
     """Train the attacker's decoder on the scans of subjects outside the training set (as
     many as the query budget allows), invert the training subjects' outputs of the unit's
-    type, and re-identify each among every subject in ``data``."""
+    type, and re-identify each among every subject in ``data``, by the same slice and by a
+    neighbouring one (``neighbours``, or why there is none)."""
     started = time.perf_counter()
     private_ids = list(target.data["train_subjects"])
     others = [subject for subject in data.subjects if subject not in private_ids]
@@ -64,7 +71,7 @@ def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: Segment
         attacker = attacker.head(budget)
     private = data.of_subjects(private_ids)
     inversion = invert_private_subjects(target, private, attacker, data, unit.params["output"],
-                                        DecoderSettings(epochs=unit.params["epochs"]), settings["seed"])
+                                        DecoderSettings(epochs=unit.params["epochs"]), settings["seed"], neighbours)
     row = inversion.row
     knowledge = ("the training patients' segmentation outputs",
                  f"query access with {len(attacker.images)} scans of {len(attacker.subjects)} other subjects "
@@ -76,7 +83,7 @@ def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: Segment
         "threat_model": {**ThreatModel(unit.access, knowledge, budget).as_dict(), "output_type": unit.params["output"]},
         "metrics": {
             **{key: row[key] for key in ("ssim_mean", "ssim_brain_mean", "reid_top1", "reid_top5",
-                                         "reid_correlation_top1")},
+                                         "reid_correlation_top1", "reid_top1_ci", "reid_neighbour")},
             "chance_top1": chance(len(data.subjects), 1), "chance_top5": chance(len(data.subjects), 5),
             "per_target": {"subject": private_ids, "reid_rank": inversion.ranks[:, 0].tolist()},
         },

@@ -1,12 +1,17 @@
 """Risk verdicts from measured evidence, by documented rules, and recommendations with their
 measured effect. The rules (also in docs/audit.md):
 
-Images (per attack): the better of evaluator identification top-1 and re-identification
-top-1 among all people, p, against chance c = 1/people:
+Images (per attack): the excess p over the label-permuted baseline of the better of two
+honest measures: the independent judge's identification top-1 (dlib's face recogniser
+against held-out photos) and re-identification top-1 from the held-out photos an attacker
+could hold; where no baseline could be run, chance c = 1/people stands in for it (and the
+reason says so). The pixel evaluator is reported, never decisive.
   critical  p >= 50%        most people the model knows can be reconstructed recognisably
   high      p >= 20%
-  elevated  p >= 3c         clearly above chance
-  low       otherwise
+  elevated  p >= 2c         clearly above the baseline
+  low       otherwise       no leak shown by the attacks run (never "safe")
+The level comes from the point estimate; the reason gives the 95% Wilson interval and says
+where it straddles a threshold.
 Segmentation (per decoder attack): re-identification top-1 p of the training patients among
 all subjects, against chance c = 1/subjects, with the image thresholds above.
 Federated round (per gradient attack, on the replayed round): re-identification top-1 p of
@@ -39,12 +44,53 @@ def identification_level(p: float, chance: float) -> str:
     return "critical" if p >= 0.5 else "high" if p >= 0.2 else "elevated" if p >= 3 * chance else "low"
 
 
+IMAGE_THRESHOLDS = (("critical", 0.5), ("high", 0.2))
+WIDE_DISAGREEMENT = 0.5  # the judge rejects at least half of the people the pixel evaluator names
+
+
+def image_baselines(metrics: dict[str, Any]) -> tuple[float, float, str]:
+    """The judge's and re-identification's baselines, and what they are."""
+    base, chance = metrics["baseline"], metrics["chance_top1"]
+    if base.get("available"):
+        return base["independent"]["identification_top1"], base["reid_top1"], "label-permuted baseline"
+    return chance, chance, f"chance (baseline unavailable: {base['reason']})"
+
+
+def image_success(metrics: dict[str, Any]) -> float:
+    """The honest headline: the better of the judge's and re-identification's top-1, each less its baseline."""
+    judge_base, reid_base, _ = image_baselines(metrics)
+    return max(metrics["independent"]["identification_top1"] - judge_base, metrics["reid_top1"] - reid_base)
+
+
+def _level_of_excess(excess: float, chance: float) -> str:
+    for level, threshold in IMAGE_THRESHOLDS:
+        if excess >= threshold:
+            return level
+    return "elevated" if excess >= 2 * chance else "low"
+
+
 def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
-    """Level and the sentence that justifies it, for one image attack's metrics."""
-    chance = metrics["chance_top1"]
-    level = identification_level(max(metrics["identification_top1"], metrics["reid_top1"]), chance)
-    return level, (f"identification top-1 {metrics['identification_top1']:.0%}, re-identification top-1 "
-                   f"{metrics['reid_top1']:.0%} (chance {chance:.1%})")
+    """Level and the sentences that justify it, for one image attack's metrics."""
+    chance, judge = metrics["chance_top1"], metrics["independent"]
+    judge_base, reid_base, base_name = image_baselines(metrics)
+    measures = {"judge": (judge["identification_top1"], judge["identification_top1_ci"], judge_base),
+                "re-identification": (metrics["reid_top1"], metrics["reid_top1_ci"], reid_base)}
+    decisive = max(measures, key=lambda name: measures[name][0] - measures[name][2])
+    value, (low, high), base = measures[decisive]
+    level = _level_of_excess(value - base, chance)
+    reason = (f"independent judge top-1 {judge['identification_top1']:.0%} [{judge['identification_top1_ci'][0]:.0%}, "
+              f"{judge['identification_top1_ci'][1]:.0%}] vs {judge_base:.0%}; re-identification from held-out photos "
+              f"{metrics['reid_top1']:.0%} [{metrics['reid_top1_ci'][0]:.0%}, {metrics['reid_top1_ci'][1]:.0%}] vs "
+              f"{reid_base:.0%} ({base_name}; chance {chance:.1%}); face rate {judge['face_rate']:.0%}; pixel evaluator "
+              f"{metrics['identification_top1']:.0%}")
+    low_level, high_level = _level_of_excess(low - base, chance), _level_of_excess(high - base, chance)
+    if low_level != high_level:
+        reason += f". The {decisive}'s 95% interval spans {low_level} to {high_level}"
+    disagreement = metrics["evaluator_disagreement"]
+    if disagreement["pixel_identified"] >= 3 and disagreement["rate"] >= WIDE_DISAGREEMENT:
+        reason += (f". The evaluators disagree widely: the judge does not recognise {disagreement['judge_rejected']} "
+                   f"of the {disagreement['pixel_identified']} people the pixel evaluator names")
+    return level, reason
 
 
 def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
@@ -61,6 +107,10 @@ def federated_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     reason = (f"re-identification top-1 {p:.0%} of the client images (chance {chance:.1%}); SSIM "
               f"{metrics['ssim_mean']:.2f}, PSNR {metrics['psnr_mean']:.1f} dB, labels recovered "
               f"{metrics['label_accuracy']:.0%}")
+    judge = metrics.get("independent")
+    if judge is not None:
+        reason += (f"; independent judge top-1 {judge['identification_top1']:.0%}, face rate "
+                   f"{judge['face_rate']:.0%}")
     return identification_level(p, chance), reason
 
 
@@ -106,7 +156,7 @@ def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[
     candidates = [unit for unit in plan.units if unit.access == access]
     if not candidates:
         return None
-    score = {"image": lambda m: max(m["identification_top1"], m["reid_top1"]),
+    score = {"image": image_success,
              "segmentation": lambda m: m["reid_top1"], "federated": lambda m: m["reid_top1"],
              "tabular": lambda m: (m["train"] or m)["accuracy"]}[plan.model_kind]
     best = max(candidates, key=lambda unit: score(results[unit.id]["metrics"]))
@@ -154,8 +204,9 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
         recommendations.append({
             "action": f"Limit queries per API key to about {check['queries_per_person']:,.0f} per person "
                       f"({check['budget']:,} for the {check['unit']} attack on everyone).",
-            "effect": f"identification {before['identification_top1']:.0%} -> {check['identification_top1']:.0%}, "
-                      f"re-identification {before['reid_top1']:.0%} -> {check['reid_top1']:.0%} under a tenth of "
+            "effect": f"judge identification {before['independent']['identification_top1']:.0%} -> "
+                      f"{check['judge_top1']:.0%}, re-identification {before['reid_top1']:.0%} -> "
+                      f"{check['reid_top1']:.0%} under a tenth of "
                       "the queries the attack used",
             "measured": True,
         })
@@ -255,7 +306,7 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
         return []
 
     def success(row: dict[str, Any]) -> float:
-        return max(row["identification_top1"], row["reid_top1"])
+        return max(row["judge_top1"], row["reid_top1"])
 
     candidates = [row for row in rows if row["access"] == "scores" and row["policy"] != "scores"]
     useful = [row for row in candidates if success(row) <= success(full) - USEFUL_DROP
@@ -266,8 +317,8 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
         level = identification_level(success(best), chance)
         return [{
             "action": f"If scores must be served, serve them as {best['policy']}.",
-            "effect": f"score black-box identification {full['identification_top1']:.0%} -> "
-                      f"{best['identification_top1']:.0%}, re-identification {full['reid_top1']:.0%} -> "
+            "effect": f"score black-box judge identification {full['judge_top1']:.0%} -> "
+                      f"{best['judge_top1']:.0%}, re-identification {full['reid_top1']:.0%} -> "
                       f"{best['reid_top1']:.0%}" + (" (still above the elevated threshold: not a complete defence)"
                                                      if level_index(level) >= level_index("elevated") else ""),
             "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}; calibration error "
@@ -287,8 +338,8 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
     }]
 
 
-SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box identification"),
-               "scores": ("scores-blackbox", "score black-box identification")}
+SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box judge identification"),
+               "scores": ("scores-blackbox", "score black-box judge identification")}
 
 
 def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy: float | None,
@@ -298,8 +349,8 @@ def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy:
     for point in dp_sweep:
         effects = []
         for attack, (unit_id, label) in SWEEP_UNITS.items():
-            before = results.get(unit_id, {}).get("metrics", {}).get("identification_top1")
-            after = point[attack]["identification_top1"]
+            before = results.get(unit_id, {}).get("metrics", {}).get("independent", {}).get("identification_top1")
+            after = point[attack]["judge_top1"]
             effects.append(f"{label} {'' if before is None else f'{before:.1%} -> '}{after:.1%}")
         recommendations.append({
             "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",

@@ -138,10 +138,11 @@ def _read_volume(path: Path) -> np.ndarray:
 
 
 def load_nifti_folders(images: str | Path, labels: str | Path, axis: int = 2, slices: int = 1, step: int = 6,
-                       groups: str | None = "brain", centre: int | None = None) -> SliceDataset:
+                       groups: str | None = "brain", centre: int | None = None, offset: int = 0) -> SliceDataset:
     """Pair ``images`` and ``labels`` volumes by subject id and take slices from each,
-    around index ``centre`` of ``axis`` (default its middle). ``groups`` None keeps the
-    label maps' own region ids (no class names)."""
+    around index ``centre`` of ``axis`` (default its middle), moved by ``offset`` voxels (a
+    neighbouring slice for re-identification). ``groups`` None keeps the label maps' own
+    region ids (no class names)."""
     image_files = _nifti_files(Path(images), "image")
     label_files = _nifti_files(Path(labels), "label")
     unpaired = sorted(set(image_files) ^ set(label_files))
@@ -154,7 +155,10 @@ def load_nifti_folders(images: str | Path, labels: str | Path, axis: int = 2, sl
         volume, label = _read_volume(image_files[key]), _read_volume(label_files[key])
         if volume.shape != label.shape:
             raise MiriskError(f"subject {key}: image {volume.shape} and label map {label.shape} differ in shape")
-        positions = slice_positions(volume.shape[axis], slices, step, centre)
+        positions = slice_positions(volume.shape[axis], slices, step, centre) + offset
+        if positions.min() < 0 or positions.max() >= volume.shape[axis]:
+            raise MiriskError(f"subject {key}: slices moved by {offset} voxels leave the volume's axis "
+                              f"({volume.shape[axis]} voxels)")
         image_slices.append(np.moveaxis(normalise_volume(volume.astype(np.float32)), axis, 0)[positions])
         label_slices.append(np.moveaxis(label, axis, 0)[positions])
         ids += [key] * len(positions)
@@ -171,14 +175,21 @@ def load_nifti_folders(images: str | Path, labels: str | Path, axis: int = 2, sl
     )
 
 
-def load_bundled_slices(slices: int = 1, groups: str = "brain") -> SliceDataset:
+BUNDLED_STEP = 6  # voxels between the bundled copy's slices
+
+
+def load_bundled_slices(slices: int = 1, groups: str = "brain", offset: int = 0) -> SliceDataset:
     """The bundled IXI copy: 5 sagittal slices (middle, +-6, +-12 voxels) of each of 93
-    subjects, 8-bit; ``slices`` picks 1 (the middle), 3 (+-6) or 5 of them."""
+    subjects, 8-bit; ``slices`` picks 1 (the middle), 3 (+-6) or 5 of them, moved by
+    ``offset`` voxels (0 or 6: the neighbouring slices, for re-identification)."""
     with np.load(str(files("mirisk.data") / "bundled/ixi_t1_slices.npz")) as archive:
         images, labels, ids, positions = (archive[key] for key in ("images", "labels", "subject_ids", "slice_indices"))
     chosen = {1: [2], 3: [1, 2, 3], 5: [0, 1, 2, 3, 4]}.get(slices)
     if chosen is None:
         raise MiriskError(f"the bundled IXI copy holds 1, 3 or 5 slices per subject, not {slices}")
+    if offset % BUNDLED_STEP or not 0 <= max(chosen) + offset // BUNDLED_STEP < len(positions):
+        raise MiriskError(f"the bundled IXI copy holds no slices {offset} voxels from the {slices} chosen")
+    chosen = [index + offset // BUNDLED_STEP for index in chosen]
     n_subjects = len(ids)
     return SliceDataset(
         images=(images[:, chosen].reshape(-1, 1, *images.shape[2:]) / 255.0).astype(np.float32),
@@ -189,16 +200,28 @@ def load_bundled_slices(slices: int = 1, groups: str = "brain") -> SliceDataset:
 
 
 def load_mri(images: str | Path | None = None, labels: str | Path | None = None, slices: int = 1,
-             groups: str = "brain", axis: int = 2, centre: int | None = None) -> SliceDataset:
+             groups: str = "brain", axis: int = 2, centre: int | None = None, offset: int = 0) -> SliceDataset:
     """The bundled IXI slices (no folders, or ``images`` = ``bundled:ixi_t1``), or a pair of
-    NIfTI folders."""
+    NIfTI folders; ``offset`` moves every slice along the axis (a neighbouring slice)."""
     if images is None or str(images) == BUNDLED:
         if labels is not None:
             raise MiriskError("--labels goes with --images DIR; the bundled copy has its own label maps")
         if centre is not None or axis != 2:
             raise MiriskError("the bundled copy holds sagittal slices around the middle only; "
                               "--slice-index and --axis need --images/--labels folders")
-        return load_bundled_slices(slices, groups)
+        return load_bundled_slices(slices, groups, offset)
     if labels is None:
         raise MiriskError("--images DIR needs --labels DIR (label maps paired by subject id)")
-    return load_nifti_folders(images, labels, axis=axis, slices=slices, groups=groups, centre=centre)
+    return load_nifti_folders(images, labels, axis=axis, slices=slices, groups=groups, centre=centre, offset=offset)
+
+
+NEIGHBOUR_OFFSET = BUNDLED_STEP
+
+
+def load_neighbour_slices(source: dict[str, object]) -> SliceDataset | str:
+    """The same subjects' slices ``NEIGHBOUR_OFFSET`` voxels further along the axis (a slice
+    the model never segmented for the attacker), or why there are none."""
+    try:
+        return load_mri(**source, offset=NEIGHBOUR_OFFSET)
+    except MiriskError as error:
+        return str(error)

@@ -1,17 +1,21 @@
-"""Does a reconstruction identify its person? Three independent measures, each with chance.
+"""Does a reconstruction identify its person? Four measures, each with its chance level.
 
-1. An independent evaluator (eigenfaces: PCA + logistic regression; Turk & Pentland 1991),
-   a model family unlike the target's, trained on *held-out* photos of the same people,
-   classifies each reconstruction; top-1 and top-5 (the automated stand-in for the
-   Mechanical Turk judges of Fredrikson et al. 2015).
-2. Nearest-subject re-identification: every person is ranked by the best similarity of
-   any of their real photos to the reconstruction (pixel correlation, and SSIM).
-3. SSIM and PSNR of each reconstruction to its person's closest training photo.
+1. The independent judge (``mirisk.metrics.face_judge``: dlib's ResNet face descriptor,
+   trained elsewhere on millions of faces) names the person by the nearest centroid of each
+   person's *held-out* photos; top-1, top-5, rank, face rate, with Wilson intervals. This
+   is the number verdicts rest on.
+2. The pixel evaluator (eigenfaces: PCA + logistic regression; Turk & Pentland 1991),
+   trained on the held-out photos: a pixel-space judge that a reconstruction can fool
+   (Ho et al. 2025), kept under its own name beside the judge, with their disagreement.
+3. Re-identification as an attacker could do it: every person is ranked by the best pixel
+   correlation (and SSIM) of any of their *held-out* photos to the reconstruction, never by
+   the photos the model was trained on (that ranking is kept as a labelled diagnostic).
+4. SSIM and PSNR of each reconstruction to its person's closest training photo.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,7 +24,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from mirisk.metrics.face_judge import DESCRIPTION as JUDGE_DESCRIPTION
+from mirisk.metrics.face_judge import FaceEmbeddings, centroid_scores
 from mirisk.metrics.image import correlation_matrix, psnr, ssim, ssim_matrix
+from mirisk.metrics.intervals import wilson_interval
 
 
 def top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -84,6 +91,77 @@ def subject_scores(similarity: torch.Tensor, gallery_labels: np.ndarray, n_class
     return scores.numpy()
 
 
+LINEUP_SIZE = 5
+
+
+@dataclass(frozen=True)
+class IndependentIdentification:
+    """What the independent judge makes of a batch of reconstructions."""
+
+    identification_top1: float
+    identification_top5: float
+    identification_top1_ci: tuple[float, float]
+    identification_top5_ci: tuple[float, float]
+    face_rate: float
+    face_rate_ci: tuple[float, float]
+    chance_top1: float
+    chance_top5: float
+    n_targets: int
+    gallery: str
+    ranks: tuple[int, ...]
+    lineups: tuple[tuple[int, ...], ...]
+    detected: tuple[bool, ...]
+    model: str = JUDGE_DESCRIPTION
+
+    def to_json(self) -> dict[str, object]:
+        payload = asdict(self)
+        for key in ("ranks", "lineups", "detected"):
+            payload.pop(key)
+        payload.update(identification_top1_ci=list(self.identification_top1_ci),
+                       identification_top5_ci=list(self.identification_top5_ci), face_rate_ci=list(self.face_rate_ci))
+        return payload
+
+
+def judge_identification(probe: FaceEmbeddings, target_labels: np.ndarray, gallery: FaceEmbeddings,
+                         gallery_labels: np.ndarray, n_classes: int, gallery_name: str) -> IndependentIdentification:
+    """Top-1/top-5 of the judge's nearest-centroid identification, the face rate, intervals,
+    and each target's rank of the true person and its lineup (the five nearest people)."""
+    scores = centroid_scores(probe.descriptors, gallery.descriptors, gallery_labels, n_classes)
+    top1, top5 = top_k_hits(scores, target_labels, 1), top_k_hits(scores, target_labels, 5)
+    n = len(target_labels)
+    lineups = np.argsort(-scores, axis=1, kind="stable")[:, :LINEUP_SIZE]
+    return IndependentIdentification(
+        identification_top1=float(top1.mean()), identification_top5=float(top5.mean()),
+        identification_top1_ci=wilson_interval(int(top1.sum()), n),
+        identification_top5_ci=wilson_interval(int(top5.sum()), n),
+        face_rate=float(probe.detected.mean()), face_rate_ci=wilson_interval(int(probe.detected.sum()), n),
+        chance_top1=chance(n_classes, 1), chance_top5=chance(n_classes, 5), n_targets=n, gallery=gallery_name,
+        ranks=tuple(int(r) for r in rank_of_true(scores, target_labels)),
+        lineups=tuple(tuple(int(c) for c in row) for row in lineups),
+        detected=tuple(bool(d) for d in probe.detected),
+    )
+
+
+@dataclass(frozen=True)
+class EvaluatorDisagreement:
+    """Of the people the pixel evaluator counts as identified, the share the judge does not
+    name: an estimate of the pixel evaluator's false-positive rate (0.0 when it names nobody)."""
+
+    rate: float
+    pixel_identified: int
+    judge_rejected: int
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def evaluator_disagreement(pixel_ranks: np.ndarray, judge_ranks: np.ndarray) -> EvaluatorDisagreement:
+    pixel_hit, judge_hit = np.asarray(pixel_ranks) == 1, np.asarray(judge_ranks) == 1
+    rejected = int((pixel_hit & ~judge_hit).sum())
+    identified = int(pixel_hit.sum())
+    return EvaluatorDisagreement(rejected / identified if identified else 0.0, identified, rejected)
+
+
 def identification_metrics(
     reconstructions: np.ndarray,
     target_labels: np.ndarray,
@@ -92,36 +170,62 @@ def identification_metrics(
     gallery_labels: np.ndarray,
     in_training: np.ndarray,
     n_classes: int,
+    judged: IndependentIdentification,
+    attacker_photos: np.ndarray | None = None,
 ) -> dict[str, object]:
     """All identification numbers for a batch of reconstructions, with chance levels and
     per-target detail. ``gallery`` holds every real photo of every person; ``in_training``
-    marks the ones the target was trained on (for the closest-training-photo SSIM)."""
+    marks the ones the target was trained on: re-identification ranks people by their other
+    photos an attacker could hold (``attacker_photos``, by default those not in training), and
+    the closest-training-photo SSIM uses the training ones. ``judged`` is the independent
+    judge's verdict on the same batch."""
     recon = torch.as_tensor(reconstructions, dtype=torch.float32)
     photos = torch.as_tensor(gallery)
+    in_training = torch.as_tensor(in_training)
     evaluator_scores = evaluator.scores(reconstructions)
-    correlation = subject_scores(correlation_matrix(recon, photos), gallery_labels, n_classes)
+    similarity_all = correlation_matrix(recon, photos)
+    held_out = ~in_training if attacker_photos is None else torch.as_tensor(attacker_photos)
+    if not bool(held_out.any()):
+        raise ValueError("re-identification needs at least one photo outside the model's training set")
+    correlation = subject_scores(similarity_all[:, held_out], gallery_labels[held_out.numpy()], n_classes)
+    training_correlation = subject_scores(similarity_all[:, in_training], gallery_labels[in_training.numpy()],
+                                          n_classes)
     similarity = ssim_matrix(recon, photos)
-    structural = subject_scores(similarity, gallery_labels, n_classes)
+    structural = subject_scores(similarity[:, held_out], gallery_labels[held_out.numpy()], n_classes)
 
     own = torch.as_tensor(gallery_labels)[None, :] == torch.as_tensor(target_labels)[:, None]
-    eligible = own & torch.as_tensor(in_training)[None, :]
+    eligible = own & in_training[None, :]
     closest = photos[similarity.masked_fill(~eligible, -torch.inf).argmax(1)]
     closest_ssim, closest_psnr = ssim(recon, closest), psnr(recon, closest)
+    pixel_ranks = rank_of_true(evaluator_scores, target_labels)
+    reid_hits = top_k_hits(correlation, target_labels, 1)
+    n = len(target_labels)
 
     return {
         "identification_top1": float(top_k_hits(evaluator_scores, target_labels, 1).mean()),
         "identification_top5": float(top_k_hits(evaluator_scores, target_labels, 5).mean()),
-        "reid_top1": float(top_k_hits(correlation, target_labels, 1).mean()),
+        "reid_top1": float(reid_hits.mean()),
+        "reid_top1_ci": list(wilson_interval(int(reid_hits.sum()), n)),
         "reid_top5": float(top_k_hits(correlation, target_labels, 5).mean()),
         "reid_ssim_top1": float(top_k_hits(structural, target_labels, 1).mean()),
         "reid_ssim_top5": float(top_k_hits(structural, target_labels, 5).mean()),
+        "reid_gallery": judged.gallery,
         "ssim_mean": float(closest_ssim.mean()),
         "psnr_mean": float(closest_psnr.mean()),
         "chance_top1": chance(n_classes, 1),
         "chance_top5": chance(n_classes, 5),
+        "independent": judged.to_json(),
+        "evaluator_disagreement": evaluator_disagreement(pixel_ranks, np.array(judged.ranks)).to_json(),
+        "diagnostics": {
+            "reid_training_photos_top1": float(top_k_hits(training_correlation, target_labels, 1).mean()),
+            "note": "re-identification against the model's own training photos: no attacker holds them",
+        },
         "per_target": {
             "label": target_labels.tolist(),
-            "evaluator_rank": rank_of_true(evaluator_scores, target_labels).tolist(),
+            "evaluator_rank": pixel_ranks.tolist(),
+            "independent_rank": list(judged.ranks),
+            "independent_lineup": [list(row) for row in judged.lineups],
+            "face_detected": list(judged.detected),
             "reid_rank": rank_of_true(correlation, target_labels).tolist(),
             "ssim_closest": closest_ssim.tolist(),
         },

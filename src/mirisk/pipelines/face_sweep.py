@@ -25,7 +25,9 @@ from mirisk.execution.tasks import portable_path
 from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
-from mirisk.pipelines.faces import configured_miface, measure_face_reconstructions, train_face_target
+from mirisk.pipelines.faces import (
+    configured_miface, headline_identification, measure_face_reconstructions, train_face_target,
+)
 from mirisk.runtime import prepare_torch
 
 SWEEP_ATTACKS = ("white-box", "scores")
@@ -119,7 +121,7 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     for attack in SWEEP_ATTACKS:
         iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
         metrics = _attack(target, dataset, attack, iterations, seed)
-        point[attack] = {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1")}
+        point[attack] = {**headline_identification(metrics), "identification_top5": metrics["identification_top5"]}
     return point
 
 

@@ -19,8 +19,9 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.split import SubjectSplit, split_per_subject
 from mirisk.defences import EarlyStopping, TrainingDefences, train_dp_sgd
 from mirisk.errors import MiriskError
-from mirisk.figures import reconstruction_grid
-from mirisk.metrics.identification import FaceEvaluator, identification_metrics
+from mirisk.figures import lineup_grid, reconstruction_grid
+from mirisk.metrics.face_judge import face_judge
+from mirisk.metrics.identification import FaceEvaluator, identification_metrics, judge_identification
 from mirisk.models.architectures import build_model
 from mirisk.models.target import TargetModel
 from mirisk.models.training import (
@@ -122,6 +123,17 @@ def target_split(target: TargetModel, dataset: ImageDataset) -> SubjectSplit:
     )
 
 
+@dataclass(frozen=True)
+class BaselineUnavailable:
+    """Why no label-permuted twin could be trained (verdicts then compare with chance)."""
+
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"available": False, "reason": self.reason}
+
+
+
 @dataclass
 class FaceInversionReport:
     """The attack's output and every number measured on it, ready to be written."""
@@ -130,6 +142,15 @@ class FaceInversionReport:
     metrics: dict[str, Any]
     payload: dict[str, Any]
     originals: np.ndarray
+    lineup_photos: np.ndarray  # one held-out photo per person, the faces a lineup shows
+
+    def lineup_png(self, class_names: tuple[str, ...], heading: str) -> bytes:
+        """Each reconstruction beside the judge's five nearest people, the true one framed."""
+        lineups = np.array(self.metrics["per_target"]["independent_lineup"])
+        labels = np.array(self.metrics["per_target"]["label"])
+        names = [[class_names[c] for c in row] for row in lineups]
+        return lineup_grid(self.result.reconstructions.numpy(), self.lineup_photos[lineups],
+                           lineups == labels[:, None], names, [class_names[c] for c in labels], heading=heading)
 
 
 def invert_faces(
@@ -145,26 +166,72 @@ def invert_faces(
     return measure_face_reconstructions(target, dataset, result, seed=seed)
 
 
-def measure_face_reconstructions(
-    target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int = 0
-) -> FaceInversionReport:
-    """Identification of every reconstruction against an evaluator trained on the held-out
-    photos only, re-identification among all people, and similarity to the training photos."""
+def face_identification(target: TargetModel, dataset: ImageDataset, reconstructions: np.ndarray,
+                        labels: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """Every identification number for ``reconstructions`` of the people ``labels``: the
+    independent judge and the pixel evaluator, both against held-out photos, re-identification
+    from the photos an attacker could hold, and similarity to the training photos."""
     split = target_split(target, dataset)
+    unknown = target.data.get("split") == "unknown"
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
     evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
-    reconstructions = result.reconstructions.numpy()
-    labels = result.target_labels.numpy()
     in_training = np.zeros(len(dataset.images), dtype=bool)
     in_training[split.train] = True
-    metrics = identification_metrics(
-        reconstructions, labels, evaluator, dataset.images, dataset.labels, in_training, dataset.n_classes
-    )
+    attacker_photos = np.ones(len(dataset.images), dtype=bool) if unknown else ~in_training
+    gallery_name = ("all photos (the model's training split is unknown)" if unknown
+                    else "held-out photos only (what an attacker could hold)")
+    judge = face_judge()
+    judged = judge_identification(judge.embed(reconstructions), labels, judge.embed(held_out.images),
+                                  held_out.labels, dataset.n_classes, gallery_name)
+    metrics = identification_metrics(reconstructions, labels, evaluator, dataset.images, dataset.labels, in_training,
+                                     dataset.n_classes, judged, attacker_photos=attacker_photos)
     metrics["evaluator"] = {
         "model": "eigenfaces: per-image standardisation, PCA (whitened), logistic regression",
-        "trained_on": "held-out photos",
+        "role": "pixel-space evaluator (same pixel space as the attacks; can be fooled)",
+        "trained_on": gallery_name,
         "accuracy_on_training_photos": evaluator.accuracy(train.images, train.labels),
     }
+    return metrics
+
+
+def headline_identification(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a defence comparison reports of one attack: the judge's top-1 (with its
+    interval) and face rate, re-identification from held-out photos, and the pixel evaluator's."""
+    judge = metrics["independent"]
+    return {"judge_top1": judge["identification_top1"], "judge_top1_ci": judge["identification_top1_ci"],
+            "face_rate": judge["face_rate"], "reid_top1": metrics["reid_top1"],
+            "identification_top1": metrics["identification_top1"]}
+
+
+def baseline_metrics(target: TargetModel, dataset: ImageDataset, baseline: AttackResult | BaselineUnavailable | None,
+                     seed: int = 0) -> dict[str, Any]:
+    """The label-permuted baseline's headline numbers, scored like the target's."""
+    if baseline is None:
+        return {"available": False, "reason": "not run (--no-baseline); verdicts compare with chance"}
+    if isinstance(baseline, BaselineUnavailable):
+        return baseline.to_json()
+    metrics = face_identification(target, dataset, baseline.reconstructions.numpy(), baseline.target_labels.numpy(),
+                                  seed=seed)
+    return {"available": True, "kind": "label-permuted twin (same family, recipe and photos; seeded derangement)",
+            "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"],
+            "reid_top1_ci": metrics["reid_top1_ci"],
+            "independent": {key: metrics["independent"][key] for key in (
+                "identification_top1", "identification_top1_ci", "identification_top5", "face_rate")}}
+
+
+def measure_face_reconstructions(
+    target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int = 0,
+    baseline: AttackResult | BaselineUnavailable | None = None,
+) -> FaceInversionReport:
+    """Identification of every reconstruction by the independent judge and the pixel
+    evaluator, re-identification among all people, similarity to the training photos, and
+    the same numbers for the label-permuted ``baseline`` (None: not run)."""
+    split = target_split(target, dataset)
+    train = dataset.subset(split.train)
+    reconstructions = result.reconstructions.numpy()
+    labels = result.target_labels.numpy()
+    metrics = face_identification(target, dataset, reconstructions, labels, seed=seed)
+    metrics["baseline"] = baseline_metrics(target, dataset, baseline, seed=seed)
     first_photo = np.array([np.flatnonzero(train.labels == label)[0] for label in labels])
     summary = result.summary()
     payload = {
@@ -191,7 +258,9 @@ def measure_face_reconstructions(
             policy=result.settings.get("policy"),
             budget_limited="budget" in result.stop_reasons,
         )
-    return FaceInversionReport(result, metrics, payload, train.images[first_photo])
+    gallery = dataset.subset(split.held_out)
+    lineup_photos = np.stack([gallery.images[np.flatnonzero(gallery.labels == c)[0]] for c in range(dataset.n_classes)])
+    return FaceInversionReport(result, metrics, payload, train.images[first_photo], lineup_photos)
 
 
 def default_training(architecture: str, private: bool = False) -> TrainingConfig:
@@ -208,19 +277,25 @@ def configured_miface(**overrides: Any) -> MIFace:
 DEFAULT_MIFACE = MIFace(iterations=1000, patience=100, cost_threshold=0.01, learning_rate=1.0)
 
 
+LINEUP_HEADING = ("each reconstruction (left) beside the 5 people the independent judge ranks nearest, "
+                  "nearest first; the true person in red")
+
+
 def write_inversion_outputs(out_dir: Path, report: FaceInversionReport, class_names: tuple[str, ...]) -> list[Path]:
-    """``result.json``, ``reconstructions.png`` and ``reconstructions.npz`` (owner-only)."""
+    """``result.json``, ``reconstructions.png``, ``lineup.png`` and ``reconstructions.npz`` (owner-only)."""
     labels = report.result.target_labels.numpy()
-    ranks = report.metrics["per_target"]["evaluator_rank"]
-    titles = [f"{class_names[label]} (rank {rank})" for label, rank in zip(labels, ranks, strict=True)]
+    ranks = report.metrics["per_target"]["independent_rank"]
+    titles = [f"{class_names[label]} (judge rank {rank})" for label, rank in zip(labels, ranks, strict=True)]
     heading = (
         f"{report.payload['attack']} on {report.payload['model']['architecture']}: top: a training photo; bottom: reconstruction "
-        f"(rank = evaluator's rank of the true person)"
+        f"(rank = the independent judge's rank of the true person)"
     )
     png = reconstruction_grid(report.originals, report.result.reconstructions.numpy(), titles, heading=heading)
+    lineup = report.lineup_png(class_names, LINEUP_HEADING)
     return [
         write_json(out_dir / "result.json", report.payload),
         write_bytes(out_dir / "reconstructions.png", png),
+        write_bytes(out_dir / "lineup.png", lineup),
         write_npz(
             out_dir / "reconstructions.npz",
             reconstructions=report.result.reconstructions.numpy(),

@@ -20,7 +20,7 @@ from mirisk.attacks.miface import MIFace
 from mirisk.attacks.result import AttackResult
 from mirisk.data.images import ImageDataset
 from mirisk.models.target import TargetModel
-from mirisk.pipelines.faces import DEFAULT_MIFACE, measure_face_reconstructions, target_split
+from mirisk.pipelines.faces import DEFAULT_MIFACE, headline_identification, measure_face_reconstructions, target_split
 
 DEFAULT_POLICIES = ("scores", "topk:3", "round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1", "label")
 
@@ -51,8 +51,7 @@ def policy_cost(target: TargetModel, dataset: ImageDataset, policy_spec: str) ->
 def _cell(target: TargetModel, dataset: ImageDataset, result: AttackResult) -> dict[str, Any]:
     metrics = measure_face_reconstructions(target, dataset, result).metrics
     return {
-        "identification_top1": metrics["identification_top1"],
-        "reid_top1": metrics["reid_top1"],
+        **headline_identification(metrics),
         "ssim_mean": metrics["ssim_mean"],
         "queries_per_target": None if result.queries_used is None else result.queries_used / len(result.target_labels),
         "seconds": result.seconds,

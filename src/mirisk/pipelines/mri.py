@@ -16,6 +16,7 @@ from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderInversion, DecoderSettin
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.metrics.identification import chance, rank_of_true
+from mirisk.metrics.intervals import wilson_interval
 from mirisk.metrics.image import correlation_matrix, masked_ssim, ssim, ssim_matrix
 from mirisk.models.segmentation import (
     ARCHITECTURES, SegmentationTarget, build_segmenter, check_divisible, mean_dice,
@@ -111,10 +112,11 @@ class Inversion:
 
 def invert_private_subjects(target: SegmentationTarget, private: SliceDataset, attacker: SliceDataset,
                             candidates: SliceDataset, output_type: str, decoder: DecoderSettings,
-                            seed: int) -> Inversion:
+                            seed: int, neighbours: SliceDataset | str = "not given") -> Inversion:
     """Query the target with the attacker's scans, train the decoder on them, invert the
     private subjects' outputs, and match every reconstruction against all ``candidates``
-    (which include the private subjects)."""
+    (which include the private subjects): by the same slice, and by a neighbouring slice of
+    each candidate (``neighbours``, or why there is none), which is not the one reconstructed."""
     slices = candidates.slices_per_subject
     oracle = SegmentationOracle(target, output_type)
     attack = DecoderInversion(decoder, seed=seed).fit(oracle, attacker.images)
@@ -132,8 +134,20 @@ def invert_private_subjects(target: SegmentationTarget, private: SliceDataset, a
         "ssim_mean": float(own_ssim.mean()), "ssim_brain_mean": float(brain_ssim.mean()),
         "reid_top1": float(np.mean(ranks[:, 0] == 1)), "reid_top5": float(np.mean(ranks[:, 0] <= 5)),
         "reid_correlation_top1": float(np.mean(ranks[:, 1] == 1)),
+        "reid_top1_ci": list(wilson_interval(int(np.sum(ranks[:, 0] == 1)), len(ranks))),
         "queries": attacker_queries,
     }
+    if isinstance(neighbours, str):
+        row["reid_neighbour"] = {"available": False, "reason": neighbours}
+    else:
+        near = neighbours.of_subjects(list(candidates.subjects)).images
+        neighbour_ranks = rank_of_true(subject_similarity(reconstructions, near, slices)[0], truth)
+        hits = int(np.sum(neighbour_ranks == 1))
+        row["reid_neighbour"] = {"available": True, "top1": hits / len(truth),
+                                 "top1_ci": list(wilson_interval(hits, len(truth))),
+                                 "top5": float(np.mean(neighbour_ranks <= 5)),
+                                 "offset_voxels": int(neighbours.slice_indices[0] - candidates.of_subjects(
+                                     [neighbours.subject_ids[0]]).slice_indices[0])}
     return Inversion(row, reconstructions, ranks)
 
 
@@ -159,8 +173,10 @@ def decoder_protocol(
     decoder: DecoderSettings = DecoderSettings(),
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    neighbours: SliceDataset | str = "not given",
 ) -> DecoderReport:
-    """Run every fold; report SSIM to the own slice and re-identification among all candidates."""
+    """Run every fold; report SSIM to the own slice and re-identification among all
+    candidates, by the same slice and by a neighbouring one (``neighbours``)."""
     if output_type not in OUTPUT_TYPES:
         raise MiriskError(f"unknown output type {output_type!r}; choose one of {', '.join(OUTPUT_TYPES)}")
     if architecture not in ARCHITECTURES:
@@ -175,7 +191,8 @@ def decoder_protocol(
         private, attacker = data.of_subjects(private_subjects), data.of_subjects(attacker_subjects)
         target = train_segmentation_target(architecture, private, segmenter, seed=seed + fold)
         held_out_dice = mean_dice(target.logits(attacker.images).argmax(1).numpy(), attacker.masks, data.n_classes)
-        inversion = invert_private_subjects(target, private, attacker, candidates, output_type, decoder, seed + fold)
+        inversion = invert_private_subjects(target, private, attacker, candidates, output_type, decoder, seed + fold,
+                                            neighbours)
         fold_rows.append({"fold": fold, "target_train_dice": target.metrics["train_dice"],
                           "target_held_out_dice": held_out_dice, **inversion.row})
         recon_parts.append(inversion.reconstructions)
@@ -212,6 +229,10 @@ def _payload(rows: list[dict[str, Any]], data: SliceDataset, architecture: str, 
             "reid_top1": across("reid_top1")[0], "reid_top1_std": across("reid_top1")[1],
             "reid_top5": across("reid_top5")[0],
             "reid_correlation_top1": across("reid_correlation_top1")[0],
+            "reid_neighbour_top1": (float(np.mean([row["reid_neighbour"]["top1"] for row in rows]))
+                                    if rows[0]["reid_neighbour"]["available"] else None),
+            "reid_neighbour": rows[0]["reid_neighbour"] if not rows[0]["reid_neighbour"]["available"] else {
+                "available": True, "offset_voxels": rows[0]["reid_neighbour"]["offset_voxels"]},
             "chance_top1": chance(n_subjects, 1), "chance_top5": chance(n_subjects, 5),
             "target_train_dice": across("target_train_dice")[0],
             "target_held_out_dice": across("target_held_out_dice")[0],
