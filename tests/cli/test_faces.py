@@ -38,6 +38,10 @@ def test_attack_miface_writes_result_png_and_npz(tmp_path, softmax_dir):
         assert 0.0 <= payload["metrics"][key] <= 1.0
     assert payload["attack"] == "miface" and payload["n_targets"] == 40 and payload["iterations"] == 150
     assert payload["metrics"]["identification_top1"] > 0.5
+    judge, baseline = payload["metrics"]["independent"], payload["metrics"]["baseline"]
+    assert judge["identification_top1_ci"][0] <= judge["identification_top1"] <= judge["identification_top1_ci"][1]
+    assert baseline["available"] and baseline["reid_top1"] < payload["metrics"]["reid_top1"]
+    assert (out / "lineup.png").read_bytes()[:4] == b"\x89PNG"
     with np.load(out / "reconstructions.npz") as arrays:
         assert arrays["reconstructions"].shape == (40, 1, 112, 92)
         assert arrays["labels"].tolist() == list(range(40))
@@ -76,13 +80,16 @@ def test_data_that_differ_from_the_training_data_are_refused(tmp_path, softmax_d
 def test_attack_blackbox_reports_queries_budget_and_policy(tmp_path, softmax_dir):
     out = tmp_path / "bb"
     result = runner.invoke(app, ["attack", "blackbox", "--model", str(softmax_dir), "--out", str(out),
-                                 "--policy", "topk:3", "--budget", "19999", "--iterations", "50", "--samples", "5"])
+                                 "--policy", "topk:3", "--budget", "19999", "--iterations", "50", "--samples", "5",
+                                 "--no-baseline"])
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "result.json").read_text())
     assert payload["attack"] == "blackbox-scores" and payload["policy"] == "topk:3"
     assert payload["threat_model"]["access"] == "top-k" and payload["budget"] == 19999
     assert payload["queries_used"] == 19600 and payload["budget_limited"] is True
-    assert "identification_top1" in payload["metrics"]
+    assert "identification_top1" in payload["metrics"] and "face_rate" in payload["metrics"]["independent"]
+    assert payload["metrics"]["baseline"] == {"available": False,
+                                              "reason": "not run (--no-baseline); verdicts compare with chance"}
 
 
 def test_public_data_must_be_other_people(tmp_path, softmax_dir, faces):
@@ -103,7 +110,7 @@ def test_unknown_policy_is_a_one_line_error(tmp_path, softmax_dir):
 def test_attack_labelonly_writes_its_result(tmp_path, softmax_dir):
     out = tmp_path / "lo"
     result = runner.invoke(app, ["attack", "labelonly", "--model", str(softmax_dir), "--out", str(out),
-                                 "--iterations", "10", "--budget", "50000"])
+                                 "--iterations", "10", "--budget", "50000", "--no-baseline"])
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "result.json").read_text())
     assert payload["attack"] == "labelonly-boundary-repulsion" and payload["policy"] == "label"

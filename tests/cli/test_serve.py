@@ -53,7 +53,8 @@ def test_serve_refuses_bad_settings_in_one_line(served_model, tmp_path):
 def test_the_label_only_attack_runs_against_the_gateway(server, served_model, small_faces, tmp_path):
     _, token = server.new_key(budget=400)
     result = runner.invoke(app, ["attack", "labelonly", "--model", str(served_model), "--data", small_faces.source,
-                                 "--endpoint", server.url, "--iterations", "2", "--out", str(tmp_path / "out")],
+                                 "--endpoint", server.url, "--iterations", "2", "--out", str(tmp_path / "out"),
+                                 "--no-baseline"],
                            env={"MIRISK_API_KEY": token})
     assert result.exit_code == 0, result.output
     assert "under policy label, 400 queries left" in " ".join(result.output.split())
@@ -64,7 +65,7 @@ def test_the_label_only_attack_runs_against_the_gateway(server, served_model, sm
 def test_the_audit_tests_the_deployed_policy_through_the_gateway(server, served_model, small_faces, tmp_path):
     _, token = server.new_key(policy="topk:3", budget=2000)
     config = tmp_path / "audit.toml"
-    config.write_text("blackbox_iterations = 3\nepsilons = []\n")
+    config.write_text("blackbox_iterations = 3\nepsilons = []\nbaseline = false\n")
     arguments = ["audit", "--model", str(served_model), "--data", small_faces.source, "--config", str(config),
                  "--endpoint", server.url, "--api-key", token]
     wrong = runner.invoke(app, [*arguments, "--access", "scores", "--out", str(tmp_path / "wrong")])

@@ -25,6 +25,10 @@ class WhiteBoxAccess:
         self.value_range = (float(target.value_range[0]), float(target.value_range[1]))
         self.n_classes = target.n_classes
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's raw outputs, differentiable with respect to ``x``."""
+        return self.network(x)
+
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities, differentiable with respect to ``x``."""
         return torch.softmax(self.network(x), dim=1)

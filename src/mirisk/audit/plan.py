@@ -27,11 +27,11 @@ TABULAR_EPSILONS = (1.0, 0.1)
 CONFIG_KEYS = {
     "access", "budget", "redact", "seed", "top_k", "miface_iterations", "blackbox_iterations",
     "labelonly_iterations", "sensitive", "known", "epsilons", "decoder_epochs", "decoder_subjects", "policies",
-    "gradient_attacks", "gradient_iterations", "gradient_restarts",
+    "gradient_attacks", "gradient_iterations", "gradient_restarts", "baseline",
 }
 # Config keys that apply to one kind of model only; any other is for every kind.
 KIND_KEYS = {
-    "top_k": "image", "miface_iterations": "image", "blackbox_iterations": "image", "labelonly_iterations": "image",
+    "top_k": "image", "baseline": "image", "miface_iterations": "image", "blackbox_iterations": "image", "labelonly_iterations": "image",
     "policies": "image", "sensitive": "tabular", "known": "tabular", "decoder_epochs": "segmentation",
     "decoder_subjects": "segmentation", "gradient_attacks": "federated", "gradient_iterations": "federated",
     "gradient_restarts": "federated",
@@ -142,6 +142,12 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
     return AuditPlan(model_kind, accesses, budget, tuple(units), skipped, settings)
 
 
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise MiriskError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _image_units(accesses, budget, config):
     top_k = int(config.get("top_k", 3))
     settings = {
@@ -150,6 +156,7 @@ def _image_units(accesses, budget, config):
         "blackbox_iterations": int(config.get("blackbox_iterations", 100)),
         "labelonly_iterations": int(config.get("labelonly_iterations", 100)),
         "top_k": top_k,
+        "baseline": _flag(config.get("baseline", True), "baseline"),
         "epsilons": [float(e) for e in config.get("epsilons", IMAGE_EPSILONS)],
         "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
     }

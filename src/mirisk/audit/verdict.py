@@ -338,20 +338,23 @@ def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) ->
     }]
 
 
-SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box judge identification"),
-               "scores": ("scores-blackbox", "score black-box judge identification")}
+SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box"), "scores": ("scores-blackbox", "score black-box")}
 
 
 def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy: float | None,
                               dp_sweep: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One per epsilon: each attack's identification on the audited model -> on the DP retrain."""
+    """One per epsilon: each attack's judge identification and held-out re-identification on
+    the audited model -> on the DP retrain."""
     recommendations = []
     for point in dp_sweep:
         effects = []
         for attack, (unit_id, label) in SWEEP_UNITS.items():
-            before = results.get(unit_id, {}).get("metrics", {}).get("independent", {}).get("identification_top1")
-            after = point[attack]["judge_top1"]
-            effects.append(f"{label} {'' if before is None else f'{before:.1%} -> '}{after:.1%}")
+            before = results.get(unit_id, {}).get("metrics")
+            after = point[attack]
+            judge = (f"{before['independent']['identification_top1']:.1%} -> " if before else "") + \
+                f"{after['judge_top1']:.1%}"
+            reid = (f"{before['reid_top1']:.1%} -> " if before else "") + f"{after['reid_top1']:.1%}"
+            effects.append(f"{label}: judge identification {judge}, re-identification {reid}")
         recommendations.append({
             "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
             "effect": "; ".join(effects) + f" (chance {point['chance_top1']:.1%})",

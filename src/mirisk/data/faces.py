@@ -14,6 +14,10 @@ import numpy as np
 from mirisk.data.images import ImageDataset, load_image_folder
 
 BUNDLED = "bundled:att_faces"
+BUNDLED_PRIVATE = "bundled:att_faces_private"
+BUNDLED_PUBLIC = "bundled:att_faces_public"
+PRIVATE_PEOPLE = tuple(f"s{i:02d}" for i in range(1, 21))
+PUBLIC_PEOPLE = tuple(f"s{i:02d}" for i in range(21, 41))
 
 
 def load_bundled_faces() -> ImageDataset:
@@ -31,8 +35,22 @@ def load_bundled_faces() -> ImageDataset:
     )
 
 
+def people_subset(dataset: ImageDataset, people: tuple[str, ...], source: str) -> ImageDataset:
+    """The photos of ``people`` only, relabelled 0..len(people)-1 in that order."""
+    keep = np.isin(dataset.subject_ids, people)
+    index = {name: i for i, name in enumerate(people)}
+    subjects = dataset.subject_ids[keep]
+    return ImageDataset(dataset.images[keep], np.array([index[s] for s in subjects], dtype=np.int64), subjects,
+                        people, source)
+
+
 def load_faces(source: str | Path | None = None) -> ImageDataset:
-    """``None`` or ``"bundled:att_faces"`` gives the bundled faces; anything else is a folder."""
+    """``None`` or ``"bundled:att_faces"`` gives the bundled faces; ``bundled:att_faces_private``
+    (s01-s20, the people a model is trained on) and ``bundled:att_faces_public`` (s21-s40, the
+    other people an attacker's prior learns from) split them; anything else is a folder."""
     if source is None or str(source) == BUNDLED:
         return load_bundled_faces()
+    if str(source) in (BUNDLED_PRIVATE, BUNDLED_PUBLIC):
+        people = PRIVATE_PEOPLE if str(source) == BUNDLED_PRIVATE else PUBLIC_PEOPLE
+        return people_subset(load_bundled_faces(), people, str(source))
     return load_image_folder(source)

@@ -140,14 +140,13 @@ def invert_private_subjects(target: SegmentationTarget, private: SliceDataset, a
     if isinstance(neighbours, str):
         row["reid_neighbour"] = {"available": False, "reason": neighbours}
     else:
-        near = neighbours.of_subjects(list(candidates.subjects)).images
-        neighbour_ranks = rank_of_true(subject_similarity(reconstructions, near, slices)[0], truth)
+        near = neighbours.of_subjects(list(candidates.subjects))
+        neighbour_ranks = rank_of_true(subject_similarity(reconstructions, near.images, slices)[0], truth)
         hits = int(np.sum(neighbour_ranks == 1))
         row["reid_neighbour"] = {"available": True, "top1": hits / len(truth),
                                  "top1_ci": list(wilson_interval(hits, len(truth))),
                                  "top5": float(np.mean(neighbour_ranks <= 5)),
-                                 "offset_voxels": int(neighbours.slice_indices[0] - candidates.of_subjects(
-                                     [neighbours.subject_ids[0]]).slice_indices[0])}
+                                 "offset_voxels": int(near.slice_indices[0] - candidates.slice_indices[0])}
     return Inversion(row, reconstructions, ranks)
 
 

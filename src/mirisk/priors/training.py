@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from mirisk.artifacts import write_bytes, write_json
+from mirisk.artifacts import DIR_MODE, write_bytes, write_json
+from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.priors.augment import diff_augment
 from mirisk.priors.gan import Discriminator, Generator, PriorShape
+from mirisk.priors.store import FacePrior
 from mirisk.runtime import prepare_torch
 
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
@@ -105,9 +107,12 @@ def _save_checkpoint(folder: Path, networks: PriorNetworks, step: int, rng: torc
 
 
 def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, folder: Path,
-                log: Callable[[str], None] = print) -> PriorNetworks:
-    """Train (or resume) a prior on ``images`` ``[N, C, H, W]`` in [0, 1]; checkpoints go to ``folder``."""
+                log: Callable[[str], None] = print, stop_after: int | None = None) -> PriorNetworks:
+    """Train (or resume) a prior on ``images`` ``[N, C, H, W]`` in [0, 1]; checkpoints go to
+    ``folder``. ``stop_after`` ends this sitting at that step (checkpointed), to resume later."""
     prepare_torch()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(DIR_MODE)
     torch.manual_seed(settings.seed)  # the networks' initial weights
     networks = _networks(shape, settings)
     rng = torch.Generator().manual_seed(settings.seed)
@@ -123,7 +128,8 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
     real = half_resolution(images, shape)
     extra = {"settings": asdict(settings), "shape": shape.as_dict()}
     started = time.perf_counter()
-    while step < settings.steps:
+    last = settings.steps if stop_after is None else min(stop_after, settings.steps)
+    while step < last:
         batch = real[torch.randint(0, len(real), (settings.batch_size,), generator=rng)]
         latent = torch.randn(settings.batch_size, shape.latent_dim, generator=rng)
         fake = networks.generator.forward_half(latent)
@@ -146,6 +152,27 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
             log(f"step {step} loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
                 f"{(time.perf_counter() - started) / 50:.2f} s/step")
             started = time.perf_counter()
-        if step % settings.checkpoint_every == 0 or step == settings.steps:
+        if step % settings.checkpoint_every == 0 or step == last:
             _save_checkpoint(folder, networks, step, rng, extra)
     return networks
+
+
+def prior_from_checkpoint(folder: Path, public: ImageDataset) -> FacePrior:
+    """The finished run in ``folder`` as a prior (the EMA generator and the discriminator),
+    recording the public data's fingerprint and people, the settings, steps and seed."""
+    from mirisk import __version__
+
+    state = json.loads((folder / CHECKPOINT_STATE).read_text())
+    if state["step"] != state["settings"]["steps"]:
+        raise MiriskError(f"{folder}: the run is at step {state['step']} of {state['settings']['steps']}; "
+                          "run the same command again to finish it")
+    tensors = load_file(folder / CHECKPOINT_WEIGHTS)
+    shape = PriorShape(**state["shape"])
+    generator, discriminator = Generator(shape), Discriminator(shape)
+    generator.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    discriminator.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("discriminator.")})
+    metadata = {"data": {"source": public.source, "fingerprint": public.fingerprint(),
+                         "people": list(public.class_names), "photos": len(public.images)},
+                "training": {**state["settings"], "steps_run": state["step"]},
+                "seed": state["settings"]["seed"], "mirisk_version": __version__}
+    return FacePrior(generator.eval().requires_grad_(False), discriminator.eval().requires_grad_(False), metadata)

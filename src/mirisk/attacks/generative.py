@@ -1,0 +1,154 @@
+"""White-box inversion in the latent space of a face prior learnt from public people.
+
+GMI: Zhang, Jia, Pei, Wang, Li & Song, "The Secret Revealer: Generative Model-Inversion
+Attacks Against Deep Neural Networks", CVPR 2020: search the latent space of a GAN trained
+on *public* faces for an image the target model assigns to the person, with an identity loss
+(the target's cross-entropy, or the logit loss of LOMMA: Nguyen, Tran, Luu, Le & Cheung,
+"Re-thinking Model Inversion Attacks Against Deep Neural Networks", CVPR 2023) and a prior
+loss (the GAN discriminator's realness score). As in Plug & Play Attacks (Struppek, Hintersdorf,
+Correira, Adler & Kersting, ICML 2022), the starts are the latents the target is most confident
+in among ``candidates`` random draws per person, and the identity loss is averaged over
+random flips, shifts and contrast changes of the image, so that the search finds features the
+model recognises robustly rather than adversarial noise. Many starts per person run in one
+batch; the final pick per person is the start the target model itself is most confident in,
+under the same transforms (the attacker may query the model it attacks; it never sees
+private data or the judge).
+
+Threat model: white-box. The attacker holds the model's weights and architecture, the label
+(name) of each person, and a generator trained on faces of *other* people.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.attacks.result import AttackResult, as_target_labels
+from mirisk.errors import MiriskError
+from mirisk.priors.store import FacePrior
+from mirisk.runtime import prepare_torch
+from mirisk.threats import AccessLevel, ThreatModel
+
+THREAT_MODEL = ThreatModel(
+    access=AccessLevel.WHITE_BOX,
+    knowledge=("model weights and architecture", "the target person's label",
+               "a face generator trained on public photos of other people"),
+)
+IDENTITY_LOSSES = ("cross-entropy", "logit")
+
+
+@dataclass(frozen=True)
+class GenerativeInversion:
+    """Adam on the latents ``z`` of ``starts`` candidates per person, minimising
+    ``identity(G(z)) + prior_weight * -D(G(z))``; latents are kept within ``latent_clip`` of
+    the origin (each coordinate), as GMI clamps them to the prior's support."""
+
+    iterations: int = 300
+    starts: int = 8
+    candidates: int = 64
+    learning_rate: float = 0.05
+    prior_weight: float = 0.5
+    identity: str = "cross-entropy"
+    latent_clip: float = 2.0
+    transforms: int = 2
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.starts < 1 or self.candidates < self.starts or self.transforms < 0:
+            raise MiriskError("the generative attack needs iterations >= 1, starts >= 1, candidates >= starts "
+                              "and transforms >= 0")
+        for name in ("learning_rate", "prior_weight", "latent_clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name != "prior_weight" and value == 0):
+                raise MiriskError(f"the generative attack's {name.replace('_', ' ')} must be finite and positive, "
+                                  f"got {value}")
+        if self.identity not in IDENTITY_LOSSES:
+            raise MiriskError(f"identity loss must be one of {', '.join(IDENTITY_LOSSES)}, got {self.identity!r}")
+
+    def _identity_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.identity == "cross-entropy":
+            return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        return -logits.gather(1, labels[:, None]).squeeze(1)
+
+    def _robust_logits(self, access: WhiteBoxAccess, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """The target's logits averaged over the image and ``transforms`` random variants of it
+        (a flip, a shift of up to 1/16 of each side, a contrast change)."""
+        low, high = access.value_range
+        logits = access.logits(low + (high - low) * images)
+        for _ in range(self.transforms):
+            n, _, h, w = images.shape
+            flip = torch.rand(n, 1, 1, 1, generator=rng) < 0.5
+            variant = torch.where(flip, images.flip(-1), images)
+            dy, dx = (int(torch.randint(-(size // 16), size // 16 + 1, (1,), generator=rng)) for size in (h, w))
+            variant = torch.roll(variant, shifts=(dy, dx), dims=(-2, -1))
+            mean = variant.mean(dim=(1, 2, 3), keepdim=True)
+            contrast = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=rng)
+            variant = ((variant - mean) * contrast + mean).clamp(0, 1)
+            logits = logits + access.logits(low + (high - low) * variant)
+        return logits / (1 + self.transforms)
+
+    def _select_starts(self, access: WhiteBoxAccess, labels: torch.Tensor, prior: FacePrior,
+                       rng: torch.Generator) -> torch.Tensor:
+        """For each person, the ``starts`` latents among ``candidates`` random draws that the
+        target is most confident in (forward passes only)."""
+        chosen = []
+        with torch.no_grad():
+            pool = torch.randn(self.candidates, prior.shape.latent_dim, generator=rng)
+            low, high = access.value_range
+            probabilities = torch.cat([access.probabilities(low + (high - low) * prior.generator(part))
+                                       for part in pool.split(64)])
+            for label in labels.tolist():
+                chosen.append(pool[probabilities[:, label].topk(self.starts).indices])
+        return torch.cat(chosen)
+
+    def run(self, access: WhiteBoxAccess, target_labels: Sequence[int] | torch.Tensor, prior: FacePrior, *,
+            generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> AttackResult:
+        """One reconstruction per label in ``target_labels``, all people and starts as one batch."""
+        prepare_torch()
+        labels = as_target_labels(target_labels, access.n_classes)
+        shape = (prior.shape.channels, prior.shape.height, prior.shape.width)
+        if shape != tuple(access.input_shape):
+            raise MiriskError(f"the prior makes {shape} images; the model expects {tuple(access.input_shape)}")
+        started = time.perf_counter()
+        rng = generator if generator is not None else torch.Generator().manual_seed(0)
+        low, high = access.value_range
+        batch_labels = labels.repeat_interleave(self.starts)
+        latent = self._select_starts(access, labels, prior, rng).clamp(-self.latent_clip, self.latent_clip)
+        latent.requires_grad_(True)
+        optimiser = torch.optim.Adam([latent], lr=self.learning_rate)
+        for step in range(self.iterations):
+            image = prior.generator(latent)
+            loss = self._identity_loss(self._robust_logits(access, image, rng), batch_labels)
+            if self.prior_weight:
+                loss = loss - self.prior_weight * prior.discriminator(prior.generator.forward_half(latent) * 2 - 1)
+            optimiser.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimiser.step()
+            with torch.no_grad():
+                latent.clamp_(-self.latent_clip, self.latent_clip)
+            if progress is not None:
+                progress(step + 1)
+        with torch.no_grad():
+            generated = prior.generator(latent)
+            images = low + (high - low) * generated
+            robust = torch.softmax(self._robust_logits(access, generated, rng), dim=1)
+            confidence = robust[torch.arange(len(batch_labels)), batch_labels]
+            best = confidence.view(len(labels), self.starts).argmax(1)
+            chosen = torch.arange(len(labels)) * self.starts + best
+        settings = asdict(self) | {"prior": prior.metadata.get("data", {}).get("source", "a prior folder"),
+                                   "prior_people": len(prior.people)}
+        return AttackResult(
+            attack="generative",
+            threat_model=THREAT_MODEL,
+            reconstructions=images[chosen].clone(),
+            target_labels=labels,
+            final_cost=1 - confidence[chosen],
+            iterations=torch.full((len(labels),), self.iterations, dtype=torch.int64),
+            stop_reasons=["max-iterations"] * len(labels),
+            seconds=time.perf_counter() - started,
+            settings=settings,
+        )
