@@ -1,6 +1,5 @@
 """The face prior's networks, augmentation and resumable training."""
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file

@@ -173,8 +173,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
     if white and black and white[1] > max(b[1] for b in black):
         recommendations.append({
             "action": "Keep the weights private: serve the model only through an API.",
-            "effect": f"white-box identification {white[1]:.0%} vs {max(b[1] for b in black):.0%} for the best "
-                      "black-box attack",
+            "effect": f"white-box leak {white[1]:.0%} vs {max(b[1] for b in black):.0%} for the best black-box attack "
+                      "(the better of judge identification and held-out re-identification, above the baseline)",
             "measured": True,
         })
     scores = _best(plan, results, AccessLevel.SCORES)
@@ -189,7 +189,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
         still = level_index(image_attack_level(results[unit_id]["metrics"])[0]) >= level_index("elevated")
         recommendations.append({
             "action": f"Serve {label}.",
-            "effect": f"best identification or re-identification {scores[1]:.0%} with full scores -> {restricted[1]:.0%}"
+            "effect": f"leak above the baseline (judge or re-identification) {scores[1]:.0%} with full scores -> "
+                      f"{restricted[1]:.0%}"
                       + (" (still above the elevated threshold: not a complete defence)" if still else ""),
             "cost": f"accuracy {base_cost.get('accuracy', float('nan')):.1%} -> {cost.get('accuracy', float('nan')):.1%}"
                     + ("; confidence scores withheld" if access is AccessLevel.LABEL_ONLY else ""),

@@ -23,6 +23,7 @@ from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.faces import BaselineUnavailable, train_face_target
 
 RECIPE_KEYS = ("epochs", "learning_rate", "batch_size", "weight_decay", "seed")
+UNREPRODUCED_DEFENCES = ("dp", "dropout", "early_stopping", "label_smoothing")
 
 
 def derangement(n: int, seed: int) -> np.ndarray:
@@ -39,6 +40,10 @@ def twin_recipe(target: TargetModel) -> TrainingConfig | BaselineUnavailable:
     if target.data.get("split") == "unknown":
         return BaselineUnavailable("imported model: its training photos and recipe are unknown, so no twin "
                                    "can be trained on them; verdicts compare with chance")
+    defended = [key for key in UNREPRODUCED_DEFENCES if target.training.get(key)]
+    if defended:
+        return BaselineUnavailable(f"the model was trained with {', '.join(defended)}, which its twin does not "
+                                   "reproduce yet; verdicts compare with chance")
     missing = [key for key in RECIPE_KEYS if key not in target.training]
     if missing:
         return BaselineUnavailable(f"the model's metadata lacks its training recipe ({', '.join(missing)})")
