@@ -66,3 +66,10 @@ def test_config_files_are_checked(tmp_path):
         read_config(tmp_path / "none.toml")
     with pytest.raises(MiriskError, match="at least 1"):
         build_plan("image", parse_accesses("scores"), 0, {})
+
+
+def test_the_baseline_switch_defaults_on_and_must_be_a_boolean():
+    assert build_plan("image", parse_accesses("white-box"), None, {}).settings["baseline"] is True
+    assert build_plan("image", parse_accesses("white-box"), None, {"baseline": False}).settings["baseline"] is False
+    with pytest.raises(MiriskError, match="baseline must be true or false"):
+        build_plan("image", parse_accesses("white-box"), None, {"baseline": "no"})
