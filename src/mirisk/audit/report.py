@@ -123,27 +123,34 @@ def _data_uri(png: bytes) -> str:
 
 
 def _attack_chart(report: dict[str, Any]) -> bytes:
-    """Bars: each attack's headline against its reference (chance, or prior only)."""
+    """Bars: each attack's headline against its reference (chance, prior only, or the
+    label-permuted baseline). Face attacks show both deciding measures: the independent
+    judge and re-identification from held-out photos."""
     kind = report["plan"]["model_kind"]
     names = [attack["id"] for attack in report["attacks"]]
-    main_key, reference_key, label = {
-        "image": ("judge_top1", "baseline_judge_top1", "independent judge identification top-1"),
-        "segmentation": ("reid_top1", "chance_top1", "re-identification top-1 of the training patients"),
-        "federated": ("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images"),
-        "tabular": ("accuracy", "baseline_accuracy", "attack accuracy (training records)"),
+    judged = kind == "image" and report["schema"] != "mirisk-report/2"
+    series = {
+        "image": [("identification_top1", "chance_top1", "identification top-1 (pixel evaluator)")],
+        "segmentation": [("reid_top1", "chance_top1", "re-identification top-1 of the training patients")],
+        "federated": [("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images")],
+        "tabular": [("accuracy", "baseline_accuracy", "attack accuracy (training records)")],
     }[kind]
-    if kind == "image" and report["schema"] == "mirisk-report/2":  # before the independent judge
-        main_key, reference_key, label = "identification_top1", "chance_top1", "identification top-1 (pixel evaluator)"
-    values = [attack["metrics"][main_key] for attack in report["attacks"]]
-    references = [attack["metrics"][reference_key] for attack in report["attacks"]]
-    figure, axis = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
-    axis.barh(names, values, color="#b22222")
-    reference_name = {"tabular": "prior only", "image": "label-permuted baseline (or chance)"}.get(kind, "chance")
-    axis.scatter(references, names, marker="|", s=300, color="black", label=reference_name)
+    if judged:
+        series = [("judge_top1", "baseline_judge_top1", "independent judge top-1"),
+                  ("reid_top1", "baseline_reid_top1", "re-identification from held-out photos")]
+    reference_name = {"tabular": "prior only"}.get(kind, "label-permuted baseline" if judged else "chance")
+    figure, axis = plt.subplots(figsize=(7, 0.6 * len(names) * len(series) + 1.2))
+    height = 0.8 / len(series)
+    for index, ((key, reference, label), colour) in enumerate(zip(series, ("#b22222", "#1f5fa8"))):
+        rows = [position - 0.4 + height * (index + 0.5) for position in range(len(names))]
+        axis.barh(rows, [attack["metrics"][key] for attack in report["attacks"]], height=height, color=colour,
+                  label=label)
+        axis.scatter([attack["metrics"][reference] for attack in report["attacks"]], rows, marker="|", s=200,
+                     color="black", label=reference_name if index == 0 else None)
+    axis.set_yticks(range(len(names)), names)
     axis.set_xlim(0, 1)
-    axis.set_xlabel(label)
     axis.invert_yaxis()
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncol=2, frameon=False)
     figure.tight_layout()
     return png_bytes(figure)
 
