@@ -1,10 +1,16 @@
 """Writing results safely: reconstructions are sensitive data about real people, so every
-file is owner-only (0600, folders 0700) and nothing that exists is overwritten unless asked."""
+file is owner-only (0600, folders 0700) and nothing that exists is overwritten unless asked.
+Evidence files are written atomically: to a private temporary file beside the target,
+flushed to disk, then renamed over it, so a crash leaves the old file or the new one, never
+a torn one."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +50,33 @@ def read_json(path: Path) -> Any:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    with open_private(path) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    return path
+    return write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """A compressed ``.npz`` archive of ``arrays``, in memory."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> Path:
-    with open_private(path, binary=True) as handle:
-        np.savez_compressed(handle, **arrays)
-    return path
+    return write_bytes(path, npz_bytes(**arrays))
 
 
 def write_bytes(path: Path, content: bytes) -> Path:
-    with open_private(path, binary=True) as handle:
-        handle.write(content)
+    """Write ``content`` to ``path`` owner-only and atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
     return path

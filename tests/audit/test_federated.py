@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from mirisk.audit.federated import load_replay_images, recorded_defence, replay_round, run_gradient_unit
-from mirisk.audit.plan import build_plan, parse_accesses
+from mirisk.audit.kinds.federated import load_replay_images, recorded_defence, replay_round, run_gradient_unit
+from mirisk.audit.kinds import build_plan
+from mirisk.audit.plan import parse_accesses
 from mirisk.data.faces import BUNDLED
 from mirisk.errors import MiriskError
 from mirisk.fl.simulation import UpdateDefence, simulate_round
@@ -44,16 +45,16 @@ def test_the_replay_keeps_the_rounds_weights_schedule_and_defence(captured, face
     assert all(torch.equal(replayed.weights[name], captured.weights[name]) for name in captured.weights)
 
 
-def test_a_gradient_unit_measures_the_replay_and_the_noise_check(captured, faces, tmp_path):
+def test_a_gradient_unit_measures_the_replay_and_the_noise_check(captured, faces):
     plan = build_plan("federated", parse_accesses("white-box"), None,
                       {"gradient_attacks": ["idlg"], "gradient_iterations": 100, "gradient_restarts": 1})
-    payload = run_gradient_unit(plan.units[0], plan.settings, captured, downscaled(faces, 2), tmp_path, redact=False)
+    payload, files = run_gradient_unit(plan.units[0], plan.settings, captured, downscaled(faces, 2), redact=False)
     # measured: iDLG re-identifies both replayed faces (chance 2.5%); the noise check brings it to 0%
     assert payload["metrics"]["reid_top1"] >= 0.5 and payload["metrics"]["label_accuracy"] == 1.0
     check = payload["defence_check"]
     assert check["defence"]["noise"] == 1e-4 and check["ssim_mean"] < payload["metrics"]["ssim_mean"]
     assert len(payload["captured"]["recovered_labels"]) == 2
-    assert {path.name for path in tmp_path.iterdir()} == {"reconstructions.png", "reconstructions.npz", "captured.npz"}
+    assert set(files) == {"reconstructions.png", "reconstructions.npz", "captured.npz"}
 
 
 def test_the_federated_plan_refuses_what_does_not_apply():

@@ -2,7 +2,9 @@
 
 import pytest
 
-from mirisk.audit.plan import build_plan, parse_accesses, policy_units, read_config
+from mirisk.audit.kinds import build_plan, read_config
+from mirisk.audit.kinds.image import policy_units
+from mirisk.audit.plan import parse_accesses
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
 

@@ -1,6 +1,7 @@
 """The verdict rules on hand-made evidence."""
 
-from mirisk.audit.plan import build_plan, parse_accesses
+from mirisk.audit.kinds import build_plan
+from mirisk.audit.plan import parse_accesses
 from mirisk.audit.verdict import (
     image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations,
     tabular_attack_level, threat_verdicts,
@@ -69,7 +70,7 @@ def test_a_threat_model_inherits_the_attacks_of_less_revealing_access():
         "scores-blackbox": {"metrics": image_metrics(0.02)},
         "label-only-repulsion": {"metrics": image_metrics(0.3)},
     }
-    verdict = threat_verdicts(plan, results)
+    verdict = threat_verdicts(plan, results, image_attack_level)
     assert verdict["by_threat_model"]["white-box"]["level"] == "high"  # the label-only attack works for it too
     assert verdict["by_threat_model"]["scores"]["decided_by"] == "label-only-repulsion"
     assert verdict["overall"] == "high"
@@ -86,7 +87,7 @@ def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get
     plan = build_plan("segmentation", parse_accesses("scores,top-k,label-only"), None, {})
     results = {"scores-decoder": segmentation_result("probs", 0.9, 0.6),
                "label-only-decoder": segmentation_result("labels", 0.04, 0.3)}
-    verdict = threat_verdicts(plan, results)
+    verdict = threat_verdicts(plan, results, segmentation_attack_level)
     assert set(verdict["by_threat_model"]) == {"scores", "label-only"}
     assert verdict["by_threat_model"]["label-only"]["level"] == "elevated"  # 4% >= 3 x chance
     advice = segmentation_recommendations(plan, results)

@@ -1,4 +1,4 @@
-"""The audit report: ``report.json`` (schema ``mirisk-report/2``, documented in
+"""The audit report: ``report.json`` (schema ``mirisk-report/3``, documented in
 docs/audit.md) and a self-contained ``report.html`` rendered from it (no external assets:
 figures are embedded; with redaction there are no images at all)."""
 
@@ -6,24 +6,23 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from mirisk.audit.case import AuditCase, UnitResult
+from mirisk.audit.kinds import case_for
+from mirisk.audit.plan import AuditPlan
+from mirisk.audit.verdict import LEVELS, threat_verdicts
+from mirisk.errors import MiriskError
+from mirisk.figures import png_bytes, privacy_sweep_plot
+from mirisk.pipelines.face_sweep import SWEEP_ATTACKS
+from mirisk.runtime import versions
 
-from mirisk.audit.plan import AuditPlan  # noqa: E402
-from mirisk.audit.verdict import (  # noqa: E402
-    LEVELS, federated_recommendations, image_baselines, image_recommendations, segmentation_recommendations,
-    tabular_recommendations, threat_verdicts,
-)
-from mirisk.errors import MiriskError  # noqa: E402
-from mirisk.figures import png_bytes, privacy_sweep_plot  # noqa: E402
-from mirisk.pipelines.face_sweep import SWEEP_ATTACKS  # noqa: E402
-from mirisk.runtime import versions  # noqa: E402
+Figures = Callable[[str], bytes | None]  # an artefact's path in the audit folder -> its bytes (None: absent)
 
 SCHEMA = "mirisk-report/3"
 READABLE_SCHEMAS = ("mirisk-report/2", SCHEMA)  # 3: face attacks judged independently, with baselines
@@ -47,68 +46,38 @@ CITATIONS = {
 }
 
 
-def _headline(kind: str, metrics: dict[str, Any]) -> dict[str, float]:
-    if kind == "image":
-        judge_base, reid_base, base_name = image_baselines(metrics)
-        return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
-                                              "reid_top1_ci", "ssim_mean", "chance_top1")} | {
-            "judge_top1": metrics["independent"]["identification_top1"],
-            "judge_top1_ci": metrics["independent"]["identification_top1_ci"],
-            "judge_top5": metrics["independent"]["identification_top5"],
-            "face_rate": metrics["independent"]["face_rate"],
-            "baseline_judge_top1": judge_base, "baseline_reid_top1": reid_base, "baseline": base_name,
-            "evaluator_disagreement": metrics["evaluator_disagreement"]}
-    if kind == "segmentation":
-        return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
-    if kind == "federated":
-        return {key: metrics[key] for key in ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")}
-    train = metrics["train"] or metrics
-    return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
-                                         "advantage", "mcc")} | {
-        "test_accuracy": metrics["test"]["accuracy"] if metrics["test"] else None}
-
-
-def build_report(plan: AuditPlan, subject_description: dict[str, Any], results: dict[str, dict[str, Any]],
-                 vulnerability: dict[str, Any], at_risk: Any, defences: dict[str, Any],
-                 redact: bool, seconds: float, out_dir: Path) -> dict[str, Any]:
+def build_report(plan: AuditPlan, case: AuditCase, description: dict[str, Any], results: dict[str, UnitResult],
+                 vulnerability: dict[str, Any], at_risk: Any, defences: dict[str, Any], redact: bool,
+                 seconds: float) -> dict[str, Any]:
     """Everything the HTML shows, as one JSON document. ``defences`` holds what was
-    measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_checks`` (query budgets)."""
-    verdict = threat_verdicts(plan, results)
-    if plan.model_kind == "image":
-        recommendations = image_recommendations(plan, results, subject_description["metrics"].get("test_accuracy"),
-                                                defences)
-    elif plan.model_kind == "segmentation":
-        recommendations = segmentation_recommendations(plan, results)
-    elif plan.model_kind == "federated":
-        recommendations = federated_recommendations(plan, results)
-    else:
-        recommendations = tabular_recommendations(plan, results, defences.get("dp_sweep"))
+    measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_checks`` (query budgets),
+    ``policy_matrix`` (output policies)."""
+    payloads = {unit_id: result.payload for unit_id, result in results.items()}
+    verdict = threat_verdicts(plan, payloads, case.attack_level)
     attacks = []
     for unit in plan.units:
-        payload = results[unit.id]
-        png = out_dir / "attacks" / unit.id / "reconstructions.png"
-        lineup = out_dir / "attacks" / unit.id / "lineup.png"
+        payload = results[unit.id].payload
         attacks.append({
             "id": unit.id, "attack": unit.attack, "access": unit.access.value, "policy": unit.policy,
             "level": verdict["by_attack"][unit.id]["level"], "reason": verdict["by_attack"][unit.id]["reason"],
-            "metrics": _headline(plan.model_kind, payload["metrics"]),
+            "metrics": case.headline(payload["metrics"]),
             "queries_used": payload.get("queries_used"), "seconds": payload.get("seconds"),
             "policy_cost": payload.get("policy_cost"), "citation": CITATIONS[unit.attack],
             "threat_model": payload["threat_model"],
             "stopped_by_gateway": payload.get("deployment", {}).get("stopped_by_gateway", []),
-            "artifacts": {} if redact else {name: str(path.relative_to(out_dir)) for name, path in
-                                            (("reconstructions", png), ("lineup", lineup)) if path.is_file()},
+            "artifacts": {} if redact else {name: f"attacks/{unit.id}/{name}.png" for name in ("reconstructions", "lineup")
+                                            if f"{name}.png" in results[unit.id].files},
         })
     return {
         "schema": SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": subject_description,
+        "model": description,
         "plan": plan.as_dict(),
         "verdict": {"overall": verdict["overall"], "by_threat_model": verdict["by_threat_model"]},
         "levels": list(LEVELS),
         "threat_models_skipped": plan.skipped,
         "attacks": attacks,
-        "recommendations": recommendations,
+        "recommendations": case.recommendations(plan, payloads, description, defences),
         "vulnerability": vulnerability,
         "at_risk": at_risk,
         "defences": defences,
@@ -126,20 +95,10 @@ def _attack_chart(report: dict[str, Any]) -> bytes:
     """Bars: each attack's headline against its reference (chance, prior only, or the
     label-permuted baseline). Face attacks show both deciding measures: the independent
     judge and re-identification from held-out photos."""
-    kind = report["plan"]["model_kind"]
     names = [attack["id"] for attack in report["attacks"]]
-    judged = kind == "image" and report["schema"] != "mirisk-report/2"
-    series = {
-        "image": [("identification_top1", "chance_top1", "identification top-1 (pixel evaluator)")],
-        "segmentation": [("reid_top1", "chance_top1", "re-identification top-1 of the training patients")],
-        "federated": [("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images")],
-        "tabular": [("accuracy", "baseline_accuracy", "attack accuracy (training records)")],
-    }[kind]
-    if judged:
-        series = [("judge_top1", "baseline_judge_top1", "independent judge top-1"),
-                  ("reid_top1", "baseline_reid_top1", "re-identification from held-out photos")]
-    reference_name = {"tabular": "prior only"}.get(kind, "label-permuted baseline" if judged else "chance")
-    figure, axis = plt.subplots(figsize=(7, 0.6 * len(names) * len(series) + 1.2))
+    series, reference_name = case_for(report["plan"]["model_kind"]).chart_series(report["schema"])
+    figure = Figure(figsize=(7, 0.6 * len(names) * len(series) + 1.2))
+    axis = figure.subplots()
     height = 0.8 / len(series)
     for index, ((key, reference, label), colour) in enumerate(zip(series, ("#b22222", "#1f5fa8"))):
         rows = [position - 0.4 + height * (index + 0.5) for position in range(len(names))]
@@ -159,7 +118,7 @@ def _dp_chart(report: dict[str, Any]) -> bytes | None:
     points = report["defences"].get("dp_sweep")
     if not points:
         return None
-    if report["plan"]["model_kind"] == "image":
+    if case_for(report["plan"]["model_kind"]).report_labels["dp_table"] == "attacks":
         key, label = (("identification_top1", "identification") if report["schema"] == "mirisk-report/2"
                       else ("judge_top1", "judge identification"))
         return privacy_sweep_plot(
@@ -178,8 +137,13 @@ def _dp_chart(report: dict[str, Any]) -> bytes | None:
     )
 
 
-def render_html(report: dict[str, Any], out_dir: Path) -> str:
-    """The self-contained page for ``report`` (``out_dir`` holds the attack artefacts)."""
+def folder_figures(out_dir: Path) -> Figures:
+    """The artefacts of an audit folder on disk."""
+    return lambda path: (out_dir / path).read_bytes() if (out_dir / path).is_file() else None
+
+
+def render_html(report: dict[str, Any], artefacts: Figures) -> str:
+    """The self-contained page for ``report``, its attack figures read through ``artefacts``."""
     figures: dict[str, str] = {}
     if not report["redacted"]:
         figures["attacks"] = _data_uri(_attack_chart(report))
@@ -188,13 +152,15 @@ def render_html(report: dict[str, Any], out_dir: Path) -> str:
             figures["dp"] = _data_uri(dp)
         for attack in report["attacks"]:
             for name, path in attack["artifacts"].items():
-                if (out_dir / path).is_file():
-                    figures[f"{attack['id']}:{name}"] = _data_uri((out_dir / path).read_bytes())
+                content = artefacts(path)
+                if content is not None:
+                    figures[f"{attack['id']}:{name}"] = _data_uri(content)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("mirisk.audit", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
     )
     environment.filters["pct"] = lambda value: "-" if value is None else f"{value:.1%}"
-    return environment.get_template("report.html.j2").render(report=report, figures=figures)
+    section = case_for(report["plan"]["model_kind"]).report_labels
+    return environment.get_template("report.html.j2").render(report=report, figures=figures, section=section)
 
 
 def check_report(payload: Any, path: Path) -> dict[str, Any]:

@@ -1,26 +1,26 @@
-"""One audit, end to end: plan, run (resumably), judge, report. Owner-only files throughout;
-an existing report is never overwritten without ``force``."""
+"""One audit, end to end: plan, run (resumably), judge, report. In memory unless given an
+output folder; owner-only files throughout, and an existing report is never overwritten
+without ``force``."""
 
 from __future__ import annotations
 
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
-from mirisk.audit.plan import AttackUnit, AuditPlan, build_plan, parse_accesses, read_config
-from mirisk.audit.report import build_report, render_html
-from mirisk.audit.defences import run_budget_checks, run_defences, run_policy_matrix
-from mirisk.audit.runner import AuditSubject, load_subject, run_units
+from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult
+from mirisk.audit.defences import run_budget_checks, run_defences, run_policy_matrix, save_defences
+from mirisk.audit.kinds import build_plan, load_subject, read_config
+from mirisk.audit.plan import AuditPlan, parse_accesses
+from mirisk.audit.report import build_report, check_report, folder_figures, render_html
+from mirisk.audit.runner import OnUnit, run_units, save_unit
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
-from mirisk.metrics.vulnerability import (
-    federated_vulnerability, image_vulnerability, most_at_risk_people, most_at_risk_records,
-    segmentation_vulnerability, tabular_vulnerability,
-)
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel
@@ -59,28 +59,34 @@ def plan_audit(model: Path, data: str | None, config_path: Path | None, access: 
     With ``endpoint``, the black-box attack of the deployed access level runs against the
     live gateway there, under the policy it applies to ``api_key``."""
     config = read_config(config_path) if config_path else {}
-    requested = access if access is not None else config.get("access")
-    budget = budget if budget is not None else config.get("budget")
     sensitive = sensitive or config.get("sensitive")
     known = known or (tuple(config["known"]) if config.get("known") else None)
-    subject = load_subject(model, data, aux, sensitive, known, spec)
+    subject = load_subject(model, data, SubjectOptions(aux, sensitive, known, spec))
+    return plan_for_subject(subject, config, access, budget, endpoint, api_key), subject
+
+
+def plan_for_subject(subject: AuditSubject, config: dict[str, Any], access: str | list[str] | None = None,
+                     budget: int | None = None, endpoint: str | None = None,
+                     api_key: str | None = None) -> AuditPlan:
+    """The plan for a loaded subject (arguments override ``config``)."""
+    requested = access if access is not None else config.get("access")
+    budget = budget if budget is not None else config.get("budget")
     config = {**config, "sensitive": subject.sensitive, "known": list(subject.known)}
-    gradients = subject.kind != "image" or subject.target.gradients
+    gradients = getattr(subject.target, "gradients", True)
     if endpoint is None:
-        default = "white-box" if subject.kind == "federated" else "white-box,scores,top-k,label-only"
-        accesses = parse_accesses(requested if requested is not None else default)
+        accesses = parse_accesses(requested if requested is not None else subject.case.default_accesses)
     else:
         accesses = _deployed_accesses(subject, requested, endpoint, api_key, budget, config)
-    return build_plan(subject.kind, accesses, budget, config, gradients), subject
+    return build_plan(subject.kind, accesses, budget, config, gradients)
 
 
 def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None, endpoint: str,
                        api_key: str | None, budget: int | None, config: dict[str, Any]) -> tuple[AccessLevel, ...]:
     """Connect to the gateway, check it serves this model, and keep white-box (if asked or by
     default) plus the one black-box access level the gateway gives this key."""
-    if subject.kind != "image":
-        raise MiriskError(f"--endpoint audits an image classifier served by `mirisk serve`; this is a {subject.kind} "
-                          "model")
+    if not subject.case.deployable:
+        raise MiriskError(f"--endpoint audits an image classifier served by `mirisk serve`; this is a "
+                          f"{subject.case.title}")
     remote = RemoteOracle(endpoint, api_key or "", budget=budget)
     remote.check_serves(subject.target.class_names, subject.target.input_shape)
     deployed = remote.policy.access
@@ -94,65 +100,92 @@ def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None,
     return accesses
 
 
-def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path, redact: bool, force: bool,
-              on_unit: Callable[[AttackUnit, bool], None] | None = None,
-              announce: Callable[[str], None] | None = None, backend: Backend | None = None) -> dict[str, Any]:
-    """Run ``plan`` into ``out`` (attacks and DP retrains as tasks of ``backend``, default
-    this process) and write report.json and report.html; returns the report."""
+@dataclass
+class AuditReport:
+    """A finished audit: the report document (``report.json``), the plan, each unit's result
+    with its evidence files, and the defence measurements. ``save`` writes it all."""
+
+    document: dict[str, Any]
+    plan: AuditPlan
+    results: dict[str, UnitResult]
+    defences: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        """The overall level (report.json's ``verdict.overall``)."""
+        return self.document["verdict"]["overall"]
+
+    @property
+    def by_threat_model(self) -> dict[str, dict[str, Any]]:
+        return self.document["verdict"]["by_threat_model"]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.document
+
+    def html(self) -> str:
+        """The self-contained report page."""
+        return render_html(self.document, self._artefact)
+
+    def _artefact(self, path: str) -> bytes | None:
+        _, unit_id, name = path.split("/", 2)
+        result = self.results.get(unit_id)
+        return None if result is None else result.files.get(name)
+
+    def save(self, out: str | Path, force: bool = False) -> Path:
+        """Write the audit folder (plan, each unit's result and evidence, the defence
+        measurements, report.json and report.html), owner-only; an audit run again on it
+        with the same plan finds everything done."""
+        out = prepare_audit_dir(Path(out), force)
+        fingerprint = self.plan.fingerprint()
+        write_json(out / PLAN_JSON, {"fingerprint": fingerprint, **self.plan.as_dict()})
+        for result in self.results.values():
+            save_unit(out, result, fingerprint)
+        save_defences(out, self.plan, self.defences)
+        write_report(out, self.document)
+        return out
+
+
+def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path | None = None, redact: bool = False,
+              force: bool = False, on_unit: OnUnit | None = None, announce: Callable[[str], None] | None = None,
+              backend: Backend | None = None) -> AuditReport:
+    """Run ``plan`` (attacks and DP retrains as tasks of ``backend``, default this process).
+    With ``out``, each result is written there as it finishes (an unfinished audit there is
+    resumed) and so are report.json and report.html; without it, nothing touches the disk."""
     prepare_torch(plan.settings["seed"])
     started = time.perf_counter()
-    out = prepare_audit_dir(out, force)
-    stored = out / PLAN_JSON
-    if stored.is_file() and read_json(stored).get("fingerprint") != plan.fingerprint():
-        raise MiriskError(f"{out} holds an unfinished audit with a different plan or model; choose a new folder "
-                          "or pass --force")
-    write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
+    if out is not None:
+        out = prepare_audit_dir(out, force)
+        stored = out / PLAN_JSON
+        if stored.is_file() and read_json(stored).get("fingerprint") != plan.fingerprint():
+            raise MiriskError(f"{out} holds an unfinished audit with a different plan or model; choose a new folder "
+                              "or pass --force")
+        write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit, backend)
-    defences = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
+    measured = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
                 "budget_checks": run_budget_checks(plan, subject, results, out, backend, announce),
                 "policy_matrix": run_policy_matrix(plan, subject, results, out, backend, announce)}
-    if subject.kind == "image":
-        vulnerability = image_vulnerability(subject.target, subject.dataset)
-        at_risk = most_at_risk_people(results, subject.target.class_names, rank_key="independent_rank")
-    elif subject.kind == "federated":
-        vulnerability, at_risk = federated_vulnerability(subject.target), None  # the replay's people are stand-ins
-    elif subject.kind == "segmentation":
-        vulnerability = segmentation_vulnerability(subject.target, subject.slices)
-        at_risk = most_at_risk_people(results, tuple(subject.target.data["train_subjects"]), rank_key="reid_rank")
-    else:
-        vulnerability = tabular_vulnerability(subject.target)
-        at_risk = _tabular_at_risk(out, subject, plan)
-    report = build_report(plan, subject.describe(), results, vulnerability, None if redact else at_risk,
-                          {name: value for name, value in defences.items() if value}, redact,
-                          time.perf_counter() - started, out)
-    write_report(out, report)
+    defences = {name: value for name, value in measured.items() if value}
+    case = subject.case
+    at_risk = None if redact else case.at_risk(plan, subject, results)
+    document = build_report(plan, case, case.describe(subject), results, case.vulnerability(subject), at_risk,
+                            defences, redact, time.perf_counter() - started)
+    report = AuditReport(document, plan, results, defences)
+    if out is not None:
+        write_report(out, document, report.html())
     return report
 
 
-def _tabular_at_risk(out: Path, subject: AuditSubject, plan: AuditPlan) -> dict[str, Any] | None:
-    import pandas as pd
-
-    first = next((unit for unit in plan.units if unit.attack == "fredrikson"), None)
-    path = out / "attacks" / first.id / "inferences.csv" if first else None
-    if path is None or not path.is_file():
-        return None
-    return most_at_risk_records(pd.read_csv(path, dtype={subject.target.schema.id_column: str}),
-                                subject.target.schema.id_column, subject.sensitive)
-
-
-def write_report(out: Path, report: dict[str, Any]) -> None:
-    write_json(out / REPORT_JSON, report)
-    write_bytes(out / REPORT_HTML, render_html(report, out).encode("utf-8"))
+def write_report(out: Path, document: dict[str, Any], html: str | None = None) -> None:
+    """report.json, then report.html (rendered from the folder's artefacts when not given)."""
+    write_json(out / REPORT_JSON, document)
+    write_bytes(out / REPORT_HTML, (html or render_html(document, folder_figures(out))).encode("utf-8"))
 
 
 def rerender(directory: Path) -> Path:
     """Re-write report.html from report.json (e.g. after an upgrade of the template)."""
-    from mirisk.audit.report import check_report
-
     path = directory / REPORT_JSON
     if not path.is_file():
         raise MiriskError(f"no {REPORT_JSON} in {directory}")
     report = check_report(read_json(path), path)
-    write_bytes(directory / REPORT_HTML, render_html(report, directory).encode("utf-8"))
+    write_bytes(directory / REPORT_HTML, render_html(report, folder_figures(directory)).encode("utf-8"))
     return directory / REPORT_HTML
-

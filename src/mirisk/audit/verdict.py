@@ -27,6 +27,7 @@ verdict is the worst over its threat models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
@@ -69,6 +70,11 @@ def _level_of_excess(excess: float, chance: float) -> str:
     return "elevated" if excess >= 2 * chance else "low"
 
 
+def _gallery_words(metrics: dict[str, Any]) -> str:
+    """Which photos re-identification searched: held-out ones, or all when the split is unknown."""
+    return "all photos (training split unknown)" if "unknown" in metrics.get("reid_gallery", "") else "held-out photos"
+
+
 def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and the sentences that justify it, for one image attack's metrics."""
     chance, judge = metrics["chance_top1"], metrics["independent"]
@@ -79,7 +85,7 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     value, (low, high), base = measures[decisive]
     level = _level_of_excess(value - base, chance)
     reason = (f"independent judge top-1 {judge['identification_top1']:.0%} [{judge['identification_top1_ci'][0]:.0%}, "
-              f"{judge['identification_top1_ci'][1]:.0%}] vs {judge_base:.0%}; re-identification from held-out photos "
+              f"{judge['identification_top1_ci'][1]:.0%}] vs {judge_base:.0%}; re-identification from {_gallery_words(metrics)} "
               f"{metrics['reid_top1']:.0%} [{metrics['reid_top1_ci'][0]:.0%}, {metrics['reid_top1_ci'][1]:.0%}] vs "
               f"{reid_base:.0%} ({base_name}; chance {chance:.1%}); face rate {judge['face_rate']:.0%}; pixel evaluator "
               f"{metrics['identification_top1']:.0%}")
@@ -124,19 +130,15 @@ def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
                    f"{train['population_accuracy']:.0%}")
 
 
-ATTACK_LEVELS = {"image": image_attack_level, "segmentation": segmentation_attack_level,
-                 "federated": federated_attack_level, "tabular": tabular_attack_level}
+AttackLevel = Callable[[dict[str, Any]], tuple[str, str]]
 
 
-def attack_level(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
-    return ATTACK_LEVELS[kind](payload["metrics"])
-
-
-def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per attack, per threat model (worst at that access or below) and overall."""
+def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]], attack_level: AttackLevel) -> dict[str, Any]:
+    """Per attack (by the kind's ``attack_level`` rule on its metrics), per threat model (worst
+    at that access or below) and overall."""
     per_attack = {}
     for unit in plan.units:
-        level, reason = attack_level(plan.model_kind, results[unit.id])
+        level, reason = attack_level(results[unit.id]["metrics"])
         per_attack[unit.id] = {"level": level, "reason": reason, "access": unit.access.value}
     by_threat = {}
     for access in (access for access in plan.accesses if access.value not in plan.skipped):
@@ -152,15 +154,12 @@ def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> dict
 
 
 def _best(plan: AuditPlan, results: dict[str, dict[str, Any]], access) -> tuple[str, float] | None:
-    """The strongest attack measured at exactly ``access`` and its headline number."""
+    """The strongest image attack measured at exactly ``access`` and its headline number."""
     candidates = [unit for unit in plan.units if unit.access == access]
     if not candidates:
         return None
-    score = {"image": image_success,
-             "segmentation": lambda m: m["reid_top1"], "federated": lambda m: m["reid_top1"],
-             "tabular": lambda m: (m["train"] or m)["accuracy"]}[plan.model_kind]
-    best = max(candidates, key=lambda unit: score(results[unit.id]["metrics"]))
-    return best.id, score(results[best.id]["metrics"])
+    best = max(candidates, key=lambda unit: image_success(results[unit.id]["metrics"]))
+    return best.id, image_success(results[best.id]["metrics"])
 
 
 def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], test_accuracy: float | None,

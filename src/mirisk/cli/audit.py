@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir
-from mirisk.audit import plan_audit, rerender, run_audit
+from mirisk.audit import AuditReport, plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
 from mirisk.cli.common import (
@@ -71,7 +71,7 @@ def audit(
     runner = make_backend(backend.value, address, cpus_per_task)
     plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec, endpoint=endpoint,
                                api_key=api_key)
-    report = _run_with_progress(plan, subject, out, redact, force, runner)
+    report = _run_with_progress(plan, subject, out, redact, force, runner).document
     console.print(verdict_table(report))
     console.print(f"report: {out / 'report.html'} (and report.json; owner-only)")
     if fail_on is not None and level_index(report["verdict"]["overall"]) >= level_index(fail_on):
@@ -80,7 +80,7 @@ def audit(
 
 
 def _run_with_progress(plan, subject, out: Path, redact: bool, force: bool,
-                       backend: Backend | None = None) -> dict[str, Any]:
+                       backend: Backend | None = None) -> AuditReport:
     with progress_bar("audit: attacks", len(plan.units)) as update:
         done = iter(range(1, len(plan.units) + 1))
 
@@ -137,6 +137,6 @@ def demo_audit(out: Path, force: bool) -> None:
         target = train_face_target(DEMO_ARCHITECTURE, dataset, progress=update)
     model_dir = save_target(target, out_dir / "model", force=True)
     plan, subject = plan_audit(model_dir, None, None, None, None)
-    report = _run_with_progress(plan, subject, out_dir / "audit", redact=False, force=True)
+    report = _run_with_progress(plan, subject, out_dir / "audit", redact=False, force=True).document
     console.print(verdict_table(report))
     console.print(f"done in {time.perf_counter() - started:.0f} s; report: {out_dir / 'audit' / 'report.html'}")

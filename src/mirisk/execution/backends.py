@@ -1,5 +1,7 @@
 """Execution backends: run a list of tasks (JSON documents) through a named task function
-and gather the results, in order, into one list.
+and gather the results, in order, into one list. A backend that runs ``in_process`` also
+lets a caller run work directly on objects it holds (``with backend.threads(): ...``), so
+nothing is serialised on the local path.
 
 - ``LocalBackend``: in this process, one task after another.
 - ``RayBackend``: one Ray task per item on a cluster (``address``: ``auto``, ``ray://...``,
@@ -11,9 +13,10 @@ and gather the results, in order, into one list.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +31,10 @@ OnResult = Callable[[int, dict[str, Any]], None]
 class Backend(Protocol):
     name: str
     cpus_per_task: int | None  # None: torch's default threads (local only)
+    in_process: bool  # tasks run in this process, so work may be done here on live objects
+
+    def threads(self) -> contextlib.AbstractContextManager[None]:
+        """While open, torch in this process uses the threads a task of this backend would."""
 
     def map(self, task: str, items: list[dict[str, Any]], on_result: OnResult | None = None) -> list[dict[str, Any]]:
         """The results of task ``task`` on each item, in the items' order; ``on_result(index,
@@ -41,18 +48,24 @@ class LocalBackend:
 
     cpus_per_task: int | None = None
     name: str = "local"
+    in_process: bool = True
 
-    def map(self, task: str, items: list[dict[str, Any]], on_result: OnResult | None = None) -> list[dict[str, Any]]:
-        threads = self.cpus_per_task or torch.get_num_threads()
+    @contextlib.contextmanager
+    def threads(self) -> Iterator[None]:
         previous = torch.get_num_threads()
-        results = []
+        torch.set_num_threads(self.cpus_per_task or previous)
         try:
-            for index, item in enumerate(items):
-                results.append(json.loads(run_task(task, as_json(item, f"a {task} task"), threads)))
-                if on_result is not None:
-                    on_result(index, results[-1])
+            yield
         finally:
             torch.set_num_threads(previous)
+
+    def map(self, task: str, items: list[dict[str, Any]], on_result: OnResult | None = None) -> list[dict[str, Any]]:
+        results = []
+        with self.threads():
+            for index, item in enumerate(items):
+                results.append(json.loads(run_task(task, as_json(item, f"a {task} task"), torch.get_num_threads())))
+                if on_result is not None:
+                    on_result(index, results[-1])
         return results
 
 
@@ -64,6 +77,10 @@ class RayBackend:
     cpus_per_task: int = 1
     max_retries: int = 3
     name: str = "ray"
+    in_process: bool = False
+
+    def threads(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def __post_init__(self) -> None:
         if self.cpus_per_task < 1 or self.max_retries < 0:

@@ -18,7 +18,7 @@ import hashlib
 import importlib
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,23 +263,44 @@ def import_model(path: str | Path, spec: ImportSpec) -> TargetModel:
         module = _load_safetensors(path, spec)
     if shape is None:
         raise MiriskError(f"{path} does not say its input shape; pass --input-shape C,H,W")
-    adapter = InputAdapter(module, spec.mean, spec.std, flatten=fmt == "skops", outputs=outputs,
-                           fixed_mode=fmt == "export").eval().requires_grad_(False)
+    provenance = {"format": fmt, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                  "outputs": outputs, "gradients": gradients, **notes}
+    return verified_target(module, replace(spec, input_shape=tuple(shape), outputs=outputs), f"imported-{fmt}",
+                           provenance, str(path), gradients=gradients, flatten=fmt == "skops",
+                           fixed_mode=fmt == "export")
+
+
+def verified_target(module: nn.Module, spec: ImportSpec, architecture: str, provenance: dict[str, Any], name: str,
+                    gradients: bool = True, flatten: bool = False, fixed_mode: bool = False) -> TargetModel:
+    """``module`` behind its input adapter, checked to run on ``spec``'s input shape and to
+    give one output per class name; its training split is unknown."""
+    shape = spec.input_shape
+    adapter = InputAdapter(module, spec.mean, spec.std, flatten=flatten, outputs=spec.outputs,
+                           fixed_mode=fixed_mode).eval().requires_grad_(False)
     low, high = spec.value_range
     try:
         with torch.no_grad():
             probe = adapter(torch.full((2, *shape), (low + high) / 2))
     except Exception as error:  # the user's model may raise anything on a wrong shape
-        raise MiriskError(f"{path} does not run on inputs of shape {list(shape)}: {str(error).splitlines()[0]}") from None
+        raise MiriskError(f"{name} does not run on inputs of shape {list(shape)}: {str(error).splitlines()[0]}") from None
     if probe.ndim != 2:
-        raise MiriskError(f"{path} returns outputs of shape {list(probe.shape)}; a classifier returns [N, classes]")
+        raise MiriskError(f"{name} returns outputs of shape {list(probe.shape)}; a classifier returns [N, classes]")
+    if not torch.isfinite(probe).all():
+        raise MiriskError(f"{name} returns non-finite outputs (NaN or inf) on a plain input")
     classes = spec.classes or tuple(str(i) for i in range(probe.shape[1]))
     if len(classes) != probe.shape[1]:
         raise MiriskError(f"{len(classes)} class names for a model with {probe.shape[1]} outputs")
     return TargetModel(
-        module=adapter, architecture=f"imported-{fmt}", input_shape=tuple(shape), class_names=tuple(classes),
-        value_range=(float(low), float(high)), gradients=gradients,
-        data={"split": "unknown"},
-        provenance={"format": fmt, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                    "outputs": outputs, "gradients": gradients, **notes},
+        module=adapter, architecture=architecture, input_shape=tuple(shape), class_names=tuple(classes),
+        value_range=(float(low), float(high)), gradients=gradients, data={"split": "unknown"}, provenance=provenance,
     )
+
+
+def module_target(module: nn.Module, spec: ImportSpec) -> TargetModel:
+    """A torch module in memory as an image target (white-box: its gradients are used)."""
+    if not isinstance(module, nn.Module):
+        raise MiriskError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    if spec.input_shape is None:
+        raise MiriskError("give the module's input_shape (C, H, W)")
+    provenance = {"format": "module", "class": type(module).__name__, "outputs": spec.outputs, "gradients": True}
+    return verified_target(module, spec, f"module-{type(module).__name__}", provenance, type(module).__name__)

@@ -166,15 +166,34 @@ def invert_faces(
     return measure_face_reconstructions(target, dataset, result, seed=seed)
 
 
+@dataclass(frozen=True)
+class FaceGallery:
+    """What every measurement of one target on one data set shares: the training split, the
+    pixel evaluator fitted on the held-out photos and its accuracy on the training photos.
+    Build it once (:func:`face_gallery`) and pass it to every measurement of an audit."""
+
+    split: SubjectSplit
+    evaluator: FaceEvaluator
+    training_accuracy: float
+
+
+def face_gallery(target: TargetModel, dataset: ImageDataset, seed: int = 0) -> FaceGallery:
+    """The split of ``target`` on ``dataset`` and the pixel evaluator fitted on its held-out photos."""
+    split = target_split(target, dataset)
+    train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
+    evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
+    return FaceGallery(split, evaluator, evaluator.accuracy(train.images, train.labels))
+
+
 def face_identification(target: TargetModel, dataset: ImageDataset, reconstructions: np.ndarray,
-                        labels: np.ndarray, seed: int = 0) -> dict[str, Any]:
+                        labels: np.ndarray, seed: int = 0, gallery: FaceGallery | None = None) -> dict[str, Any]:
     """Every identification number for ``reconstructions`` of the people ``labels``: the
     independent judge and the pixel evaluator, both against held-out photos, re-identification
     from the photos an attacker could hold, and similarity to the training photos."""
-    split = target_split(target, dataset)
+    gallery = gallery or face_gallery(target, dataset, seed)
+    split = gallery.split
     unknown = target.data.get("split") == "unknown"
-    train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
-    evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
+    held_out = dataset.subset(split.held_out)
     in_training = np.zeros(len(dataset.images), dtype=bool)
     in_training[split.train] = True
     attacker_photos = np.ones(len(dataset.images), dtype=bool) if unknown else ~in_training
@@ -183,13 +202,13 @@ def face_identification(target: TargetModel, dataset: ImageDataset, reconstructi
     judge = face_judge()
     judged = judge_identification(judge.embed(reconstructions), labels, judge.embed(held_out.images),
                                   held_out.labels, dataset.n_classes, gallery_name)
-    metrics = identification_metrics(reconstructions, labels, evaluator, dataset.images, dataset.labels, in_training,
-                                     dataset.n_classes, judged, attacker_photos=attacker_photos)
+    metrics = identification_metrics(reconstructions, labels, gallery.evaluator, dataset.images, dataset.labels,
+                                     in_training, dataset.n_classes, judged, attacker_photos=attacker_photos)
     metrics["evaluator"] = {
         "model": "eigenfaces: per-image standardisation, PCA (whitened), logistic regression",
         "role": "pixel-space evaluator (same pixel space as the attacks; can be fooled)",
         "trained_on": gallery_name,
-        "accuracy_on_training_photos": evaluator.accuracy(train.images, train.labels),
+        "accuracy_on_training_photos": gallery.training_accuracy,
     }
     return metrics
 
@@ -204,14 +223,14 @@ def headline_identification(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def baseline_metrics(target: TargetModel, dataset: ImageDataset, baseline: AttackResult | BaselineUnavailable | None,
-                     seed: int = 0) -> dict[str, Any]:
+                     seed: int = 0, gallery: FaceGallery | None = None) -> dict[str, Any]:
     """The label-permuted baseline's headline numbers, scored like the target's."""
     if baseline is None:
         return {"available": False, "reason": "not run (--no-baseline); verdicts compare with chance"}
     if isinstance(baseline, BaselineUnavailable):
         return baseline.to_json()
     metrics = face_identification(target, dataset, baseline.reconstructions.numpy(), baseline.target_labels.numpy(),
-                                  seed=seed)
+                                  seed=seed, gallery=gallery)
     return {"available": True, "kind": "label-permuted twin (same family, recipe and photos; seeded derangement)",
             "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"],
             "reid_top1_ci": metrics["reid_top1_ci"],
@@ -221,17 +240,19 @@ def baseline_metrics(target: TargetModel, dataset: ImageDataset, baseline: Attac
 
 def measure_face_reconstructions(
     target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int = 0,
-    baseline: AttackResult | BaselineUnavailable | None = None,
+    baseline: AttackResult | BaselineUnavailable | None = None, gallery: FaceGallery | None = None,
 ) -> FaceInversionReport:
     """Identification of every reconstruction by the independent judge and the pixel
     evaluator, re-identification among all people, similarity to the training photos, and
-    the same numbers for the label-permuted ``baseline`` (None: not run)."""
-    split = target_split(target, dataset)
+    the same numbers for the label-permuted ``baseline`` (None: not run). ``gallery``: the
+    shared split and evaluator (built here when not given)."""
+    gallery = gallery or face_gallery(target, dataset, seed)
+    split = gallery.split
     train = dataset.subset(split.train)
     reconstructions = result.reconstructions.numpy()
     labels = result.target_labels.numpy()
-    metrics = face_identification(target, dataset, reconstructions, labels, seed=seed)
-    metrics["baseline"] = baseline_metrics(target, dataset, baseline, seed=seed)
+    metrics = face_identification(target, dataset, reconstructions, labels, seed=seed, gallery=gallery)
+    metrics["baseline"] = baseline_metrics(target, dataset, baseline, seed=seed, gallery=gallery)
     first_photo = np.array([np.flatnonzero(train.labels == label)[0] for label in labels])
     summary = result.summary()
     payload = {

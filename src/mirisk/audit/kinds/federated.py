@@ -18,12 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from mirisk.artifacts import write_bytes, write_npz
-from mirisk.audit.plan import AttackUnit
+from mirisk.artifacts import npz_bytes
+from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
+from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.verdict import federated_attack_level, federated_recommendations
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
 from mirisk.figures import reconstruction_grid
 from mirisk.fl.record import ServerRecord
+from mirisk.metrics.vulnerability import federated_vulnerability
+from mirisk.models.imported import ImportSpec
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
 from mirisk.pipelines.federated import (
     THREAT_MODEL, attack_and_measure, client_images, configured_attack, downscaled, load_client_images,
@@ -86,9 +91,10 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_gradient_unit(unit: AttackUnit, settings: dict[str, Any], record: ServerRecord, data: ImageDataset,
-                      folder: Path, redact: bool) -> dict[str, Any]:
+                      redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Replay the round and measure the attack on it; replay it again under clipping and a
-    little noise, when the round had none, and measure that; attack the captured update."""
+    little noise, when the round had none, and measure that; attack the captured update.
+    The payload and the evidence files."""
     seed = settings["seed"]
     attack = configured_attack(unit.attack, unit.params["iterations"], unit.params["restarts"])
     defence = recorded_defence(record)
@@ -112,14 +118,114 @@ def run_gradient_unit(unit: AttackUnit, settings: dict[str, Any], record: Server
     captured = attack.run(record, seed=seed)
     payload["captured"] = {"recovered_labels": captured["labels"].tolist(), "objective": captured["objective"]}
     payload["seconds"] = seconds + captured["seconds"]
-    if not redact:
-        titles = [f"{data.class_names[label]} ({value:.1f} dB)"
-                  for label, value in zip(data.labels[chosen], metrics["per_image"]["psnr"], strict=True)]
-        write_bytes(folder / "reconstructions.png", reconstruction_grid(
+    if redact:
+        return payload, {}
+    titles = [f"{data.class_names[label]} ({value:.1f} dB)"
+              for label, value in zip(data.labels[chosen], metrics["per_image"]["psnr"], strict=True)]
+    return payload, {
+        "reconstructions.png": reconstruction_grid(
             data.images[chosen], ordered, titles,
             heading=f"{unit.id}: the round replayed on stand-in images; top: the client's image, bottom: the "
-                    "server's reconstruction"))
-        write_npz(folder / "reconstructions.npz", reconstructions=ordered, originals=data.images[chosen],
-                  labels=data.labels[chosen])
-        write_npz(folder / "captured.npz", reconstructions=captured["reconstructions"], labels=captured["labels"])
-    return payload
+                    "server's reconstruction"),
+        "reconstructions.npz": npz_bytes(reconstructions=ordered, originals=data.images[chosen],
+                                         labels=data.labels[chosen]),
+        "captured.npz": npz_bytes(reconstructions=captured["reconstructions"], labels=captured["labels"]),
+    }
+
+
+class FederatedCase:
+    """A federated round as its server recorded it, replayed on stand-in client images."""
+
+    name = "federated"
+    title = "federated round"
+    default_accesses = "white-box"
+    config_keys = frozenset({"gradient_attacks", "gradient_iterations", "gradient_restarts"})
+    deployable = False
+    report_labels = {"records": "images", "person": "person", "judged": False, "at_risk": "stand-ins",
+                     "dp_table": "none"}
+
+    def claims(self, path: Path) -> bool:
+        return path.is_dir() and (path / "record.json").is_file()
+
+    def load_model(self, path: Path, spec: ImportSpec | None) -> ServerRecord:
+        if spec is not None and spec != ImportSpec():
+            raise MiriskError(f"the import options are for image model files; {path} is a federated round's record")
+        return ServerRecord.load(path)
+
+    def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
+        if options.spec is not None and options.spec != ImportSpec():
+            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
+                              f"{model} is a federated model folder")
+        if options.aux is not None or options.sensitive is not None or options.known:
+            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a federated model")
+        record = ServerRecord.load(model)
+        return AuditSubject(self.name, record, dataset=load_replay_images(record, data))
+
+    def describe(self, subject: AuditSubject) -> dict[str, Any]:
+        record = subject.target
+        return {"kind": self.title, "architecture": record.architecture, "protocol": record.protocol,
+                "clients": record.n_clients, "images": record.n_images, "defence": record.defence,
+                "metrics": {}, "data": {"source": subject.dataset.source, "role": "stand-in client images"}}
+
+    def plan_units(self, accesses, budget, config, gradients):
+        if budget is not None:
+            raise MiriskError("--budget caps black-box queries; the server of a federated round makes none (drop it)")
+        if config.get("epsilons"):
+            raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not federated "
+                              "rounds; remove epsilons from the config (the round's update noise is checked instead)")
+        settings = {
+            "seed": int(config.get("seed", 0)),
+            "gradient_attacks": [str(name) for name in config.get("gradient_attacks", ["inverting-gradients"])],
+            "gradient_iterations": int(config.get("gradient_iterations", 1000)),
+            "gradient_restarts": int(config.get("gradient_restarts", 2)),
+            "epsilons": [],
+        }
+        for name in settings["gradient_attacks"]:
+            configured_attack(name, settings["gradient_iterations"], settings["gradient_restarts"])
+        units, skipped = [], {}
+        for access in accesses:
+            if access is not AccessLevel.WHITE_BOX:
+                skipped[access.value] = ("a federated round hands the server the weights and the update, not query "
+                                         "access; audit the trained model itself for this threat model")
+                continue
+            units += [AttackUnit(f"white-box-{name}", name, access, None,
+                                 {"iterations": settings["gradient_iterations"],
+                                  "restarts": settings["gradient_restarts"]})
+                      for name in settings["gradient_attacks"]]
+        return units, skipped, settings
+
+    def run_unit(self, unit, settings, subject, redact):
+        return run_gradient_unit(unit, settings, subject.target, subject.dataset, redact)
+
+    def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
+        return federated_attack_level(metrics)
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {key: metrics[key] for key in ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")}
+
+    def recommendations(self, plan, results, description, defences):
+        return federated_recommendations(plan, results)
+
+    def vulnerability(self, subject: AuditSubject) -> dict[str, Any]:
+        return federated_vulnerability(subject.target)
+
+    def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> None:
+        return None  # the replay's people are stand-ins
+
+    def retrainable(self, subject: AuditSubject) -> bool:
+        return False  # the plan refuses epsilons; the update noise is checked on the replay instead
+
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+        raise MiriskError("a federated model is not retrained with DP-SGD by the audit")
+
+    def query_checks(self, plan: AuditPlan) -> bool:
+        return False
+
+    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+        return []
+
+    def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
+        return [("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images")], "chance"
+
+
+register_kind(FederatedCase())

@@ -1,0 +1,138 @@
+"""The library entry: audit a model from Python, on objects or on files, as the CLI does.
+
+    >>> import mirisk
+    >>> from torch import nn
+    >>> module = nn.Sequential(nn.Flatten(), nn.Linear(1 * 8 * 8, 3))
+    >>> model = mirisk.ImageClassifier.from_module(module, input_shape=(1, 8, 8), classes=("ann", "bob", "cy"))
+    >>> model.n_classes, model.architecture
+    (3, 'module-Sequential')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from mirisk.audit.case import AuditSubject, SubjectOptions
+from mirisk.audit.kinds import case_for, config_keys, detect_case, load_subject, read_config
+from mirisk.audit.run import AuditReport, OnUnit, plan_for_subject, run_audit
+from mirisk.data.faces import load_faces
+from mirisk.data.images import ImageDataset
+from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
+from mirisk.models.imported import ImportSpec, module_target
+from mirisk.models.loading import load_image_target
+from mirisk.models.target import TargetModel
+from mirisk.threats import AccessLevel, ThreatModel
+
+ThreatModels = str | AccessLevel | ThreatModel | Iterable[str | AccessLevel | ThreatModel] | None
+ImageData = str | Path | ImageDataset | tuple[np.ndarray, np.ndarray] | None
+
+
+class ImageClassifier:
+    """Adapters that turn a user's image classifier into the target mirisk audits."""
+
+    @staticmethod
+    def from_module(module: nn.Module, *, input_shape: Sequence[int], classes: Sequence[str],
+                    value_range: tuple[float, float] = (0.0, 1.0), outputs: str = "logits",
+                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> TargetModel:
+        """A torch module taking ``[N, *input_shape]`` images in ``value_range`` (normalised
+        by ``mean``/``std`` first, if given) and returning ``outputs`` ("logits" or "probs")
+        for each of ``classes``; checked to run. Its training split is unknown to mirisk, so
+        every photo serves as the gallery and the baseline is chance."""
+        spec = ImportSpec(tuple(input_shape), tuple(value_range), tuple(classes), outputs,
+                          None if mean is None else tuple(mean), None if std is None else tuple(std))
+        return module_target(module, spec)
+
+    @staticmethod
+    def load(path: str | Path, **import_options: Any) -> TargetModel:
+        """An image model folder or file (TorchScript, .pt2, ONNX, skops, safetensors); the
+        options are :class:`~mirisk.models.imported.ImportSpec`'s fields."""
+        return load_image_target(path, ImportSpec(**import_options))
+
+
+def load_model(path: str | Path, **import_options: Any) -> Any:
+    """Any model the CLI audits: an image model folder or file (with ``import_options`` for
+    a file), a tabular or segmentation model folder, or a federated round's server record."""
+    case = detect_case(path)
+    spec = ImportSpec(**import_options) if import_options else None
+    return case.load_model(Path(path), spec)
+
+
+def accesses_of(threat_models: ThreatModels) -> list[str] | None:
+    """Threat models given as strings ("white-box,scores"), access levels or ThreatModel
+    objects, as the access names the plan reads; None: the kind's default."""
+    if threat_models is None:
+        return None
+    items = [threat_models] if isinstance(threat_models, (str, AccessLevel, ThreatModel)) else list(threat_models)
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, ThreatModel):
+            names.append(item.access.value)
+        elif isinstance(item, AccessLevel):
+            names.append(item.value)
+        elif isinstance(item, str):
+            names += [part.strip() for part in item.split(",") if part.strip()]
+        else:
+            raise MiriskError(f"a threat model is a string, an AccessLevel or a ThreatModel, not {type(item).__name__}")
+    return names
+
+
+def image_data(data: ImageData, target: TargetModel) -> ImageDataset:
+    """Photos as the CLI takes them (a folder or ``bundled:...``), an ImageDataset, or
+    ``(images, labels)`` arrays with the target's class names; default: the data it records."""
+    if isinstance(data, ImageDataset):
+        return data
+    if isinstance(data, tuple):
+        images, labels = (np.asarray(part) for part in data)
+        if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
+            raise MiriskError("arrays must be (images [N, C, H, W], labels [N])")
+        return ImageDataset(images.astype(np.float32), labels.astype(np.int64), np.arange(len(labels)),
+                            target.class_names, "arrays")
+    return load_faces(data if data is not None else target.data.get("source"))
+
+
+def audit_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
+    """A TOML path or a dict of the same keys, checked."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        unknown = sorted(set(config) - config_keys())
+        if unknown:
+            raise MiriskError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(config_keys()))}")
+        return dict(config)
+    return read_config(config)
+
+
+def audit(target: str | Path | TargetModel, data: ImageData = None, *, threat_models: ThreatModels = None,
+          budget: int | None = None, config: str | Path | dict[str, Any] | None = None,
+          out: str | Path | None = None, redact: bool = False, force: bool = False,
+          backend: Backend | None = None, on_unit: OnUnit | None = None, aux: str | None = None,
+          sensitive: str | None = None, known: Sequence[str] | None = None) -> AuditReport:
+    """Audit ``target`` (a model path as the CLI takes it, or an image classifier in memory)
+    on ``data`` under ``threat_models`` (default: all that apply), as ``mirisk audit`` does.
+    Without ``out`` nothing is written (``report.save(folder)`` writes it later); with it,
+    results are written as they finish and an unfinished audit there resumes. ``aux``,
+    ``sensitive`` and ``known`` are for tabular models, as on the command line."""
+    settings = audit_config(config)
+    if isinstance(target, TargetModel):
+        if aux is not None or sensitive is not None or known:
+            raise MiriskError("aux, sensitive and known apply to tabular models; this is an image classifier")
+        subject: AuditSubject = case_for("image").subject(target, image_data(data, target))
+    elif isinstance(target, (str, Path)):
+        if data is not None and not isinstance(data, (str, Path)):
+            raise MiriskError("a model given by its path takes its data as a path (or bundled:...) too")
+        sensitive = sensitive or settings.get("sensitive")
+        known = known or settings.get("known")
+        subject = load_subject(target, None if data is None else str(data),
+                               SubjectOptions(aux, sensitive, None if known is None else tuple(known)))
+    else:
+        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, or wrap a torch module with "
+                          "mirisk.ImageClassifier.from_module")
+    plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
+    return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
+                     backend=backend)

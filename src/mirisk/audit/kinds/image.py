@@ -1,0 +1,250 @@
+"""Auditing an image classifier (a face recogniser): MI-Face with the weights (Fredrikson et
+al., CCS 2015), the score and top-k black-box attacks, label-only boundary repulsion (after
+BREP-MI, Kahla et al., CVPR 2022), each judged by the independent face recogniser beside its
+label-permuted baseline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mirisk.access.oracle import Oracle, QueryAccess
+from mirisk.access.policies import parse_policy
+from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.artifacts import npz_bytes, read_json
+from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.labelonly import BoundaryRepulsion
+from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
+from mirisk.audit.plan import AttackUnit, AuditPlan, flag
+from mirisk.audit.verdict import image_attack_level, image_baselines, image_recommendations
+from mirisk.data.faces import load_faces
+from mirisk.data.images import ImageDataset
+from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
+from mirisk.figures import reconstruction_grid
+from mirisk.metrics.vulnerability import image_vulnerability, most_at_risk_people
+from mirisk.models.architectures import ARCHITECTURES
+from mirisk.models.imported import ImportSpec
+from mirisk.models.loading import load_image_target
+from mirisk.models.target import TargetModel
+from mirisk.pipelines.face_baseline import run_baseline
+from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
+from mirisk.pipelines.faces import (
+    LINEUP_HEADING, FaceGallery, configured_miface, face_gallery, measure_face_reconstructions, target_split,
+)
+from mirisk.pipelines.matrix import policy_cost
+from mirisk.threats import AccessLevel
+
+# The DP-SGD budgets retrained and measured by default: on the 280 bundled face photos a
+# model keeps some accuracy only at large epsilon (BENCHMARKS.md).
+IMAGE_EPSILONS = (50.0, 8.0)
+# The output policies compared with full scores by default (beside top-k and labels only,
+# which the threat models already test): rounding, noise and a reverse sigmoid.
+IMAGE_POLICIES = ("round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1")
+
+
+def policy_units(plan: AuditPlan) -> list[AttackUnit]:
+    """The plan's extra output policies (those its threat models do not test already) as
+    attack units: the score black-box attack through each policy that still reveals scores,
+    the label-only attack through the others."""
+    units = []
+    tested = {unit.policy for unit in plan.units}
+    for spec in (spec for spec in plan.settings.get("policies", []) if spec not in tested):
+        access = parse_policy(spec).access
+        attack, key = ("labelonly", "labelonly_iterations") if access is AccessLevel.LABEL_ONLY else (
+            "blackbox", "blackbox_iterations")
+        slug = "".join(character if character.isalnum() or character == "." else "-" for character in spec)
+        units.append(AttackUnit(f"policy-{slug}-{attack}", attack, access, spec,
+                                {"iterations": plan.settings[key], "budget": plan.budget}))
+    return units
+
+
+def shared_gallery(subject: AuditSubject, seed: int) -> FaceGallery:
+    """The split and pixel evaluator of this audit, fitted once and kept on the subject."""
+    key = ("face-gallery", seed)
+    if key not in subject.shared:
+        subject.shared[key] = face_gallery(subject.target, subject.dataset, seed)
+    return subject.shared[key]
+
+
+class ImageCase:
+    """An image classifier and the photos of the people it knows."""
+
+    name = "image"
+    title = "image classifier"
+    default_accesses = "white-box,scores,top-k,label-only"
+    config_keys = frozenset({"top_k", "baseline", "miface_iterations", "blackbox_iterations",
+                             "labelonly_iterations", "policies"})
+    deployable = True
+    report_labels = {"records": "photos", "person": "person", "judged": True, "at_risk": "people",
+                     "dp_table": "attacks"}
+
+    def claims(self, path: Path) -> bool:
+        return True  # an image model folder or a model file, whose format the loader checks
+
+    def load_model(self, path: Path, spec: ImportSpec | None) -> TargetModel:
+        return load_image_target(path, spec)
+
+    def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
+        if options.aux is not None or options.sensitive is not None:
+            raise MiriskError("--aux and --sensitive apply to tabular models; this is an image classifier")
+        if data is not None and Path(data).is_file():
+            raise MiriskError(f"{data} is a file; an image classifier is audited on a folder of photos "
+                              "(one sub-folder per person) or bundled:att_faces")
+        metadata = Path(model) / "target.json"
+        recorded = read_json(metadata).get("data", {}) if metadata.is_file() else {}
+        dataset = load_faces(data if data is not None else recorded.get("source"))
+        return self.subject(load_image_target(model, options.spec, dataset), dataset)
+
+    def subject(self, target: TargetModel, dataset: ImageDataset) -> AuditSubject:
+        """The subject for a model and photos already in memory, checked against each other."""
+        target_split(target, dataset)
+        return AuditSubject(self.name, target, dataset=dataset)
+
+    def describe(self, subject: AuditSubject) -> dict[str, Any]:
+        target, dataset = subject.target, subject.dataset
+        return {"kind": self.title, "architecture": target.architecture, "classes": target.n_classes,
+                "metrics": target.metrics, "provenance": target.provenance,
+                "data": {"source": dataset.source, "images": len(dataset.images),
+                         "training_split": "unknown" if target.data.get("split") == "unknown" else "recorded"}}
+
+    def plan_units(self, accesses, budget, config, gradients):
+        top_k = int(config.get("top_k", 3))
+        settings = {
+            "seed": int(config.get("seed", 0)),
+            "miface_iterations": int(config.get("miface_iterations", 1000)),
+            "blackbox_iterations": int(config.get("blackbox_iterations", 100)),
+            "labelonly_iterations": int(config.get("labelonly_iterations", 100)),
+            "top_k": top_k,
+            "baseline": flag(config.get("baseline", True), "baseline"),
+            "epsilons": [float(e) for e in config.get("epsilons", IMAGE_EPSILONS)],
+            "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
+        }
+        by_access = {
+            AccessLevel.WHITE_BOX: AttackUnit("white-box-miface", "miface", AccessLevel.WHITE_BOX,
+                                              params={"iterations": settings["miface_iterations"]}),
+            AccessLevel.SCORES: AttackUnit("scores-blackbox", "blackbox", AccessLevel.SCORES, "scores",
+                                           {"iterations": settings["blackbox_iterations"], "budget": budget}),
+            AccessLevel.TOP_K: AttackUnit(f"top{top_k}-blackbox", "blackbox", AccessLevel.TOP_K, f"topk:{top_k}",
+                                          {"iterations": settings["blackbox_iterations"], "budget": budget}),
+            AccessLevel.LABEL_ONLY: AttackUnit("label-only-repulsion", "labelonly", AccessLevel.LABEL_ONLY, "label",
+                                               {"iterations": settings["labelonly_iterations"], "budget": budget}),
+        }
+        deployment = config.get("deployment")
+        if deployment is not None:  # the deployed access level goes through the live gateway, under its policy
+            settings["deployment"] = deployment
+            access = AccessLevel(deployment["access"])
+            by_access[access] = replace(by_access[access], id=f"gateway-{by_access[access].id}",
+                                        policy=deployment["policy"],
+                                        params={**by_access[access].params, "gateway": True})
+        skipped = {}
+        if not gradients and AccessLevel.WHITE_BOX in accesses:
+            accesses = tuple(access for access in accesses if access is not AccessLevel.WHITE_BOX)
+            skipped["white-box"] = ("this model file gives no gradients (it can only be queried); import it as "
+                                    "TorchScript or .pt2 to test a white-box attacker")
+        return [by_access[access] for access in accesses], skipped, settings
+
+    def run_unit(self, unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject,
+                 redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+        target, dataset, seed = subject.target, subject.dataset, settings["seed"]
+        if unit.attack == "miface":
+            miface = configured_miface(iterations=unit.params["iterations"])
+
+            def attack_model(model: TargetModel):
+                return miface.run(WhiteBoxAccess(model), torch.arange(model.n_classes))
+
+            result = attack_model(target)
+        else:
+            attack = (ScoreBlackBox(iterations=unit.params["iterations"]) if unit.attack == "blackbox"
+                      else BoundaryRepulsion(iterations=unit.params["iterations"]))
+            basis = dct_basis(target.input_shape)
+            oracle: QueryAccess
+            if unit.params.get("gateway"):
+                if subject.remote is None:
+                    raise MiriskError(f"unit {unit.id} attacks a live gateway; give --endpoint and --api-key")
+                oracle = subject.remote
+            else:
+                oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
+            result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed)
+            served = oracle.policy.spec
+
+            def attack_model(model: TargetModel):
+                twin_oracle = Oracle(model, parse_policy(served), budget=unit.params.get("budget"))
+                return attack.run(twin_oracle, torch.arange(model.n_classes), basis, seed=seed)
+
+        baseline = run_baseline(target, dataset, attack_model, seed) if settings.get("baseline", True) else None
+        report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline,
+                                              gallery=shared_gallery(subject, seed))
+        payload = report.payload
+        if unit.params.get("gateway"):
+            payload["deployment"] = {**settings["deployment"], "stopped_by_gateway": sorted(
+                {reason for reason in result.stop_reasons if reason.startswith("gateway-")})}
+        if unit.policy is not None:
+            payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
+        if redact:
+            return payload, {}
+        ranks = report.metrics["per_target"]["independent_rank"]
+        titles = [f"{target.class_names[i]} (judge rank {rank})" for i, rank in enumerate(ranks)]
+        return payload, {
+            "reconstructions.png": reconstruction_grid(
+                report.originals, result.reconstructions.numpy(), titles,
+                heading=f"{unit.id}: top: a training photo; bottom: the reconstruction (rank of the true person)"),
+            "lineup.png": report.lineup_png(target.class_names, f"{unit.id}: {LINEUP_HEADING}"),
+            "reconstructions.npz": npz_bytes(reconstructions=result.reconstructions.numpy(),
+                                             labels=result.target_labels.numpy()),
+        }
+
+    def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
+        return image_attack_level(metrics)
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        judge_base, reid_base, base_name = image_baselines(metrics)
+        judge = metrics["independent"]
+        return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
+                                              "reid_top1_ci", "ssim_mean", "chance_top1")} | {
+            "judge_top1": judge["identification_top1"], "judge_top1_ci": judge["identification_top1_ci"],
+            "judge_top5": judge["identification_top5"], "face_rate": judge["face_rate"],
+            "baseline_judge_top1": judge_base, "baseline_reid_top1": reid_base, "baseline": base_name,
+            "evaluator_disagreement": metrics["evaluator_disagreement"]}
+
+    def recommendations(self, plan, results, description, defences):
+        return image_recommendations(plan, results, description["metrics"].get("test_accuracy"), defences)
+
+    def vulnerability(self, subject: AuditSubject) -> dict[str, Any]:
+        return image_vulnerability(subject.target, subject.dataset)
+
+    def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> Any:
+        return most_at_risk_people({key: result.payload for key, result in results.items()},
+                                   subject.target.class_names, rank_key="independent_rank")
+
+    def retrainable(self, subject: AuditSubject) -> bool:
+        target, source = subject.target, subject.dataset.source
+        return (not target.provenance and target.architecture in ARCHITECTURES
+                and "n_train_per_subject" in target.data and target.data.get("split") != "unknown"
+                and (source.startswith("bundled:") or Path(source).is_dir()))  # the sweep reloads the photos
+
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+        target = subject.target
+        return face_sweep(subject.dataset.source, target.architecture, epsilon_recipes(tuple(plan.settings["epsilons"])),
+                          (int(target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
+                          plan.settings["miface_iterations"], plan.settings["seed"], backend=backend)
+
+    def query_checks(self, plan: AuditPlan) -> bool:
+        return "deployment" not in plan.settings
+
+    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+        return policy_units(plan)
+
+    def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
+        if schema == "mirisk-report/2":
+            return [("identification_top1", "chance_top1", "identification top-1 (pixel evaluator)")], "chance"
+        return [("judge_top1", "baseline_judge_top1", "independent judge top-1"),
+                ("reid_top1", "baseline_reid_top1", "re-identification from held-out photos")], \
+            "label-permuted baseline"
+
+
+register_kind(ImageCase())

@@ -1,0 +1,219 @@
+"""Auditing a segmentation model: load the scans it was trained on, and run the decoder
+inversion (Subbanna et al., Sensors 2021) as one audit unit per output type."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mirisk.artifacts import npz_bytes, read_json
+from mirisk.attacks.decoder import DecoderSettings
+from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
+from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.verdict import segmentation_attack_level, segmentation_recommendations
+from mirisk.data.mri import BUNDLED, SliceDataset, load_mri, load_neighbour_slices
+from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
+from mirisk.execution.tasks import portable_path
+from mirisk.figures import reconstruction_grid
+from mirisk.metrics.identification import chance
+from mirisk.metrics.vulnerability import most_at_risk_people, segmentation_vulnerability
+from mirisk.models.imported import ImportSpec
+from mirisk.models.segmentation import SegmentationTarget
+from mirisk.models.segmentation_store import FORMAT as SEGMENTER_FORMAT
+from mirisk.models.segmentation_store import load_segmenter
+from mirisk.pipelines.mri import invert_private_subjects
+from mirisk.threats import AccessLevel, ThreatModel
+
+# What a segmenter reveals at each access level: an attacker with the weights reads the
+# logits; a served model gives per-pixel probabilities or a label map.
+SEGMENTATION_OUTPUTS = {AccessLevel.WHITE_BOX: "logits", AccessLevel.SCORES: "probs", AccessLevel.LABEL_ONLY: "labels"}
+
+
+def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[str, object]:
+    """How to load the slices the segmenter was trained from (``load_mri``'s arguments), with
+    ``data`` replacing the scans' source (the label maps stay those recorded)."""
+    source = {key: value for key, value in target.data.items() if key != "train_subjects"}
+    private = target.data.get("train_subjects")
+    if not private or "images" not in source:
+        raise MiriskError("this segmenter does not record its training subjects and data; train it with "
+                          "`mirisk train segmenter` to audit it")
+    if data is not None:
+        if data != BUNDLED and not Path(data).is_dir():
+            raise MiriskError(f"{data} is not a folder; a segmenter is audited on a folder of NIfTI scans or {BUNDLED}")
+        if data != BUNDLED and source.get("labels") is None:
+            raise MiriskError(f"this segmenter was trained on {BUNDLED}, whose label maps come with it; audit it on "
+                              f"{BUNDLED} (or leave out --data)")
+        source["images"] = portable_path(data)
+        if data == BUNDLED:
+            source["labels"] = None
+    return source
+
+
+def load_segmentation_data(target: SegmentationTarget, data: str | None) -> SliceDataset:
+    """The slices the segmenter was trained from, loaded as recorded at training. Every
+    training subject must be present: they are the patients the audit tries to re-identify."""
+    private = target.data.get("train_subjects")
+    slices = load_mri(**segmentation_source(target, data))
+    missing = sorted(set(private) - set(slices.subjects))
+    if missing:
+        raise MiriskError(f"the data lack {len(missing)} of the model's training subjects ({', '.join(missing[:5])}"
+                          f"{', ...' if len(missing) > 5 else ''}); audit it on the scans it was trained on")
+    if len(slices.subjects) == len(private):
+        raise MiriskError("the data hold only the model's training subjects; the attacker needs scans of others")
+    return slices
+
+
+def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: SegmentationTarget, data: SliceDataset,
+                     redact: bool, neighbours: SliceDataset | str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Train the attacker's decoder on the scans of subjects outside the training set (as
+    many as the query budget allows), invert the training subjects' outputs of the unit's
+    type, and re-identify each among every subject in ``data``, by the same slice and by a
+    neighbouring one (``neighbours``, or why there is none). The payload and the evidence files."""
+    started = time.perf_counter()
+    private_ids = list(target.data["train_subjects"])
+    others = [subject for subject in data.subjects if subject not in private_ids]
+    if settings["decoder_subjects"] is not None:
+        others = others[:settings["decoder_subjects"]]
+    attacker = data.of_subjects(others)
+    budget = unit.params.get("budget")
+    if budget is not None:
+        attacker = attacker.head(budget)
+    private = data.of_subjects(private_ids)
+    inversion = invert_private_subjects(target, private, attacker, data, unit.params["output"],
+                                        DecoderSettings(epochs=unit.params["epochs"]), settings["seed"], neighbours)
+    row = inversion.row
+    knowledge = ("the training patients' segmentation outputs",
+                 f"query access with {len(attacker.images)} scans of {len(attacker.subjects)} other subjects "
+                 "from the same population")
+    slices = data.slices_per_subject
+    middle = slice(slices // 2, None, slices)
+    payload = {
+        "attack": "decoder",
+        "threat_model": {**ThreatModel(unit.access, knowledge, budget).as_dict(), "output_type": unit.params["output"]},
+        "metrics": {
+            **{key: row[key] for key in ("ssim_mean", "ssim_brain_mean", "reid_top1", "reid_top5",
+                                         "reid_correlation_top1", "reid_top1_ci", "reid_neighbour")},
+            "chance_top1": chance(len(data.subjects), 1), "chance_top5": chance(len(data.subjects), 5),
+            "per_target": {"subject": private_ids, "reid_rank": inversion.ranks[:, 0].tolist()},
+        },
+        "queries_used": row["queries"],
+        "candidates": len(data.subjects),
+        "seconds": time.perf_counter() - started,
+    }
+    if redact:
+        return payload, {}
+    titles = [f"{subject}\nrank {rank}" for subject, rank in zip(private_ids, inversion.ranks[:, 0])]
+    return payload, {
+        "reconstructions.png": reconstruction_grid(
+            private.images[middle], inversion.reconstructions[middle], titles, per_row=10,
+            heading=f"{unit.id}: top: a training patient's scan; bottom: its reconstruction from the model's "
+                    f"{unit.params['output']} (rank of the true patient among {len(data.subjects)})"),
+        "reconstructions.npz": npz_bytes(reconstructions=inversion.reconstructions, subject_ids=private.subject_ids,
+                                         ranks=inversion.ranks),
+    }
+
+
+class SegmentationCase:
+    """A segmentation model, the scans of its training patients and of others."""
+
+    name = "segmentation"
+    title = "segmentation model"
+    default_accesses = "white-box,scores,top-k,label-only"
+    config_keys = frozenset({"decoder_epochs", "decoder_subjects"})
+    deployable = False
+    report_labels = {"records": "scans", "person": "patient", "judged": False, "at_risk": "people",
+                     "dp_table": "none"}
+
+    def claims(self, path: Path) -> bool:
+        metadata = path / "target.json"
+        if not (path.is_dir() and metadata.is_file()):
+            return False
+        found = read_json(metadata)
+        return isinstance(found, dict) and found.get("format") == SEGMENTER_FORMAT
+
+    def load_model(self, path: Path, spec: ImportSpec | None) -> SegmentationTarget:
+        if spec is not None and spec != ImportSpec():
+            raise MiriskError(f"the import options are for image model files; {path} is a segmentation model folder")
+        return load_segmenter(path)
+
+    def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
+        if options.spec is not None and options.spec != ImportSpec():
+            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
+                              f"{model} is a segmentation model folder")
+        if options.aux is not None or options.sensitive is not None or options.known:
+            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a segmentation model")
+        target = load_segmenter(model)
+        return AuditSubject(self.name, target, slices=load_segmentation_data(target, data),
+                            neighbour_slices=load_neighbour_slices(segmentation_source(target, data)))
+
+    def describe(self, subject: AuditSubject) -> dict[str, Any]:
+        target, slices = subject.target, subject.slices
+        return {"kind": self.title, "architecture": target.architecture, "classes": list(target.class_names),
+                "metrics": target.metrics,
+                "data": {"source": slices.source, "subjects": len(slices.subjects),
+                         "training_subjects": len(target.data["train_subjects"]),
+                         "slices_per_subject": slices.slices_per_subject}}
+
+    def plan_units(self, accesses, budget, config, gradients):
+        settings = {
+            "seed": int(config.get("seed", 0)),
+            "decoder_epochs": int(config.get("decoder_epochs", DecoderSettings().epochs)),
+            "decoder_subjects": None if config.get("decoder_subjects") is None else int(config["decoder_subjects"]),
+            "epsilons": [],
+        }
+        if config.get("epsilons"):
+            raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not segmenters; "
+                              "remove epsilons from the config")
+        if settings["decoder_epochs"] < 1 or (settings["decoder_subjects"] is not None
+                                              and settings["decoder_subjects"] < 1):
+            raise MiriskError("decoder_epochs and decoder_subjects must be at least 1")
+        units, skipped = [], {}
+        for access in accesses:
+            output = SEGMENTATION_OUTPUTS.get(access)
+            if output is None:
+                skipped[access.value] = ("a segmenter answers every pixel; mirisk serves per-pixel probabilities "
+                                         "(scores) or label maps (label-only), not a per-pixel top-k")
+                continue
+            units.append(AttackUnit(f"{access.value}-decoder", "decoder", access,
+                                    None if access is AccessLevel.WHITE_BOX else output,
+                                    {"output": output, "epochs": settings["decoder_epochs"], "budget": budget}))
+        return units, skipped, settings
+
+    def run_unit(self, unit, settings, subject, redact):
+        return run_decoder_unit(unit, settings, subject.target, subject.slices, redact, subject.neighbour_slices)
+
+    def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
+        return segmentation_attack_level(metrics)
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
+
+    def recommendations(self, plan, results, description, defences):
+        return segmentation_recommendations(plan, results)
+
+    def vulnerability(self, subject: AuditSubject) -> dict[str, Any]:
+        return segmentation_vulnerability(subject.target, subject.slices)
+
+    def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> Any:
+        return most_at_risk_people({key: result.payload for key, result in results.items()},
+                                   tuple(subject.target.data["train_subjects"]), rank_key="reid_rank")
+
+    def retrainable(self, subject: AuditSubject) -> bool:
+        return False  # the plan refuses epsilons for a segmenter
+
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+        raise MiriskError("a segmentation model is not retrained with DP-SGD by the audit")
+
+    def query_checks(self, plan: AuditPlan) -> bool:
+        return False
+
+    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+        return []
+
+    def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
+        return [("reid_top1", "chance_top1", "re-identification top-1 of the training patients")], "chance"
+
+
+register_kind(SegmentationCase())

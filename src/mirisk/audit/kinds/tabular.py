@@ -1,0 +1,154 @@
+"""Auditing a tabular regressor (e.g. a warfarin dosing model): attribute inference of a
+sensitive column from the model's outputs (Fredrikson et al., USENIX Security 2014) and a
+learned inversion from shadow data (after Yang et al., ACM CCS 2019), with values or bands."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mirisk.artifacts import read_json
+from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
+from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.verdict import tabular_attack_level, tabular_recommendations
+from mirisk.data.iwpc import IWPC_SCHEMA
+from mirisk.errors import MiriskError
+from mirisk.execution.backends import Backend
+from mirisk.metrics.vulnerability import most_at_risk_records, tabular_vulnerability
+from mirisk.models.imported import ImportSpec
+from mirisk.models.tabular import TabularRegressor
+from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
+from mirisk.models.tabular_store import load_tabular_target
+from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
+from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, recorded_split, task_columns
+from mirisk.pipelines.iwpc import dp_sweep as iwpc_dp_sweep
+from mirisk.threats import AccessLevel
+
+# The DP-SGD budgets retrained and measured by default: the IWPC model keeps its use down to 0.1.
+TABULAR_EPSILONS = (1.0, 0.1)
+INFERENCES = "inferences.csv"
+
+
+class TabularCase:
+    """A tabular regressor, the records it was trained on and the attacker's population sample."""
+
+    name = "tabular"
+    title = "tabular regressor"
+    default_accesses = "white-box,scores,top-k,label-only"
+    config_keys = frozenset({"sensitive", "known"})
+    deployable = False
+    report_labels = {"records": "records", "person": "record", "judged": False, "at_risk": "records",
+                     "dp_table": "attribute"}
+
+    def claims(self, path: Path) -> bool:
+        metadata = path / "target.json"
+        if not (path.is_dir() and metadata.is_file()):
+            return False
+        found = read_json(metadata)
+        return isinstance(found, dict) and found.get("format") == TABULAR_FORMAT
+
+    def load_model(self, path: Path, spec: ImportSpec | None) -> TabularRegressor:
+        if spec is not None and spec != ImportSpec():
+            raise MiriskError(f"the import options are for image model files; {path} is a tabular model folder")
+        return load_tabular_target(path)
+
+    def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
+        if options.spec is not None and options.spec != ImportSpec():
+            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
+                              f"{model} is a tabular model folder")
+        target = load_tabular_target(model)
+        if data is not None and Path(data).is_dir():
+            raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
+        records, population = attack_tables(target, data, options.aux)
+        sensitive, known = task_columns(target, options.sensitive, options.known)
+        return AuditSubject(self.name, target, records=records, aux=population, sensitive=sensitive,
+                            known=tuple(known))
+
+    def describe(self, subject: AuditSubject) -> dict[str, Any]:
+        target = subject.target
+        return {"kind": self.title, "model": target.kind, "dp": target.training.get("dp"),
+                "metrics": target.metrics, "sensitive": subject.sensitive, "known": list(subject.known),
+                "data": {"records": len(subject.records), "aux": len(subject.aux)}}
+
+    def plan_units(self, accesses, budget, config, gradients):
+        settings = {
+            "seed": int(config.get("seed", 0)),
+            "sensitive": config.get("sensitive"),
+            "known": config.get("known"),
+            "epsilons": [float(e) for e in config.get("epsilons", TABULAR_EPSILONS)],
+        }
+        units, skipped = [], {}
+        for access in accesses:
+            if access is AccessLevel.TOP_K:
+                skipped[access.value] = "a regression model returns one value; there is no top-k to restrict to"
+                continue
+            if access is AccessLevel.WHITE_BOX:
+                skipped[access.value] = ("the attribute attacks need only the model's outputs, so white-box access "
+                                         "adds nothing they use; the scores threat model covers it")
+                continue
+            served = "value" if access is AccessLevel.SCORES else "band"
+            units.append(AttackUnit(f"{access.value}-fredrikson", "fredrikson", access, served,
+                                    {"outcome": "true", "budget": budget}))
+            units.append(AttackUnit(f"{access.value}-learned", "learned", access, served,
+                                    {"outcome": "true", "budget": budget}))
+            if access is AccessLevel.SCORES:
+                units.append(AttackUnit("scores-fredrikson-model-outcome", "fredrikson", access, served,
+                                        {"outcome": "model", "budget": budget}))
+        return units, skipped, settings
+
+    def run_unit(self, unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject,
+                 redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+        setting = AttributeSetting(subject.sensitive, subject.known, unit.attack, unit.policy,
+                                   unit.params["outcome"], budget=unit.params.get("budget"), seed=settings["seed"])
+        report = run_attribute_attack(subject.target, subject.records, subject.aux, setting)
+        if redact:
+            return report.payload, {}
+        return report.payload, {INFERENCES: report.inferences.to_csv(index=False).encode("utf-8")}
+
+    def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
+        return tabular_attack_level(metrics)
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        train = metrics["train"] or metrics
+        return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
+                                             "advantage", "mcc")} | {
+            "test_accuracy": metrics["test"]["accuracy"] if metrics["test"] else None}
+
+    def recommendations(self, plan, results, description, defences):
+        return tabular_recommendations(plan, results, defences.get("dp_sweep"))
+
+    def vulnerability(self, subject: AuditSubject) -> dict[str, Any]:
+        return tabular_vulnerability(subject.target)
+
+    def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> Any:
+        first = next((unit for unit in plan.units if unit.attack == "fredrikson"), None)
+        table = results[first.id].files.get(INFERENCES) if first else None
+        if table is None:
+            return None
+        id_column = subject.target.schema.id_column
+        return most_at_risk_records(pd.read_csv(io.BytesIO(table), dtype={id_column: str}), id_column,
+                                    subject.sensitive)
+
+    def retrainable(self, subject: AuditSubject) -> bool:
+        target = subject.target
+        iwpc = target.schema.as_dict() == IWPC_SCHEMA.as_dict()
+        return bool(iwpc and target.kind == "linear" and target.training.get("data") and subject.sensitive in SENSITIVE)
+
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+        target = subject.target
+        return iwpc_dp_sweep(recorded_split(target), (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
+
+    def query_checks(self, plan: AuditPlan) -> bool:
+        return False
+
+    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+        return []
+
+    def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
+        return [("accuracy", "baseline_accuracy", "attack accuracy (training records)")], "prior only"
+
+
+register_kind(TabularCase())

@@ -1,0 +1,124 @@
+"""The library entry: `mirisk.audit` on objects in memory writes nothing and agrees with the
+CLI; a torch module wrapped by the adapter audits too; saving and resuming; bad input."""
+
+import doctest
+import json
+import stat
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import mirisk
+import mirisk.api
+from mirisk import artifacts
+from mirisk.cli import app
+from mirisk.models import save_target
+
+runner = CliRunner()
+SETTINGS = {"miface_iterations": 150, "blackbox_iterations": 15, "epsilons": [], "policies": [], "baseline": False}
+TOML = "".join(f"{key} = {json.dumps(value).lower()}\n" for key, value in SETTINGS.items())
+
+
+@pytest.fixture(scope="module")
+def in_memory(targets, tmp_path_factory):
+    """The audit of the softmax face model in memory, in an empty working folder, with
+    mirisk's evidence writer refused."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an in-memory audit wrote a file")
+
+    empty = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(artifacts, "tempfile", SimpleNamespace(mkstemp=refuse))
+        patch.chdir(empty)
+        report = mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box,scores",
+                              config=SETTINGS)
+    assert not list(empty.iterdir())
+    return report
+
+
+def test_an_in_memory_audit_agrees_with_the_cli(in_memory, targets, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api")
+    model = save_target(targets["softmax"], folder / "model")
+    (folder / "audit.toml").write_text(TOML)
+    result = runner.invoke(app, ["audit", "--model", str(model), "--out", str(folder / "cli"), "--config",
+                                 str(folder / "audit.toml"), "--access", "white-box,scores"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads((folder / "cli" / "report.json").read_text())
+    assert in_memory.verdict == cli["verdict"]["overall"] and in_memory.document["verdict"] == cli["verdict"]
+
+    def evidence(report):
+        return [{key: value for key, value in attack.items() if key != "seconds"} for attack in report["attacks"]]
+
+    assert evidence(in_memory.to_json()) == evidence(cli)
+    assert in_memory.document["recommendations"] == cli["recommendations"]
+    assert in_memory.document["defences"] == cli["defences"]
+    # the white-box attack re-identifies far above chance on this memorising model
+    white = in_memory.results["white-box-miface"].metrics
+    assert white["reid_top1"] >= white["chance_top1"] + 0.3
+
+
+def test_saving_writes_a_resumable_owner_only_folder(in_memory, targets, tmp_path):
+    out = in_memory.save(tmp_path / "saved")
+    assert json.loads((out / "report.json").read_text())["verdict"] == in_memory.document["verdict"]
+    assert "<img" in (out / "report.html").read_text()
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in out.rglob("*") if path.is_file())
+    (out / "report.json").unlink()  # as if stopped before the report: every attack is found done
+    resumed = []
+    again = mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box,scores", config=SETTINGS,
+                         out=out, on_unit=lambda unit, done: resumed.append(done))
+    assert resumed == [True, True] and again.document["verdict"] == in_memory.document["verdict"]
+    assert (out / "report.json").is_file()
+
+
+def test_a_torch_module_wrapped_by_the_adapter_audits(faces):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(faces.input_shape)), faces.n_classes))
+    optimiser = torch.optim.Adam(module.parameters(), 1e-3)
+    images, labels = torch.as_tensor(faces.images), torch.as_tensor(faces.labels)
+    for _ in range(60):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(module(images), labels).backward()
+        optimiser.step()
+    model = mirisk.ImageClassifier.from_module(module, input_shape=faces.input_shape, classes=faces.class_names)
+    report = mirisk.audit(model, (faces.images, faces.labels), threat_models=[mirisk.AccessLevel.WHITE_BOX],
+                          config=SETTINGS)
+    metrics = report.results["white-box-miface"].metrics
+    assert metrics["reid_gallery"].startswith("all photos")  # the split of a module handed in is unknown
+    assert "baseline unavailable" in report.by_threat_model["white-box"]["reason"]
+    assert metrics["reid_top1"] >= metrics["chance_top1"] + 0.3 and report.verdict != "low"
+    assert report.document["model"]["architecture"] == "module-Sequential"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda faces: mirisk.audit(object(), None), "cannot audit a object"),
+    (lambda faces: mirisk.audit("no/such/model", None), "model not found"),
+    (lambda faces: mirisk.ImageClassifier.from_module(nn.Linear(3, 2), input_shape=(1, 8, 8), classes=("a", "b")),
+     "does not run on inputs of shape"),
+    (lambda faces: mirisk.ImageClassifier.from_module(nn.Flatten(), input_shape=(1, 2, 2), classes=("a", "b")),
+     "4 outputs"),
+    (lambda faces: mirisk.ImageClassifier.from_module("not a module", input_shape=(1, 2, 2), classes=("a",)),
+     "expected a torch.nn.Module"),
+    (lambda faces: mirisk.api.audit_config({"budgett": 3}), "unknown setting.*budgett"),
+    (lambda faces: mirisk.api.accesses_of([3]), "a threat model is a string"),
+    (lambda faces: mirisk.api.image_data((faces.images[0], faces.labels), None), "arrays must be"),
+])
+def test_bad_input_is_refused_in_one_line(faces, call, message):
+    with pytest.raises(mirisk.MiriskError, match=message):
+        call(faces)
+
+
+def test_load_model_reads_every_kind_the_cli_takes(targets, segmenter_dir, tmp_path):
+    folder = save_target(targets["softmax"], tmp_path / "softmax")
+    assert mirisk.load_model(folder).class_names == targets["softmax"].class_names
+    assert mirisk.load_model(segmenter_dir).data["train_subjects"]
+    with pytest.raises(mirisk.MiriskError, match="import options are for image model files"):
+        mirisk.load_model(segmenter_dir, input_shape=(1, 2, 2))
+
+
+def test_the_docstring_examples_run():
+    assert doctest.testmod(mirisk.api, raise_on_error=False).failed == 0
