@@ -6,6 +6,7 @@ import torch
 from mirisk.access.policies import (
     Chain, FullScores, LabelOnly, ReverseSigmoid, Rounding, ScoreNoise, TopK, parse_policy,
 )
+from mirisk.access.oracle import Oracle
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
 
@@ -70,3 +71,20 @@ def test_specs_round_trip(spec):
 def test_bad_specs_are_clear_errors(spec):
     with pytest.raises(MiriskError):
         parse_policy(spec)
+
+
+@pytest.mark.parametrize("spec", ["noise:laplace:nan", "noise:gaussian:inf", "reverse-sigmoid:nan,nan",
+                                  "reverse-sigmoid:5,0.1", "round:100000", "noise:laplace:3", "round:0_1",
+                                  "round:\u0662", "topk:-1"])
+def test_non_finite_or_absurd_parameters_are_refused(spec):
+    with pytest.raises(MiriskError, match="bad number|must be finite|needs|noise needs"):
+        parse_policy(spec)
+
+
+def test_a_top_k_that_reveals_every_score_is_refused_for_the_model(targets):
+    target = targets["softmax"]
+    with pytest.raises(MiriskError, match="topk:40 on a model of 40 classes reveals every score"):
+        Oracle(target, parse_policy("topk:40"))
+    with pytest.raises(MiriskError, match="topk:1000"):
+        Oracle(target, parse_policy("round:2+topk:1000"))
+    Oracle(target, parse_policy("topk:39"))

@@ -112,3 +112,12 @@ def test_miface_identifies_real_people_well_above_chance(targets, faces, archite
     assert metrics["reid_top1"] >= 0.6
     assert metrics["evaluator"]["accuracy_on_training_photos"] >= 0.8
     assert report.payload["threat_model"]["access"] == "white-box"
+
+
+@pytest.mark.parametrize("settings", [{"learning_rate": float("nan")}, {"learning_rate": float("inf")},
+                                      {"learning_rate": 0.0}, {"cost_threshold": float("nan")}, {"start": 2.0}])
+def test_non_finite_or_out_of_range_settings_stop_before_any_work(settings):
+    with pytest.raises(MiriskError, match="MI-Face"):
+        MIFace(**settings)
+    with pytest.raises(MiriskError, match="total-variation weight"):
+        TotalVariationPrior(float("inf"))

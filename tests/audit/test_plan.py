@@ -75,3 +75,17 @@ def test_the_baseline_switch_defaults_on_and_must_be_a_boolean():
     assert build_plan("image", parse_accesses("white-box"), None, {"baseline": False}).settings["baseline"] is False
     with pytest.raises(MiriskError, match="baseline must be true or false"):
         build_plan("image", parse_accesses("white-box"), None, {"baseline": "no"})
+
+
+@pytest.mark.parametrize(("kind", "config", "message"), [
+    ("image", {"miface_iterations": "abc"}, "miface_iterations must be a whole number"),
+    ("image", {"blackbox_iterations": 2.5}, "blackbox_iterations must be a whole number"),
+    ("image", {"top_k": True}, "top_k must be a whole number"),
+    ("image", {"epsilons": ["eight"]}, "epsilons must be a list of positive finite numbers"),
+    ("image", {"epsilons": [float("nan")]}, "epsilons must be"),
+    ("tabular", {"seed": -1}, "seed must be at least 0"),
+    ("federated", {"gradient_iterations": "many"}, "gradient_iterations must be a whole number"),
+])
+def test_a_setting_of_the_wrong_type_is_one_line_error(kind, config, message):
+    with pytest.raises(MiriskError, match=message):
+        build_plan(kind, parse_accesses("white-box,scores"), None, config)

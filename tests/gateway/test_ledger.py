@@ -72,9 +72,23 @@ def test_a_windowed_budget_refills_and_a_total_cap_does_not(db_path, monkeypatch
     monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
     assert spend(connection, key.id, 5).queries_left == 0
     assert spend(connection, key.id, 1).decision == "rejected:budget"
-    clock[0] += 3601
+    clock[0] += 3661  # a window and one 1/60 of it later
     assert spend(connection, key.id, 3).queries_left == 0  # the window refilled; the cap of 8 is reached
     assert spend(connection, key.id, 1).decision == "rejected:budget"
+
+
+@pytest.mark.parametrize(("window", "seconds"), [("90s", 90), ("30s", 30), ("7s", 7), ("25h", 90_000)])
+def test_a_window_of_any_length_holds_its_queries_for_that_long_and_never_less(db_path, monkeypatch, window, seconds):
+    connection = connect(db_path)
+    key, _ = create_key(connection, budget=2, window=window)
+    clock = [1_000_000.3]
+    monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
+    assert spend(connection, key.id, 2).queries_left == 0
+    for elapsed in (0.5, seconds * 0.7, seconds - 0.01, seconds):  # a 90 s window once gave it back after 61 s
+        clock[0] = 1_000_000.3 + elapsed
+        assert spend(connection, key.id).decision == "rejected:budget", elapsed
+    clock[0] = 1_000_000.3 + seconds * (1 + 1 / ledger.WINDOW_BUCKETS) + 0.001
+    assert spend(connection, key.id, 2).answered
 
 
 def test_the_rate_limit_counts_answered_requests_per_minute(db_path, monkeypatch):

@@ -62,3 +62,14 @@ def test_existing_model_folder_is_not_overwritten(tmp_path, targets):
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(MiriskError, match="unknown architecture"):
         build_model("transformer", (1, 4, 4), 2)
+
+
+def test_a_reversed_or_non_finite_value_range_is_refused(tmp_path, targets):
+    import json
+
+    folder = save_target(targets["softmax"], tmp_path / "model")
+    metadata = json.loads((folder / "target.json").read_text())
+    for bad in ([1.0, 0.0], [0.0, float("inf")]):
+        (folder / "target.json").write_text(json.dumps({**metadata, "value_range": bad}))
+        with pytest.raises(MiriskError, match="value_range"):
+            load_target(folder)

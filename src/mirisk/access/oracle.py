@@ -64,6 +64,7 @@ class Oracle:
     def __init__(self, target: TargetModel, policy: OutputPolicy, budget: int | None = None) -> None:
         if budget is not None and budget < 0:
             raise MiriskError(f"the query budget must be >= 0, got {budget}")
+        policy.check_classes(target.n_classes)
         self._network = copy.deepcopy(target.module).eval().requires_grad_(False)
         self.policy = policy
         self.budget = budget

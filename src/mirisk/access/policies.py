@@ -7,6 +7,7 @@ class-probability rows ``[N, K]`` and returns rows of the same shape.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ import torch
 
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
+
+MAX_DECIMALS = 8  # float32 probabilities carry about 7 significant digits
+MAX_GAMMA = 100.0
 
 
 class OutputPolicy(ABC):
@@ -29,6 +33,9 @@ class OutputPolicy(ABC):
     @abstractmethod
     def spec(self) -> str:
         """The policy as the string :func:`parse_policy` reads."""
+
+    def check_classes(self, n_classes: int) -> None:
+        """Refuse a policy that makes no sense for a model of ``n_classes`` classes."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,11 @@ class TopK(OutputPolicy):
         if self.k < 1:
             raise MiriskError(f"top-k needs k >= 1, got {self.k}")
 
+    def check_classes(self, n_classes: int) -> None:
+        if self.k >= n_classes:
+            raise MiriskError(f"topk:{self.k} on a model of {n_classes} classes reveals every score; "
+                              f"choose k below {n_classes} (or serve scores)")
+
     def apply(self, probabilities: torch.Tensor) -> torch.Tensor:
         k = min(self.k, probabilities.shape[1])
         values, indices = probabilities.topk(k, dim=1)
@@ -75,8 +87,9 @@ class Rounding(OutputPolicy):
     access = AccessLevel.SCORES
 
     def __post_init__(self) -> None:
-        if self.decimals < 0:
-            raise MiriskError(f"rounding needs decimals >= 0, got {self.decimals}")
+        if not 0 <= self.decimals <= MAX_DECIMALS:
+            raise MiriskError(f"rounding needs 0 <= decimals <= {MAX_DECIMALS} (float32 scores hold no more), "
+                              f"got {self.decimals}")
 
     def apply(self, probabilities: torch.Tensor) -> torch.Tensor:
         return torch.round(probabilities, decimals=self.decimals)
@@ -98,8 +111,9 @@ class ScoreNoise(OutputPolicy):
     access = AccessLevel.SCORES
 
     def __post_init__(self) -> None:
-        if self.distribution not in ("laplace", "gaussian") or self.scale <= 0:
-            raise MiriskError("noise needs laplace or gaussian and a scale > 0, e.g. noise:laplace:0.05")
+        if self.distribution not in ("laplace", "gaussian") or not 0 < self.scale <= 1:
+            raise MiriskError("noise needs laplace or gaussian and a finite scale in (0, 1] (probabilities lie in "
+                              f"[0, 1]), e.g. noise:laplace:0.05; got {self.distribution}:{self.scale}")
         object.__setattr__(self, "_generator", torch.Generator().manual_seed(self.seed))
 
     def apply(self, probabilities: torch.Tensor) -> torch.Tensor:
@@ -128,8 +142,9 @@ class ReverseSigmoid(OutputPolicy):
     access = AccessLevel.SCORES
 
     def __post_init__(self) -> None:
-        if self.beta <= 0 or self.gamma <= 0:
-            raise MiriskError("reverse-sigmoid needs beta > 0 and gamma > 0, e.g. reverse-sigmoid:1.0,0.1")
+        if not (0 < self.beta <= 1 and 0 < self.gamma <= MAX_GAMMA):
+            raise MiriskError(f"reverse-sigmoid needs 0 < beta <= 1 and 0 < gamma <= {MAX_GAMMA:g} (finite), e.g. "
+                              f"reverse-sigmoid:0.5,0.1; got {self.beta},{self.gamma}")
 
     def apply(self, probabilities: torch.Tensor) -> torch.Tensor:
         clipped = probabilities.clamp(1e-7, 1 - 1e-7)
@@ -172,16 +187,27 @@ class Chain(OutputPolicy):
             probabilities = part.apply(probabilities)
         return probabilities
 
+    def check_classes(self, n_classes: int) -> None:
+        for part in self.parts:
+            part.check_classes(n_classes)
+
     @property
     def spec(self) -> str:
         return "+".join(part.spec for part in self.parts)
 
 
 def _number(text: str, kind: type, spec: str) -> float | int:
+    """A plain finite number (ASCII digits only: no NaN, inf, underscores or other scripts)."""
+    text = text.strip()
     try:
-        return kind(text)
+        if not text.isascii() or "_" in text:
+            raise ValueError(text)
+        value = kind(text)
     except ValueError:
         raise MiriskError(f"bad number {text!r} in output policy {spec!r}") from None
+    if not math.isfinite(value):
+        raise MiriskError(f"bad number {text!r} in output policy {spec!r}: it must be finite")
+    return value
 
 
 def parse_policy(spec: str) -> OutputPolicy:

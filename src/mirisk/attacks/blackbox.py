@@ -25,6 +25,7 @@ from mirisk.access.oracle import OracleRefused, QueryAccess
 from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
 
@@ -41,8 +42,10 @@ class ScoreBlackBox:
     floor: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.samples < 1 or self.sigma <= 0 or self.learning_rate <= 0:
-            raise MiriskError("the black-box attack needs iterations, samples, sigma and learning_rate > 0")
+        if self.iterations < 1 or self.samples < 1:
+            raise MiriskError("the black-box attack needs iterations and samples >= 1")
+        for name in ("sigma", "learning_rate", "floor"):
+            check_number(f"the black-box attack's {name}", getattr(self, name), 0, low_open=True)
 
     def run(
         self,

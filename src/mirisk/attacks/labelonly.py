@@ -27,6 +27,7 @@ from mirisk.access.oracle import OracleRefused, QueryAccess
 from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
 
@@ -45,8 +46,10 @@ class BoundaryRepulsion:
     init_scale: float = 3.0
 
     def __post_init__(self) -> None:
-        if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1 or self.radius <= 0:
-            raise MiriskError("boundary repulsion needs positive iterations, points, radius and initial search")
+        if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1:
+            raise MiriskError("boundary repulsion needs positive iterations, points and initial search")
+        for name in ("radius", "radius_growth", "step_size", "init_scale"):
+            check_number(f"boundary repulsion's {name}", getattr(self, name), 0, low_open=True)
 
     def _labels(self, oracle: QueryAccess, basis: ImageBasis, codes: torch.Tensor) -> torch.Tensor:
         return oracle.query(basis.decode(codes, oracle.input_shape, oracle.value_range)).argmax(dim=1)

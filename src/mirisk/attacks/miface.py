@@ -18,6 +18,7 @@ import torch
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel, ThreatModel
 
@@ -35,6 +36,9 @@ class TotalVariationPrior:
     Rudin, Osher & Fatemi 1992): favours smooth, face-like images over adversarial noise."""
 
     weight: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_number("the total-variation weight", self.weight, 0)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         vertical = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
@@ -66,8 +70,9 @@ class MIFace:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.patience < 1:
             raise MiriskError("MI-Face needs iterations >= 1 and patience >= 1")
-        if self.learning_rate <= 0 or not 0 <= self.cost_threshold < 1:
-            raise MiriskError("MI-Face needs learning_rate > 0 and 0 <= cost_threshold < 1")
+        check_number("MI-Face learning_rate", self.learning_rate, 0, low_open=True)
+        check_number("MI-Face cost_threshold", self.cost_threshold, 0, 0.999999)
+        check_number("MI-Face start", self.start, 0, 1)
 
     def run(
         self,

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from mirisk.artifacts import read_json
 from mirisk.audit.plan import AttackUnit, AuditPlan
 from mirisk.errors import MiriskError
+from mirisk.models.imported import ImportSpec
 from mirisk.threats import AccessLevel
 
 if TYPE_CHECKING:
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from mirisk.data.images import ImageDataset
     from mirisk.data.mri import SliceDataset
     from mirisk.execution.backends import Backend
-    from mirisk.models.imported import ImportSpec
 
 UNIT_SCHEMA = 2  # 2: face units judged by the independent recogniser, beside their label-permuted baseline
 
@@ -115,6 +116,9 @@ class AuditCase(Protocol):
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         """The report's ``model`` section."""
 
+    def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        """Refuse, before any work, a plan whose settings do not fit this subject."""
+
     def plan_units(self, accesses: tuple[AccessLevel, ...], budget: int | None, config: dict[str, Any],
                    gradients: bool) -> tuple[list[AttackUnit], dict[str, str], dict[str, Any]]:
         """The attack units, the threat models skipped (with why) and the settings."""
@@ -153,6 +157,45 @@ class AuditCase(Protocol):
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         """The attack chart's bars (metric, reference, label) and the reference's name."""
+
+
+def recorded_format(path: Path) -> str | None:
+    """The ``format`` a mirisk model folder records in its target.json, or None."""
+    metadata = path / "target.json"
+    if not (path.is_dir() and metadata.is_file()):
+        return None
+    found = read_json(metadata)
+    return found.get("format") if isinstance(found, dict) else None
+
+
+def refuse_options(model: str | Path, options: SubjectOptions, kind: str) -> None:
+    """Refuse the import options (image model files only) and, unless ``kind`` is tabular,
+    the tabular options, for a model folder of ``kind``."""
+    if options.spec is not None and options.spec != ImportSpec():
+        raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
+                          f"{model} is a {kind} model folder")
+    if kind != "tabular" and (options.aux is not None or options.sensitive is not None or options.known):
+        raise MiriskError(f"--aux, --sensitive and --known apply to tabular models; this is a {kind} model")
+
+
+class NoQueryChecks:
+    """For a kind without query-budget checks or an output-policy matrix."""
+
+    def query_checks(self, plan: AuditPlan) -> bool:
+        return False
+
+    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+        return []
+
+
+class NotRetrained(NoQueryChecks):
+    """For a kind the audit never retrains with DP-SGD (its plan refuses epsilons)."""
+
+    def retrainable(self, subject: AuditSubject) -> bool:
+        return False
+
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+        raise MiriskError("the audit does not retrain this kind of model with DP-SGD")
 
 
 KINDS: dict[str, AuditCase] = {}

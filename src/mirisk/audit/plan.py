@@ -94,3 +94,23 @@ def flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise MiriskError(f"{name} must be true or false, got {value!r}")
     return value
+
+
+def whole(config: dict[str, Any], key: str, default: int, minimum: int = 1) -> int:
+    """A whole-number setting of at least ``minimum`` (TOML integers only, not text or booleans)."""
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MiriskError(f"{key} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise MiriskError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def epsilons(config: dict[str, Any], default: tuple[float, ...]) -> list[float]:
+    """The DP-SGD budgets to retrain at: a list of finite positive numbers."""
+    values = config.get("epsilons", default)
+    if not isinstance(values, (list, tuple)) or any(
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf")
+            for value in values):
+        raise MiriskError(f"epsilons must be a list of positive finite numbers, got {values!r}")
+    return [float(value) for value in values]

@@ -77,7 +77,9 @@ def plan_for_subject(subject: AuditSubject, config: dict[str, Any], access: str 
         accesses = parse_accesses(requested if requested is not None else subject.case.default_accesses)
     else:
         accesses = _deployed_accesses(subject, requested, endpoint, api_key, budget, config)
-    return build_plan(subject.kind, accesses, budget, config, gradients)
+    plan = build_plan(subject.kind, accesses, budget, config, gradients)
+    subject.case.check_plan(plan, subject)
+    return plan
 
 
 def _deployed_accesses(subject: AuditSubject, requested: str | list[str] | None, endpoint: str,

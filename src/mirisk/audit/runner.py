@@ -6,6 +6,7 @@ result is there for the same plan is read back, not re-run, and each new result 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,21 @@ OnUnit = Callable[[AttackUnit, bool], None]
 
 
 def stored_result(folder: Path, unit: AttackUnit, fingerprint: str) -> UnitResult | None:
-    """The result of ``unit`` in ``folder`` for this plan, with its evidence files; None when absent."""
+    """The result of ``unit`` in ``folder`` for this plan, with its evidence files; None when
+    absent. A torn or foreign result.json is moved aside (never deleted), so the unit reruns."""
     path = folder / UNIT_RESULT
     if not path.is_file():
         return None
-    files = {item.name: item.read_bytes() for item in folder.iterdir() if item.is_file() and item.name != UNIT_RESULT}
-    return UnitResult.from_json(read_json(path), unit, fingerprint, files)
+    try:
+        document = read_json(path)
+        if not isinstance(document, dict):
+            raise MiriskError(f"{path} is not a JSON object")
+    except MiriskError:
+        path.rename(folder / f"{UNIT_RESULT}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+        return None
+    files = {item.name: item.read_bytes() for item in folder.iterdir()
+             if item.is_file() and item.name != UNIT_RESULT and not item.name.startswith(f"{UNIT_RESULT}.")}
+    return UnitResult.from_json(document, unit, fingerprint, files)
 
 
 def save_unit(out_dir: Path, result: UnitResult, fingerprint: str) -> None:

@@ -20,7 +20,8 @@ from mirisk.models.loading import load_image_target
 from mirisk.models.target import TargetModel
 from mirisk.attacks.result import AttackResult
 from mirisk.pipelines.face_baseline import run_baseline
-from mirisk.pipelines.faces import measure_face_reconstructions, target_split, write_inversion_outputs
+from mirisk.models.loading import target_split
+from mirisk.pipelines.faces import measure_face_reconstructions, write_inversion_outputs
 from mirisk.priors.gan import PriorShape
 from mirisk.priors.store import BUNDLED_PRIOR, check_prior_fits, load_prior, save_prior
 from mirisk.priors.training import PriorTraining, prior_from_checkpoint, train_prior

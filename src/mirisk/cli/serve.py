@@ -15,6 +15,7 @@ from rich.table import Table
 from mirisk.cli.common import app, console, friendly_errors, with_import_options
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.gateway.database import connect
 from mirisk.gateway.detector import DetectorSettings, calibrate
 from mirisk.gateway.keys import ApiKey, create_key, format_window, list_keys, revoke_key
@@ -22,6 +23,8 @@ from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.target import TargetModel
 from mirisk.runtime import prepare_torch
+
+MAX_BODY_MB = 1024.0  # a request body larger than 1 GiB is refused at start-up, not parsed
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create, revoke and list the gateway's API keys.")
 app.add_typer(keys_app, name="keys")
@@ -83,8 +86,11 @@ def serve(
     # The detector's matrix products are small: BLAS worker threads would only spin on the
     # cores the server and its clients need.
     threadpool_limits(1, user_api="blas")
-    if max_batch < 1 or max_body_mb <= 0:
-        raise MiriskError("--max-batch must be >= 1 and --max-body-mb > 0")
+    if max_batch < 1:
+        raise MiriskError("--max-batch must be >= 1")
+    check_number("--max-body-mb", max_body_mb, 0, MAX_BODY_MB, low_open=True)
+    if not 1 <= port <= 65535:
+        raise MiriskError(f"--port must be between 1 and 65535, got {port}")
     target = load_image_target(model, spec)
     settings = GatewaySettings(policy=policy, max_batch=max_batch, max_body_bytes=int(max_body_mb * 2**20),
                                detector=detector_settings(detector, target, calibration_data, detector_fpr))

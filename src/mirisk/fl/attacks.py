@@ -28,6 +28,7 @@ import torch
 from torch.func import vmap
 
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.fl.local_training import local_update
 from mirisk.fl.record import ServerRecord
 from mirisk.runtime import prepare_torch
@@ -78,8 +79,10 @@ class GradientInversion:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise MiriskError(f"unknown objective {self.objective!r}; choose l2 or cosine")
-        if self.iterations < 1 or self.restarts < 1 or self.learning_rate <= 0 or self.tv_weight < 0:
-            raise MiriskError("gradient inversion needs iterations, restarts and a learning rate > 0, tv >= 0")
+        if self.iterations < 1 or self.restarts < 1:
+            raise MiriskError("gradient inversion needs iterations and restarts >= 1")
+        check_number("the gradient attack's learning rate", self.learning_rate, 0, low_open=True)
+        check_number("the gradient attack's total-variation weight", self.tv_weight, 0)
 
     def run(self, record: ServerRecord, labels: torch.Tensor | None = None, seed: int = 0,
             progress: Callable[[int], None] | None = None) -> dict:

@@ -69,9 +69,12 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+MAX_COUNT = 2**63 - 1  # SQLite's largest integer
+
+
 def _positive(value: int | None, name: str) -> None:
-    if value is not None and value < 1:
-        raise MiriskError(f"{name} must be at least 1, got {value}")
+    if value is not None and not 1 <= value <= MAX_COUNT:
+        raise MiriskError(f"{name} must be between 1 and {MAX_COUNT:,}, got {value}")
 
 
 def create_key(connection: sqlite3.Connection, label: str = "", policy: str | None = None, budget: int | None = None,

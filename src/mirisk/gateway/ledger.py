@@ -17,8 +17,9 @@ from mirisk.gateway.database import immediate
 from mirisk.gateway.keys import ApiKey, get_key
 
 RATE_PERIOD_SECONDS = 60.0
-# A windowed budget is counted in this many buckets per window (a sliding window that
-# moves in steps of 1/60 of its length), so a check reads at most 60 rows however busy the key.
+# A windowed budget is counted in buckets of 1/60 of the window (of any length, to the
+# fraction of a second), so a check reads at most 61 rows however busy the key. A query is
+# counted for at least the window and at most 1/60 longer: budget is never given back early.
 WINDOW_BUCKETS = 60
 
 
@@ -41,7 +42,7 @@ class Decision:
 
 
 def _bucket(key: ApiKey, now: float) -> int:
-    return int(now // max(1, key.window_seconds // WINDOW_BUCKETS))  # type: ignore[operator]
+    return int(now * WINDOW_BUCKETS // key.window_seconds)  # type: ignore[operator]
 
 
 def queries_left(connection: sqlite3.Connection, key: ApiKey, now: float) -> int | None:
@@ -51,7 +52,7 @@ def queries_left(connection: sqlite3.Connection, key: ApiKey, now: float) -> int
     if key.window_seconds is None:
         return max(key.budget - key.queries_used, 0)
     (in_window,) = connection.execute(
-        "SELECT COALESCE(SUM(queries), 0) FROM usage WHERE key_id = ? AND bucket > ?",
+        "SELECT COALESCE(SUM(queries), 0) FROM usage WHERE key_id = ? AND bucket >= ?",
         (key.id, _bucket(key, now) - WINDOW_BUCKETS),
     ).fetchone()
     left = key.budget - in_window
@@ -112,7 +113,7 @@ class _Account:
                 "ON CONFLICT (key_id, bucket) DO UPDATE SET queries = queries + excluded.queries RETURNING queries",
                 (key_id, bucket, self.spent)).fetchone()
             if in_bucket == self.spent:  # a new bucket: the ones that left the window go
-                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket <= ?",
+                connection.execute("DELETE FROM usage WHERE key_id = ? AND bucket < ?",
                                    (key_id, bucket - WINDOW_BUCKETS))
 
 

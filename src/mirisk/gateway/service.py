@@ -19,7 +19,7 @@ from mirisk.gateway.database import BackgroundCheckpointer, connect, input_diges
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector
 from mirisk.gateway.group_commit import GroupCommitter
 from mirisk.gateway.inputs import BadRequest, InputContract, input_digests, parse_inputs
-from mirisk.gateway.keys import ApiKey, KeyCache, authenticate
+from mirisk.gateway.keys import ApiKey, KeyCache, authenticate, list_keys
 from mirisk.gateway.ledger import Decision, Settlement, flag_key, log_refusal, precheck, queries_left
 from mirisk.gateway.metrics import GatewayMetrics
 from mirisk.gateway.serving import ServedModel
@@ -59,6 +59,7 @@ class Gateway:
 
     def __init__(self, target: TargetModel, database: Path, settings: GatewaySettings) -> None:
         self.settings = settings
+        parse_policy(settings.policy).check_classes(target.n_classes)
         self.model = ServedModel(target)
         low, high = target.value_range
         self.contract = InputContract(tuple(target.input_shape), (float(low), float(high)), settings.max_batch,
@@ -68,6 +69,9 @@ class Gateway:
         self._database = Path(database)
         with closing(connect(self._database)) as connection:
             self._input_digest = input_digest(connection)
+            for key in list_keys(connection):  # a key's policy must fit this model before anything is served
+                if key.policy:
+                    parse_policy(key.policy).check_classes(target.n_classes)
         self._local = threading.local()
         self._keys = KeyCache()
         self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it

@@ -7,6 +7,9 @@ from typing import Any
 
 from torch import nn
 
+from mirisk.errors import MiriskError
+from mirisk.validation import check_value_range
+
 
 @dataclass
 class TargetModel:
@@ -27,6 +30,13 @@ class TargetModel:
     data: dict[str, Any] = field(default_factory=dict)
     gradients: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.value_range = check_value_range(tuple(self.value_range), "the model's value_range")
+        if len(self.input_shape) != 3 or any(int(size) < 1 for size in self.input_shape):
+            raise MiriskError(f"the model's input shape must be three positive sizes C,H,W, got {list(self.input_shape)}")
+        if len(self.class_names) < 2:
+            raise MiriskError(f"a classifier needs at least 2 classes, got {len(self.class_names)}")
 
     @property
     def n_classes(self) -> int:

@@ -18,11 +18,11 @@ from mirisk.attacks.result import AttackResult
 from mirisk.data.images import ImageDataset
 from mirisk.data.split import SubjectSplit, split_per_subject
 from mirisk.defences import EarlyStopping, TrainingDefences, train_dp_sgd
-from mirisk.errors import MiriskError
 from mirisk.figures import lineup_grid, reconstruction_grid
 from mirisk.metrics.face_judge import face_judge
 from mirisk.metrics.identification import FaceEvaluator, identification_metrics, judge_identification
 from mirisk.models.architectures import build_model
+from mirisk.models.loading import target_split
 from mirisk.models.target import TargetModel
 from mirisk.models.training import (
     DEFAULT_TRAINING, DP_GRAD_SAMPLE_MODE, DP_MOMENTUM, DP_TRAINING, TrainingConfig, accuracy, train_classifier,
@@ -99,28 +99,6 @@ def _train_plain(module: torch.nn.Module, train: ImageDataset, config: TrainingC
                      loss_fn=defences.loss, should_stop=stopper.should_stop)
     stopper.restore_best(module)
     return stopper.last_epoch
-
-
-def target_split(target: TargetModel, dataset: ImageDataset) -> SubjectSplit:
-    """Recover the target's training split on ``dataset``, refusing data that do not match."""
-    if tuple(dataset.input_shape) != tuple(target.input_shape):
-        raise MiriskError(f"the data's images are {dataset.input_shape}; the model expects {target.input_shape}")
-    if tuple(dataset.class_names) != tuple(target.class_names):
-        raise MiriskError("the data's people (class folders) differ from the classes the model was trained on")
-    if target.data.get("split") == "unknown":
-        # An imported model: which photos trained it is not known, so every photo serves as
-        # both the evaluator's training set and the gallery (see README, "Audit your own model").
-        everyone = np.arange(len(dataset.images))
-        return SubjectSplit(train=everyone, held_out=everyone)
-    recorded = target.data.get("fingerprint")
-    if recorded and recorded != dataset.fingerprint():
-        raise MiriskError(
-            f"these data are not the ones the model was trained on (fingerprint {dataset.fingerprint()} "
-            f"!= {recorded}); pass the training data folder with --data"
-        )
-    return split_per_subject(
-        dataset, n_train=int(target.data.get("n_train_per_subject", 7)), seed=int(target.data.get("split_seed", 0))
-    )
 
 
 @dataclass(frozen=True)

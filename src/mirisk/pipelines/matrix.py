@@ -20,7 +20,8 @@ from mirisk.attacks.miface import MIFace
 from mirisk.attacks.result import AttackResult
 from mirisk.data.images import ImageDataset
 from mirisk.models.target import TargetModel
-from mirisk.pipelines.faces import DEFAULT_MIFACE, headline_identification, measure_face_reconstructions, target_split
+from mirisk.models.loading import target_split
+from mirisk.pipelines.faces import DEFAULT_MIFACE, headline_identification, measure_face_reconstructions
 
 DEFAULT_POLICIES = ("scores", "topk:3", "round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1", "label")
 

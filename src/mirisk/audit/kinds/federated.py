@@ -19,12 +19,11 @@ import numpy as np
 import torch
 
 from mirisk.artifacts import npz_bytes
-from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.case import AuditSubject, NotRetrained, SubjectOptions, UnitResult, refuse_options, register_kind
+from mirisk.audit.plan import AttackUnit, AuditPlan, whole
 from mirisk.audit.verdict import federated_attack_level, federated_recommendations
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
-from mirisk.execution.backends import Backend
 from mirisk.figures import reconstruction_grid
 from mirisk.fl.record import ServerRecord
 from mirisk.metrics.vulnerability import federated_vulnerability
@@ -133,7 +132,7 @@ def run_gradient_unit(unit: AttackUnit, settings: dict[str, Any], record: Server
     }
 
 
-class FederatedCase:
+class FederatedCase(NotRetrained):
     """A federated round as its server recorded it, replayed on stand-in client images."""
 
     name = "federated"
@@ -148,16 +147,11 @@ class FederatedCase:
         return path.is_dir() and (path / "record.json").is_file()
 
     def load_model(self, path: Path, spec: ImportSpec | None) -> ServerRecord:
-        if spec is not None and spec != ImportSpec():
-            raise MiriskError(f"the import options are for image model files; {path} is a federated round's record")
+        refuse_options(path, SubjectOptions(spec=spec), self.name)
         return ServerRecord.load(path)
 
     def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
-        if options.spec is not None and options.spec != ImportSpec():
-            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
-                              f"{model} is a federated model folder")
-        if options.aux is not None or options.sensitive is not None or options.known:
-            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a federated model")
+        refuse_options(model, options, self.name)
         record = ServerRecord.load(model)
         return AuditSubject(self.name, record, dataset=load_replay_images(record, data))
 
@@ -167,6 +161,9 @@ class FederatedCase:
                 "clients": record.n_clients, "images": record.n_images, "defence": record.defence,
                 "metrics": {}, "data": {"source": subject.dataset.source, "role": "stand-in client images"}}
 
+    def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        """Nothing beyond what the plan checks already."""
+
     def plan_units(self, accesses, budget, config, gradients):
         if budget is not None:
             raise MiriskError("--budget caps black-box queries; the server of a federated round makes none (drop it)")
@@ -174,10 +171,10 @@ class FederatedCase:
             raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not federated "
                               "rounds; remove epsilons from the config (the round's update noise is checked instead)")
         settings = {
-            "seed": int(config.get("seed", 0)),
+            "seed": whole(config, "seed", 0, minimum=0),
             "gradient_attacks": [str(name) for name in config.get("gradient_attacks", ["inverting-gradients"])],
-            "gradient_iterations": int(config.get("gradient_iterations", 1000)),
-            "gradient_restarts": int(config.get("gradient_restarts", 2)),
+            "gradient_iterations": whole(config, "gradient_iterations", 1000),
+            "gradient_restarts": whole(config, "gradient_restarts", 2),
             "epsilons": [],
         }
         for name in settings["gradient_attacks"]:
@@ -211,18 +208,6 @@ class FederatedCase:
 
     def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> None:
         return None  # the replay's people are stand-ins
-
-    def retrainable(self, subject: AuditSubject) -> bool:
-        return False  # the plan refuses epsilons; the update noise is checked on the replay instead
-
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
-        raise MiriskError("a federated model is not retrained with DP-SGD by the audit")
-
-    def query_checks(self, plan: AuditPlan) -> bool:
-        return False
-
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
-        return []
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         return [("reid_top1", "chance_top1", "re-identification top-1 of the replayed client images")], "chance"

@@ -19,7 +19,7 @@ from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan, flag
+from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
 from mirisk.audit.verdict import image_attack_level, image_baselines, image_recommendations
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -29,12 +29,12 @@ from mirisk.figures import reconstruction_grid
 from mirisk.metrics.vulnerability import image_vulnerability, most_at_risk_people
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
-from mirisk.models.loading import load_image_target
+from mirisk.models.loading import load_image_target, target_split
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import (
-    LINEUP_HEADING, FaceGallery, configured_miface, face_gallery, measure_face_reconstructions, target_split,
+    LINEUP_HEADING, FaceGallery, configured_miface, face_gallery, measure_face_reconstructions,
 )
 from mirisk.pipelines.matrix import policy_cost
 from mirisk.threats import AccessLevel
@@ -112,16 +112,21 @@ class ImageCase:
                 "data": {"source": dataset.source, "images": len(dataset.images),
                          "training_split": "unknown" if target.data.get("split") == "unknown" else "recorded"}}
 
+    def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        for unit in (*plan.units, *policy_units(plan)):
+            if unit.policy is not None and not unit.params.get("gateway"):
+                parse_policy(unit.policy).check_classes(subject.target.n_classes)
+
     def plan_units(self, accesses, budget, config, gradients):
-        top_k = int(config.get("top_k", 3))
+        top_k = whole(config, "top_k", 3)
         settings = {
-            "seed": int(config.get("seed", 0)),
-            "miface_iterations": int(config.get("miface_iterations", 1000)),
-            "blackbox_iterations": int(config.get("blackbox_iterations", 100)),
-            "labelonly_iterations": int(config.get("labelonly_iterations", 100)),
+            "seed": whole(config, "seed", 0, minimum=0),
+            "miface_iterations": whole(config, "miface_iterations", 1000),
+            "blackbox_iterations": whole(config, "blackbox_iterations", 100),
+            "labelonly_iterations": whole(config, "labelonly_iterations", 100),
             "top_k": top_k,
             "baseline": flag(config.get("baseline", True), "baseline"),
-            "epsilons": [float(e) for e in config.get("epsilons", IMAGE_EPSILONS)],
+            "epsilons": epsilons(config, IMAGE_EPSILONS),
             "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
         }
         by_access = {

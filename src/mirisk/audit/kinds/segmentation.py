@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mirisk.artifacts import npz_bytes, read_json
+from mirisk.artifacts import npz_bytes
 from mirisk.attacks.decoder import DecoderSettings
-from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.case import (
+    AuditSubject, NotRetrained, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
+)
+from mirisk.audit.plan import AttackUnit, AuditPlan, whole
 from mirisk.audit.verdict import segmentation_attack_level, segmentation_recommendations
 from mirisk.data.mri import BUNDLED, SliceDataset, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError
-from mirisk.execution.backends import Backend
 from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
 from mirisk.metrics.identification import chance
@@ -115,7 +116,7 @@ def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: Segment
     }
 
 
-class SegmentationCase:
+class SegmentationCase(NotRetrained):
     """A segmentation model, the scans of its training patients and of others."""
 
     name = "segmentation"
@@ -127,23 +128,14 @@ class SegmentationCase:
                      "dp_table": "none"}
 
     def claims(self, path: Path) -> bool:
-        metadata = path / "target.json"
-        if not (path.is_dir() and metadata.is_file()):
-            return False
-        found = read_json(metadata)
-        return isinstance(found, dict) and found.get("format") == SEGMENTER_FORMAT
+        return recorded_format(path) == SEGMENTER_FORMAT
 
     def load_model(self, path: Path, spec: ImportSpec | None) -> SegmentationTarget:
-        if spec is not None and spec != ImportSpec():
-            raise MiriskError(f"the import options are for image model files; {path} is a segmentation model folder")
+        refuse_options(path, SubjectOptions(spec=spec), self.name)
         return load_segmenter(path)
 
     def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
-        if options.spec is not None and options.spec != ImportSpec():
-            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
-                              f"{model} is a segmentation model folder")
-        if options.aux is not None or options.sensitive is not None or options.known:
-            raise MiriskError("--aux, --sensitive and --known apply to tabular models; this is a segmentation model")
+        refuse_options(model, options, self.name)
         target = load_segmenter(model)
         return AuditSubject(self.name, target, slices=load_segmentation_data(target, data),
                             neighbour_slices=load_neighbour_slices(segmentation_source(target, data)))
@@ -156,19 +148,19 @@ class SegmentationCase:
                          "training_subjects": len(target.data["train_subjects"]),
                          "slices_per_subject": slices.slices_per_subject}}
 
+    def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        """Nothing beyond what the plan checks already."""
+
     def plan_units(self, accesses, budget, config, gradients):
         settings = {
-            "seed": int(config.get("seed", 0)),
-            "decoder_epochs": int(config.get("decoder_epochs", DecoderSettings().epochs)),
-            "decoder_subjects": None if config.get("decoder_subjects") is None else int(config["decoder_subjects"]),
+            "seed": whole(config, "seed", 0, minimum=0),
+            "decoder_epochs": whole(config, "decoder_epochs", DecoderSettings().epochs),
+            "decoder_subjects": None if config.get("decoder_subjects") is None else whole(config, "decoder_subjects", 1),
             "epsilons": [],
         }
         if config.get("epsilons"):
             raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not segmenters; "
                               "remove epsilons from the config")
-        if settings["decoder_epochs"] < 1 or (settings["decoder_subjects"] is not None
-                                              and settings["decoder_subjects"] < 1):
-            raise MiriskError("decoder_epochs and decoder_subjects must be at least 1")
         units, skipped = [], {}
         for access in accesses:
             output = SEGMENTATION_OUTPUTS.get(access)
@@ -199,18 +191,6 @@ class SegmentationCase:
     def at_risk(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult]) -> Any:
         return most_at_risk_people({key: result.payload for key, result in results.items()},
                                    tuple(subject.target.data["train_subjects"]), rank_key="reid_rank")
-
-    def retrainable(self, subject: AuditSubject) -> bool:
-        return False  # the plan refuses epsilons for a segmenter
-
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
-        raise MiriskError("a segmentation model is not retrained with DP-SGD by the audit")
-
-    def query_checks(self, plan: AuditPlan) -> bool:
-        return False
-
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
-        return []
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         return [("reid_top1", "chance_top1", "re-identification top-1 of the training patients")], "chance"

@@ -10,9 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from mirisk.artifacts import read_json
-from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan
+from mirisk.audit.case import (
+    AuditSubject, NoQueryChecks, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
+)
+from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, whole
 from mirisk.audit.verdict import tabular_attack_level, tabular_recommendations
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
@@ -32,7 +33,7 @@ TABULAR_EPSILONS = (1.0, 0.1)
 INFERENCES = "inferences.csv"
 
 
-class TabularCase:
+class TabularCase(NoQueryChecks):
     """A tabular regressor, the records it was trained on and the attacker's population sample."""
 
     name = "tabular"
@@ -44,21 +45,14 @@ class TabularCase:
                      "dp_table": "attribute"}
 
     def claims(self, path: Path) -> bool:
-        metadata = path / "target.json"
-        if not (path.is_dir() and metadata.is_file()):
-            return False
-        found = read_json(metadata)
-        return isinstance(found, dict) and found.get("format") == TABULAR_FORMAT
+        return recorded_format(path) == TABULAR_FORMAT
 
     def load_model(self, path: Path, spec: ImportSpec | None) -> TabularRegressor:
-        if spec is not None and spec != ImportSpec():
-            raise MiriskError(f"the import options are for image model files; {path} is a tabular model folder")
+        refuse_options(path, SubjectOptions(spec=spec), self.name)
         return load_tabular_target(path)
 
     def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
-        if options.spec is not None and options.spec != ImportSpec():
-            raise MiriskError("--input-shape, --classes and the other import options are for image model files; "
-                              f"{model} is a tabular model folder")
+        refuse_options(model, options, self.name)
         target = load_tabular_target(model)
         if data is not None and Path(data).is_dir():
             raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
@@ -73,12 +67,15 @@ class TabularCase:
                 "metrics": target.metrics, "sensitive": subject.sensitive, "known": list(subject.known),
                 "data": {"records": len(subject.records), "aux": len(subject.aux)}}
 
+    def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        """Nothing beyond what the plan checks already."""
+
     def plan_units(self, accesses, budget, config, gradients):
         settings = {
-            "seed": int(config.get("seed", 0)),
+            "seed": whole(config, "seed", 0, minimum=0),
             "sensitive": config.get("sensitive"),
             "known": config.get("known"),
-            "epsilons": [float(e) for e in config.get("epsilons", TABULAR_EPSILONS)],
+            "epsilons": epsilons(config, TABULAR_EPSILONS),
         }
         units, skipped = [], {}
         for access in accesses:
@@ -140,12 +137,6 @@ class TabularCase:
     def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
         target = subject.target
         return iwpc_dp_sweep(recorded_split(target), (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
-
-    def query_checks(self, plan: AuditPlan) -> bool:
-        return False
-
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
-        return []
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         return [("accuracy", "baseline_accuracy", "attack accuracy (training records)")], "prior only"
