@@ -98,11 +98,25 @@ def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
 def pytest_configure(config: pytest.Config) -> None:
     """Ray's token authentication on, with a token of this test session's own, before
     anything imports Ray: the test cluster's nodes and this process then agree, whatever
-    token an earlier `ray.init()` left in ~/.ray."""
+    token an earlier `ray.init()` left in ~/.ray. Under pytest-xdist (`-n 2`, one worker per
+    core) each worker runs torch on one thread, so the two never oversubscribe the cores."""
     import secrets
+
+    import torch
 
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With `--dist loadgroup`: every test of a file on one worker (so a module's expensive
+    fixture, such as the full audit, is built once), and every test that uses the two-node
+    Ray cluster on the same worker (so only one cluster starts)."""
+    for item in items:
+        group = "ray" if "ray_cluster" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

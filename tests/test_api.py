@@ -1,6 +1,7 @@
 """The library entry: `mirisk.audit` on objects in memory writes nothing and agrees with the
 CLI; a torch module wrapped by the adapter audits too; saving and resuming; bad input."""
 
+import contextlib
 import doctest
 import json
 import stat
@@ -122,3 +123,18 @@ def test_load_model_reads_every_kind_the_cli_takes(targets, segmenter_dir, tmp_p
 
 def test_the_docstring_examples_run():
     assert doctest.testmod(mirisk.api, raise_on_error=False).failed == 0
+
+
+def test_a_model_handed_in_as_an_object_is_not_sent_to_a_remote_backend(targets):
+    class Remote:
+        name, cpus_per_task, in_process = "ray", 1, False
+
+        def threads(self):
+            return contextlib.nullcontext()
+
+        def map(self, task, items, on_result=None):
+            raise AssertionError("nothing may be sent")
+
+    with pytest.raises(mirisk.MiriskError, match="handed in as an object: save it first"):
+        mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box", config=SETTINGS,
+                     backend=Remote())

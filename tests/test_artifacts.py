@@ -29,3 +29,8 @@ def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path, monkeypatch):
         artifacts.write_json(target, {"finished": False, "half": "x" * 10_000})
     assert json.loads(target.read_text()) == {"finished": True}
     assert [path.name for path in tmp_path.iterdir()] == ["result.json"]  # the temporary file is removed
+
+
+def test_intermediate_output_folders_are_owner_only_too(tmp_path):
+    artifacts.prepare_output_dir(tmp_path / "a" / "b" / "c")
+    assert [stat.S_IMODE((tmp_path / part).stat().st_mode) for part in ("a", "a/b", "a/b/c")] == [0o700] * 3

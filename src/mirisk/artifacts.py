@@ -29,7 +29,18 @@ def prepare_output_dir(path: str | Path, force: bool = False) -> Path:
         raise MiriskError(f"output path {path} exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not force:
         raise MiriskError(f"output folder {path} is not empty; choose a new folder or pass --force to overwrite")
-    path.mkdir(parents=True, exist_ok=True)
+    return make_private_dir(path)
+
+
+def make_private_dir(path: Path) -> Path:
+    """``path``, and every folder above it that does not exist yet, created owner-only
+    (folders that exist already keep their mode, except ``path`` itself)."""
+    path = Path(path)
+    created = [parent for parent in reversed(path.parents) if not parent.exists()]
+    for folder in created:
+        folder.mkdir()
+        folder.chmod(DIR_MODE)
+    path.mkdir(exist_ok=True)
     path.chmod(DIR_MODE)
     return path
 

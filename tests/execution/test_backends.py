@@ -7,7 +7,7 @@ from mirisk.errors import MiriskError
 from mirisk.execution.backends import LocalBackend, RayBackend, make_backend
 from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep, parse_recipes
 
-RECIPES = epsilon_recipes((None,)) + parse_recipes("weight-decay=0.01,label-smoothing=0.05")
+RECIPES = epsilon_recipes((None,)) + parse_recipes("label-smoothing=0.05")
 TINY = {"n_trains": (3,), "blackbox_iterations": 2, "miface_iterations": 10}
 
 
@@ -31,6 +31,6 @@ def test_a_sweep_survives_losing_a_node_and_matches_the_local_run(ray_cluster):
 
     on_ray = face_sweep("bundled:att_faces", "softmax", RECIPES, backend=RayBackend(ray_cluster.address, 1),
                         on_point=on_point, **TINY)
-    assert arrived == [1, 2, 3]
+    assert arrived == [1, 2]
     assert on_ray == local
     assert [point["defence"] for point in on_ray] == [recipe.label for recipe in RECIPES]

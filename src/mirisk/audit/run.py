@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mirisk.access.remote import RemoteOracle
-from mirisk.artifacts import DIR_MODE, read_json, write_bytes, write_json
+from mirisk.artifacts import make_private_dir, read_json, write_bytes, write_json
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult
 from mirisk.audit.defences import run_budget_checks, run_defences, run_policy_matrix, save_defences
 from mirisk.audit.kinds import build_plan, load_subject, read_config
@@ -46,9 +46,7 @@ def prepare_audit_dir(out: Path, force: bool) -> Path:
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(DIR_MODE)
-    return out
+    return make_private_dir(out)
 
 
 def plan_audit(model: Path, data: str | None, config_path: Path | None, access: str | None, budget: int | None,

@@ -10,7 +10,7 @@ import torch
 import typer
 
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.artifacts import prepare_output_dir, read_json
+from mirisk.artifacts import make_private_dir, prepare_output_dir, read_json
 from mirisk.attacks.generative import IDENTITY_LOSSES, GenerativeInversion
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app, with_import_options
 from mirisk.cli.faces import BaselineOption, summary_table
@@ -40,7 +40,7 @@ def train_prior_command(
     et al., NeurIPS 2020), for the generative attacks. Resumable; about 0.3 s a step on one core."""
     settings = PriorTraining(steps=steps, seed=seed)
     public = load_faces(data)
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dir(out)
     shape = PriorShape(*public.input_shape)
     with progress_bar(f"training a prior on {public.n_classes} public people", steps) as update:
         def log(line: str) -> None:

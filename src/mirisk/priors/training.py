@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from mirisk.artifacts import DIR_MODE, write_bytes, write_json
+from mirisk.artifacts import make_private_dir, write_bytes, write_json
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.priors.augment import diff_augment
@@ -111,8 +111,7 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
     """Train (or resume) a prior on ``images`` ``[N, C, H, W]`` in [0, 1]; checkpoints go to
     ``folder``. ``stop_after`` ends this sitting at that step (checkpointed), to resume later."""
     prepare_torch()
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(DIR_MODE)
+    make_private_dir(folder)
     torch.manual_seed(settings.seed)  # the networks' initial weights
     networks = _networks(shape, settings)
     rng = torch.Generator().manual_seed(settings.seed)
