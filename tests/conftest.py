@@ -110,15 +110,6 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With `--dist loadgroup`: every test of a file on one worker (so a module's expensive
-    fixture, such as the full audit, is built once), and every test that uses the two-node
-    Ray cluster on the same worker (so only one cluster starts)."""
-    for item in items:
-        group = "ray" if "ray_cluster" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     """A head and a worker node (one CPU each) on 127.0.0.1, stopped at the end of the session."""

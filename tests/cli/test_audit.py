@@ -26,26 +26,27 @@ WITH_DP = FAST.replace("epsilons = []", "epsilons = [50.0]").replace("policies =
     "baseline = false\n", "")
 
 
-@pytest.fixture(scope="module")
+# Session-scoped, so each pytest-xdist worker that runs these tests audits once.
+@pytest.fixture(scope="session")
 def softmax_dir(tmp_path_factory, targets):
     return save_target(targets["softmax"], tmp_path_factory.mktemp("models") / "softmax")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fast_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("config") / "audit.toml"
     path.write_text(FAST)
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dp_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("config") / "audit.toml"
     path.write_text(WITH_DP)
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def audited(tmp_path_factory, softmax_dir, dp_config):
     """The full image audit, with one DP-SGD retrain (epsilon 50)."""
     out = tmp_path_factory.mktemp("audit") / "report"

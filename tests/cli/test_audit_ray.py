@@ -1,6 +1,5 @@
 """`mirisk audit --backend ray` on a two-node cluster gives the report of the local backend
-(the in-memory path against the JSON tasks a Ray worker gets). A file of its own, so the
-suite's workers keep every Ray test on one worker (tests/conftest.py)."""
+(the in-memory path against the JSON tasks a Ray worker gets)."""
 
 import json
 import stat
