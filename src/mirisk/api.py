@@ -18,7 +18,7 @@ import numpy as np
 from torch import nn
 
 from mirisk.audit.case import AuditSubject, SubjectOptions
-from mirisk.audit.kinds import case_for, config_keys, detect_case, load_subject, read_config
+from mirisk.audit.kinds import case_for, check_config, detect_case, load_subject, read_config
 from mirisk.audit.run import AuditReport, OnUnit, plan_for_subject, run_audit
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -101,10 +101,7 @@ def audit_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
     if config is None:
         return {}
     if isinstance(config, dict):
-        unknown = sorted(set(config) - config_keys())
-        if unknown:
-            raise MiriskError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(config_keys()))}")
-        return dict(config)
+        return check_config(dict(config))
     return read_config(config)
 
 

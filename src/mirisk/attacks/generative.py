@@ -20,7 +20,6 @@ Threat model: white-box. The attacker holds the model's weights and architecture
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ import torch
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
+from mirisk.validation import check_number
 from mirisk.priors.store import FacePrior
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel, ThreatModel
@@ -61,11 +61,9 @@ class GenerativeInversion:
         if self.iterations < 1 or self.starts < 1 or self.candidates < self.starts or self.transforms < 0:
             raise MiriskError("the generative attack needs iterations >= 1, starts >= 1, candidates >= starts "
                               "and transforms >= 0")
-        for name in ("learning_rate", "prior_weight", "latent_clip"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name != "prior_weight" and value == 0):
-                raise MiriskError(f"the generative attack's {name.replace('_', ' ')} must be finite and positive, "
-                                  f"got {value}")
+        check_number("the generative attack's learning rate", self.learning_rate, 0, low_open=True)
+        check_number("the generative attack's prior weight", self.prior_weight, 0)
+        check_number("the generative attack's latent clip", self.latent_clip, 0, low_open=True)
         if self.identity not in IDENTITY_LOSSES:
             raise MiriskError(f"identity loss must be one of {', '.join(IDENTITY_LOSSES)}, got {self.identity!r}")
 

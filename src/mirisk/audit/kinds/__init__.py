@@ -15,7 +15,7 @@ from mirisk.errors import MiriskError
 from mirisk.execution.tasks import portable_path
 from mirisk.threats import AccessLevel
 
-__all__ = ["build_plan", "case_for", "config_keys", "detect_case", "load_subject", "read_config"]
+__all__ = ["build_plan", "case_for", "check_config", "config_keys", "detect_case", "load_subject", "read_config"]
 
 
 def detect_case(path: str | Path) -> AuditCase:
@@ -42,13 +42,17 @@ def config_keys() -> frozenset[str]:
     return COMMON_KEYS.union(*(case.config_keys for case in KINDS.values()))
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """A TOML file with any of :func:`config_keys` at the top level."""
-    config = read_toml(path)
+def check_config(config: dict[str, Any], where: str = "the config") -> dict[str, Any]:
+    """``config`` if every key is one of :func:`config_keys`."""
     unknown = sorted(set(config) - config_keys())
     if unknown:
-        raise MiriskError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(config_keys()))}")
+        raise MiriskError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(config_keys()))}")
     return config
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A TOML file with any of :func:`config_keys` at the top level."""
+    return check_config(read_toml(path), str(path))
 
 
 def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int | None,
