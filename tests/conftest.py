@@ -19,6 +19,7 @@ from mirisk.models.store import save_target
 from mirisk.pipelines.faces import train_face_target
 from mirisk.pipelines.federated import downscaled
 from mirisk.pipelines.mri import SegmenterSettings, train_private_segmenter
+from mirisk.metrics.judge_cache import CACHE_VARIABLE
 from tests.servers import RayCluster, Server, start_ray_cluster, start_server
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared/data/att_faces"
@@ -108,6 +109,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_judge_cache(tmp_path_factory) -> Path:
+    """One on-disk cache of the face judge's embeddings for the whole run, shared by both
+    xdist workers, the CLI's subprocesses and the Ray nodes (which inherit the variable):
+    the same gallery is embedded once per run, not once per process."""
+    root = tmp_path_factory.getbasetemp()
+    folder = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "judge-cache"
+    os.environ[CACHE_VARIABLE] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import pytest
 
 from mirisk.audit.kinds import build_plan
 from mirisk.audit.plan import parse_accesses
+from mirisk.redaction import pseudonym
 from mirisk.audit.kinds.segmentation import load_segmentation_data, run_decoder_unit, segmentation_source
 from mirisk.data.mri import load_neighbour_slices
 from mirisk.errors import MiriskError
@@ -40,4 +41,7 @@ def test_a_query_budget_limits_the_scans_the_decoder_learns_from(segmenter_dir):
     assert neighbour["available"] and neighbour["offset_voxels"] == 6 and 0 <= neighbour["top1"] <= 1
     assert payload["candidates"] == 93 and len(payload["metrics"]["per_target"]["reid_rank"]) == 8
     assert files == {}  # redacted: no scans or reconstructions
+    subjects = payload["metrics"]["per_target"]["subject"]  # and subject ids pseudonymised
+    assert subjects == [pseudonym(subject) for subject in target.data["train_subjects"]]
+    assert all(subject.startswith("subject-") and len(subject) == 20 for subject in subjects)
     json.dumps(payload)  # the payload is plain JSON

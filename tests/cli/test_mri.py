@@ -1,8 +1,12 @@
-"""`mirisk attack decoder` end to end on the bundled IXI slices, and its one-line errors."""
+"""`mirisk attack decoder` end to end on the bundled IXI slices and on a DICOM export of them, and its one-line
+errors."""
 
 import json
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,3 +62,21 @@ def test_train_segmenter_saves_a_model_the_audit_can_load(tmp_path):
     assert again.exit_code == 2 and "not empty" in again.output
     too_many = runner.invoke(app, ["train", "segmenter", "--out", str(tmp_path / "x"), "--subjects", "93"])
     assert too_many.exit_code == 2 and "choose 1 to 92" in too_many.output
+
+
+def test_a_dicom_export_gives_the_same_decoder_attack_as_its_nifti_originals(tmp_path):
+    """The hospital's format and the research format of the same scans: one result."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_dicom_sample.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "scans"), "--subjects", "8", "--nifti"], check=True,
+                   capture_output=True)
+    results = []
+    for images in ("dicom", "nifti"):
+        out = tmp_path / f"attack-{images}"
+        result = runner.invoke(app, ["attack", "decoder", "--images", str(tmp_path / "scans" / images), "--labels",
+                                     str(tmp_path / "scans" / "labels"), "--out", str(out), "--subjects", "8",
+                                     "--folds", "2", "--epochs", "3", "--decoder-epochs", "5", "--groups", "tissue"])
+        assert result.exit_code == 0, result.output
+        payload = json.loads((out / "result.json").read_text())
+        results.append((payload["metrics"], payload["per_fold"]))
+    assert results[0] == results[1] and 0 < results[0][0]["ssim_mean"] <= 1
+    assert (tmp_path / "scans" / "ATTRIBUTION.txt").read_text().startswith("IXI brain MRI slices")

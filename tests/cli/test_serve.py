@@ -24,6 +24,11 @@ def test_keys_are_created_listed_and_revoked(tmp_path):
     assert key["key"] not in runner.invoke(app, ["keys", "list", "--db", db]).output
     assert runner.invoke(app, ["keys", "revoke", key["id"], "--db", db]).exit_code == 0
     assert json.loads(runner.invoke(app, ["keys", "list", "--db", db, "--json"]).output)[0]["revoked"] is not None
+    copy = tmp_path / "backup.db"
+    assert runner.invoke(app, ["keys", "backup", "--db", db, "--out", str(copy)]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["keys", "list", "--db", str(copy), "--json"]).output)[0]["id"] == key["id"]
+    again = runner.invoke(app, ["keys", "backup", "--db", db, "--out", str(copy)])
+    assert again.exit_code == 2 and "already exists" in again.output
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -51,6 +56,9 @@ def test_serve_refuses_bad_settings_in_one_line(served_model, tmp_path):
     for options, message in ((["--max-body-mb", "nan"], "--max-body-mb must be a finite number"),
                              (["--max-body-mb", "inf"], "--max-body-mb must be a finite number"),
                              (["--port", "99999"], "--port must be between 1 and 65535"),
+                             (["--header-timeout", "nan"], "header timeout must be in (0, 3600]"),
+                             (["--body-timeout", "0"], "body timeout must be in (0, 3600]"),
+                             (["--max-connections", "0"], "connection cap must be between 1"),
                              (["--policy", "topk:40"], "reveals every score")):
         result = runner.invoke(app, ["serve", "--model", str(served_model), "--db", str(tmp_path / "g.db"), *options])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output

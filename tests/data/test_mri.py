@@ -77,8 +77,10 @@ def test_group_labels_and_positions():
 def test_unpaired_and_foreign_files_are_named(tmp_path, bundled):
     root = write_volumes(tmp_path / "a", bundled)
     (root / "labels" / "IXI002-HH-2_T1_DLMUSE.nii.gz").unlink()
-    with pytest.raises(MiriskError, match="without both an image and a label map: IXI002-HH-2"):
+    with pytest.raises(MiriskError, match="with an image but no label map: IXI002-HH-2"):
         load_mri(root / "images", root / "labels")
+    (root / "images" / "IXI002-HH-2_T1.nii.gz").unlink()  # labels of more subjects than the images are fine
+    assert load_mri(root / "images", root / "labels").subjects == ("IXI001-HH-1",)
     root = write_volumes(tmp_path / "b", bundled)
     (root / "images" / "notes.txt").write_text("hello")
     with pytest.raises(MiriskError, match="notes.txt is not a NIfTI file"):
@@ -115,3 +117,16 @@ def test_neighbouring_slices_are_the_next_slice_along_the_axis(tmp_path, bundled
     assert list(moved.slice_indices) == [2, 2]
     assert np.array_equal(moved.images, load_mri(root / "images", root / "labels").images)
     assert "leave the volume" in load_neighbour_slices({"images": root / "images", "labels": root / "labels"})
+
+
+def test_a_header_declaring_an_absurd_volume_is_refused_before_reading(tmp_path):
+    header = nib.Nifti1Header()
+    header.set_data_shape((30000, 30000, 30000))
+    header.set_data_dtype(np.uint8)
+    path = tmp_path / "images" / "IXI001-HH-1_T1.nii"
+    path.parent.mkdir()
+    path.write_bytes(header.binaryblock + b"\0" * 4 + b"\0" * 64)  # a header and almost no voxels
+    (tmp_path / "labels").mkdir()
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), tmp_path / "labels" / "IXI001-HH-1_s.nii.gz")
+    with pytest.raises(MiriskError, match="declares 30000x30000x30000 voxels"):
+        load_mri(tmp_path / "images", tmp_path / "labels")

@@ -34,6 +34,8 @@ def test_subset_and_round_trip_keep_the_encoding():
         (table(blood=["O", "AB", "A"]), "outside the model's categories"),
         (table(age=[30, "old", 50]), "non-numeric"),
         (table(age=[30, None, 50]), "missing or non-numeric"),
+        (table(age=[30, float("inf"), 50]), "has 1 infinite value"),
+        (table(id=["p1", "p2", "p1"]), "appear more than once \\(e.g. p1\\)"),
     ],
 )
 def test_bad_tables_are_named(bad, message):
@@ -55,3 +57,8 @@ def test_read_table_errors(tmp_path):
     (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00\x81\x82")
     with pytest.raises(MiriskError, match="not a readable CSV"):
         read_table(tmp_path / "binary.csv")
+
+
+def test_values_outside_the_trained_range_are_warned_of():
+    with pytest.warns(UserWarning, match=r"'age' has 1 value\(s\) outside the range the model was trained on"):
+        SCHEMA.encode(table(age=[30, 400, 50]))

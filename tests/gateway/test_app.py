@@ -6,6 +6,7 @@ import sqlite3
 
 import blake3
 import numpy as np
+import orjson
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from mirisk.gateway.app import create_app
 from mirisk.gateway.database import SCHEMA, connect
 from mirisk.gateway.detector import DetectorSettings
 from mirisk.gateway.keys import create_key, revoke_key
-from mirisk.gateway.ledger import settle
+from mirisk.gateway.ledger import flag_key, settle
 from mirisk.gateway.service import Gateway, GatewaySettings
 from mirisk.models import TargetModel, build_model
 
@@ -143,9 +144,9 @@ def test_metrics_count_outcomes_and_latency(small_target, tmp_path):
     db = tmp_path / "gateway.db"
     _, client = serve(small_target, db)
     _, token = new_key(db, budget=2)
+    client.post("/v1/predict", content=b"{", headers={"Authorization": f"Bearer {token}"})
     predict(client, token, {"inputs": inputs(2)})
     predict(client, token, {"inputs": inputs(1)})
-    client.post("/v1/predict", content=b"{", headers={"Authorization": f"Bearer {token}"})
     text = client.get("/metrics").text
     for line in ('mirisk_requests_total{outcome="answered"} 1.0', 'mirisk_requests_total{outcome="budget"} 1.0',
                  'mirisk_requests_total{outcome="bad-input"} 1.0', "mirisk_queries_answered_total 2.0",
@@ -153,3 +154,63 @@ def test_metrics_count_outcomes_and_latency(small_target, tmp_path):
         assert line in text
     assert client.get("/healthz").json()["status"] == "ok"
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_framing_and_credentials_are_read_strictly(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    key_id, token = new_key(db)
+    good = orjson.dumps({"inputs": inputs(1)})
+    smuggled = client.post("/v1/predict", content=good, headers={
+        "Authorization": f"Bearer {token}", "Content-Length": str(len(good)), "Transfer-Encoding": "chunked"})
+    doubled = client.post("/v1/predict", content=good, headers=[("Authorization", f"Bearer {token}"),
+                                                                ("Authorization", "Bearer mk_other")])
+    raw = client.post("/v1/predict", content=good, headers={"Authorization": token})
+    basic = client.post("/v1/predict", content=good, headers={"Authorization": f"Basic {token}"})
+    slash = client.post("/v1/predict/", content=good, headers={"Authorization": f"Bearer {token}"},
+                        follow_redirects=False)
+    assert (smuggled.status_code, doubled.status_code) == (400, 400)
+    assert "Transfer-Encoding and Content-Length" in smuggled.json()["error"]
+    assert "more than one Authorization" in doubled.json()["error"]
+    assert raw.status_code == basic.status_code == 401 and "Bearer KEY" in raw.json()["error"]
+    assert slash.status_code == 404  # never a redirect a proxy might follow with the key
+    assert predict(client, token, {"inputs": inputs(1)}).status_code == 200
+
+
+def test_a_blocked_key_gets_no_model_description(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    key_id, token = new_key(db)
+    with connect(db) as connection:
+        flag_key(connection, key_id, "probe", "block")
+    described = client.get("/v1/model", headers={"Authorization": f"Bearer {token}"})
+    assert described.status_code == 403 and described.json()["reason"] == "blocked"
+
+
+def test_budgeted_answers_carry_ratelimit_fields_and_refusals_an_accurate_retry_after(small_target, tmp_path):
+    db = tmp_path / "gateway.db"
+    _, client = serve(small_target, db)
+    _, token = new_key(db, budget=3, window="1h")
+    _, unlimited = new_key(db)
+    answered = predict(client, token, {"inputs": inputs(2)})
+    refused = predict(client, token, {"inputs": inputs(2)})
+    assert (answered.headers["RateLimit-Limit"], answered.headers["RateLimit-Remaining"]) == ("3", "1")
+    assert 3600 <= int(answered.headers["RateLimit-Reset"]) <= 3660  # counted for at least the window, at most 1/60 more
+    assert refused.status_code == 429 and 3600 <= int(refused.headers["Retry-After"]) <= 3660
+    assert "RateLimit-Limit" not in predict(client, unlimited, {"inputs": inputs(1)}).headers
+
+
+def test_openapi_documents_every_error_and_the_bearer_scheme(small_target, tmp_path):
+    _, client = serve(small_target, tmp_path / "gateway.db", max_batch=8)
+    schema = client.get("/openapi.json").json()
+    predict_operation = schema["paths"]["/v1/predict"]["post"]
+    assert {"400", "401", "403", "408", "413", "422", "429", "503"} <= set(predict_operation["responses"])
+    assert "Retry-After" in predict_operation["responses"]["429"]["headers"]
+    assert predict_operation["security"] == [{"bearer": []}]
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": "An API key from `mirisk keys create`."}
+    inputs_schema = predict_operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["inputs"]
+    nested, flat = inputs_schema["oneOf"]
+    assert [(form["minItems"], form["maxItems"]) for form in (nested, flat)] == [(1, 8), (1, 8)]
+    assert [nested["items"]["maxItems"], nested["items"]["items"]["maxItems"], flat["items"]["maxItems"]] == [1, 4, 16]
+    assert list(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]

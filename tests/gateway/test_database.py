@@ -1,12 +1,18 @@
 """The gateway database: created owner-only at the current schema, older schemas brought
-forward in place, the log's input digest fixed per database."""
+forward in place, the log's input digest fixed per database, its WAL bounded, and backed up
+while servers write."""
 
 import sqlite3
+import threading
+import time
+from contextlib import closing
 
 import pytest
 
 from mirisk.errors import MiriskError
-from mirisk.gateway.database import SCHEMA, SCHEMA_VERSION, connect, input_digest
+from mirisk.gateway.database import JOURNAL_SIZE_LIMIT, SCHEMA, SCHEMA_VERSION, backup, connect, input_digest
+from mirisk.gateway.keys import create_key
+from mirisk.gateway.ledger import settle
 
 
 def test_a_new_database_logs_blake3_digests(tmp_path):
@@ -38,3 +44,41 @@ def test_a_newer_schema_is_refused(tmp_path):
     future.close()
     with pytest.raises(MiriskError, match=f"gateway schema {SCHEMA_VERSION + 1}"):
         connect(path)
+
+
+def test_the_wal_is_cut_back_after_checkpoints(tmp_path):
+    connection = connect(tmp_path / "gateway.db")
+    assert connection.execute("PRAGMA journal_size_limit").fetchone()[0] == JOURNAL_SIZE_LIMIT
+
+
+def test_a_backup_finishes_under_load_owner_only_and_never_over_a_file(tmp_path):
+    path = tmp_path / "gateway.db"
+    key, _ = create_key(connect(path), budget=10**9)
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        connection = connect(path)
+        while not stop.is_set():
+            settle(connection, key.id, ["d"] * 4, "label", "[" + "0.5," * 200 + "0.5]", 10**9)
+            written[0] += 1
+
+    writers = [threading.Thread(target=writer) for _ in range(2)]
+    for thread in writers:
+        thread.start()
+    try:
+        while written[0] < 50:
+            time.sleep(0.01)
+        copy = backup(path, tmp_path / "copy.db")
+        before_stop = written[0]
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join()
+    assert copy.stat().st_mode & 0o777 == 0o600
+    with closing(sqlite3.connect(copy)) as copied:
+        assert copied.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert 50 <= copied.execute("SELECT COUNT(*) FROM requests").fetchone()[0] <= before_stop + 2
+    with pytest.raises(MiriskError, match="already exists"):
+        backup(path, copy)
+    assert not list(tmp_path.glob(".copy.db.*"))  # no partial file left behind

@@ -56,3 +56,13 @@ def test_inversion_searches_are_flagged_early(photos, faces, targets, attack):
     search = BoundaryRepulsion(iterations=2, init_rounds=2) if attack == "label-dct" else ScoreBlackBox(iterations=2)
     search.run(oracle, torch.arange(20), basis, seed=0)
     assert oracle.flagged_at is not None and oracle.flagged_at <= 128
+
+
+def test_the_detector_watches_a_bounded_number_of_keys_least_recent_forgotten_first():
+    detector = ProbeDetector(DetectorSettings(low=0.1, high=1.0, history=20, max_keys=3), input_size=16)
+    batch = np.random.default_rng(0).random((4, 16), dtype=np.float32)
+    for key in ("a", "b", "c", "a", "d"):  # "b" is then the key idle longest
+        detector.observe(key, batch)
+    assert detector.watched == 3 and set(detector._states) == {"c", "a", "d"}
+    with pytest.raises(MiriskError, match="key count must be >= 1"):
+        DetectorSettings(low=0.1, high=1.0, max_keys=0)

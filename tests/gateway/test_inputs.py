@@ -33,7 +33,15 @@ def test_nested_and_flat_inputs_give_the_same_batch():
     (b'{"inputs": []}', 422, "is empty"),
     (body([[0.0] * 6] * 5), 413, "5 inputs in one request; the limit is 4"),
     (body([[0.0] * 6, [0.0] * 5]), 422, "all inputs alike"),
-    (body([["a"] * 6]), 422, "must be numbers"),
+    (body([["a"] * 6]), 422, "JSON numbers only"),
+    (body([["0.5"] * 6]), 422, "JSON numbers only"),
+    (body([["0_1"] + [0] * 5]), 422, "JSON numbers only"),
+    ('{"inputs": [["\u0660.\u0665", 0, 0, 0, 0, 0]]}'.encode(), 422, "JSON numbers only"),  # Arabic-Indic digits
+    (body([[True] + [0.0] * 5]), 422, "JSON numbers only"),
+    (body([[None] + [0.0] * 5]), 422, "JSON numbers only"),
+    (b'{"inputs": [[0, 0, 0, 0, 0, 0]], "extra": 1}', 422, "JSON numbers only"),
+    (b'{"inputs": [[1e400, 0, 0, 0, 0, 0]]}', 422, "too large to be a value"),
+    (body([[[0]] * 6]), 422, "got 6x1"),
     (body([[0.0] * 7]), 422, "1x2x3 or flat with 6 values; got 7"),
     (body([[0.0] * 6, [0.5, 1e39, 0, 0, 0, 0]]), 422, "input 1 holds NaN, infinite or too large"),
     (body([[0.0] * 6, [0.0] * 6, [0.0, 1.5, 0, 0, 0, 0]]), 422, "input 2 has values outside the model's range"),
@@ -51,3 +59,18 @@ def test_digests_identify_inputs_without_holding_them():
     assert input_digests(batch[1:2]) == digests[1:2]
     assert digests[0] == blake3.blake3(batch[0].tobytes()).hexdigest()
     assert input_digests(batch, "sha256")[2] == hashlib.sha256(batch[2].tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"inputs": [' + b",".join([b"[0]"] * 5000) + b"]}",  # millions of one-element lists, in small
+    b'{"inputs": [[' + b",".join([b"0"] * 5000) + b"]]}",  # a flat input far past max_batch x size
+    b'{"inputs": ' + b"[" * 50 + b"]" * 50 + b"}",  # nesting deeper than any input
+])
+def test_a_body_is_sized_from_its_bytes_before_it_is_parsed(raw, monkeypatch):
+    def never(_):
+        raise AssertionError("the parser ran")
+
+    monkeypatch.setattr(orjson, "loads", never)
+    with pytest.raises(BadRequest) as refused:
+        parse_inputs(raw, CONTRACT)
+    assert refused.value.status == 413 and "more arrays or values than 4 inputs" in refused.value.message

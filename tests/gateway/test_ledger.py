@@ -7,7 +7,16 @@ import pytest
 from mirisk.gateway import ledger
 from mirisk.gateway.database import connect
 from mirisk.gateway.keys import create_key, get_key
-from mirisk.gateway.ledger import Decision, Settlement, flag_key, log_refusal, precheck, settle, settle_all
+from mirisk.gateway.ledger import (
+    Decision,
+    Refusal,
+    Settlement,
+    flag_key,
+    log_refusal,
+    precheck,
+    settle,
+    settle_all,
+)
 
 THROTTLE = 10**9
 
@@ -28,8 +37,8 @@ def test_a_lifetime_budget_is_spent_whole_requests_at_a_time(db_path):
     refused = spend(connection, key.id, 3)
     assert (refused.decision, refused.status, refused.queries_left) == ("rejected:budget", 429, 2)
     assert "needs 3 queries and the key has 2 left" in refused.detail
-    assert precheck(connection, get_key(connection, key.id), 3, THROTTLE).decision == "rejected:budget"
-    assert precheck(connection, get_key(connection, key.id), 2, THROTTLE) is None
+    assert precheck(connection, key.id, 3, THROTTLE).decision == "rejected:budget"
+    assert precheck(connection, key.id, 2, THROTTLE) is None
     assert get_key(connection, key.id).queries_used == 8
     rows = connection.execute("SELECT decision, n_inputs, outputs IS NULL FROM requests ORDER BY id").fetchall()
     assert rows == [("answered", 4, 0), ("answered", 4, 0), ("rejected:budget", 3, 1)]
@@ -139,7 +148,58 @@ def test_concurrent_spenders_never_overspend_by_one_query(db_path):
 
 def test_refusals_before_the_model_are_logged(db_path):
     connection = connect(db_path)
-    logged = log_refusal(connection, None, Decision("rejected:auth", 401, "invalid API key"))
+    logged = log_refusal(connection, Refusal(None, Decision("rejected:auth", 401, "invalid API key")))
     row = connection.execute("SELECT key_id, decision, status, detail FROM requests WHERE id = ?",
                              (logged.request_id,)).fetchone()
     assert row == (None, "rejected:auth", 401, "invalid API key")
+
+
+def test_retry_after_says_when_a_refused_key_can_be_answered(db_path, monkeypatch):
+    connection = connect(db_path)
+    rated, _ = create_key(connection, rate_per_minute=2)
+    windowed, _ = create_key(connection, budget=5, window="60s")
+    lifetime, _ = create_key(connection, budget=2)
+    clock = [1000.0]
+    monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
+    spend(connection, rated.id)
+    spend(connection, windowed.id, 3)
+    clock[0] += 20
+    spend(connection, rated.id)
+    spend(connection, windowed.id, 2)
+    clock[0] += 10
+    assert spend(connection, rated.id).retry_after == 30  # the first answer leaves the minute at +60
+    refused = spend(connection, windowed.id, 2)
+    # The 3 queries of +0 sit in a 1-second bucket counted for 61 s: they leave at +61.
+    assert (refused.decision, refused.retry_after, refused.limit, refused.reset) == ("rejected:budget", 31, 5, 31)
+    assert spend(connection, windowed.id, 6).retry_after is None  # more than the whole budget: no wait helps
+    spend(connection, lifetime.id, 2)
+    assert spend(connection, lifetime.id).retry_after is None  # a lifetime budget never refills
+    clock[0] += 31
+    answered = spend(connection, windowed.id, 3)
+    assert (answered.queries_left, answered.limit, answered.reset) == (0, 5, 20)  # the +20 bucket leaves at +81
+
+
+def test_a_lifetime_cap_on_a_window_is_never_promised_back(db_path, monkeypatch):
+    connection = connect(db_path)
+    key, _ = create_key(connection, budget=4, window="60s", total_budget=5)
+    clock = [1000.0]
+    monkeypatch.setattr(ledger.time, "time", lambda: clock[0])
+    spend(connection, key.id, 4)
+    refused = spend(connection, key.id, 2)
+    assert refused.decision == "rejected:budget" and refused.retry_after is None  # the cap leaves 1
+    assert spend(connection, key.id, 1).retry_after is not None
+
+
+def test_refusals_and_alerts_share_the_group_commit(db_path):
+    connection = connect(db_path)
+    key, _ = create_key(connection)
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    group = [Refusal(None, Decision("rejected:auth", 401, "invalid API key")),
+             Settlement(key.id, ["d"], "label", "[]"),
+             Settlement(key.id, ["e"], "label", "[]", alert=("probe", "block"))]
+    decisions = settle_all(connection, group, THROTTLE)
+    # The alert is recorded first: the key's block holds for the whole group.
+    assert [d.decision for d in decisions] == ["rejected:auth", "rejected:blocked", "rejected:blocked"]
+    assert statements.count("COMMIT") == 1
+    assert connection.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 1

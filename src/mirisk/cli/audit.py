@@ -38,8 +38,8 @@ def audit(
     out: Annotated[Path, typer.Option(help="Folder for report.json, report.html and the evidence; an unfinished "
                                            "audit there is resumed.")],
     data: Annotated[str | None, typer.Option(help="Photos folder (image model; for a federated round, stand-in "
-                                                  "client photos, required), CSV (tabular model) or NIfTI scans "
-                                                  "folder (segmentation model); default: the data the model "
+                                                  "client photos, required), CSV (tabular model) or NIfTI or DICOM "
+                                                  "scans folder (segmentation model); default: the data the model "
                                                   "records.")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with the plan's settings (see docs/audit.md).")] = None,
     access: Annotated[str | None, typer.Option(help="Threat models: comma-separated white-box, scores, top-k, "

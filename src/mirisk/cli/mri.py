@@ -27,11 +27,14 @@ class SegmentationArchitecture(str, Enum):
     segnet = "segnet"
 
 
-ImagesOption = Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz], or {BUNDLED}.")]
-LabelsOption = Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz], paired by subject id.")]
+ImagesOption = Annotated[str, typer.Option(help=f"Folder of NIfTI volumes <ID>_*.nii[.gz] or of DICOM series (by "
+                                                 f"PatientID), or {BUNDLED}.")]
+LabelsOption = Annotated[Path | None, typer.Option(help="Folder of label maps <ID>_*.nii[.gz] or DICOM series, "
+                                                        "paired by subject id (it may hold more subjects).")]
 SlicesOption = Annotated[int, typer.Option(help="Slices per subject around the middle of the axis.")]
 GroupsOption = Annotated[str, typer.Option(help=f"Label grouping: {', '.join(LABEL_GROUPS)}.")]
-AxisOption = Annotated[int, typer.Option(help="Slicing axis of NIfTI volumes (2: sagittal in IXI).")]
+AxisOption = Annotated[int, typer.Option(help="Slicing axis of the volumes (2: sagittal in IXI; DICOM: 2 is "
+                                               "the series' own slices).")]
 SliceIndexOption = Annotated[int | None, typer.Option(help="Centre slice on the axis (default: the middle).")]
 
 

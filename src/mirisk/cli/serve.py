@@ -9,24 +9,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from threadpoolctl import threadpool_limits
 from rich.table import Table
+from threadpoolctl import threadpool_limits
 
 from mirisk.cli.common import app, console, friendly_errors, with_import_options
 from mirisk.data.faces import load_faces
 from mirisk.errors import MiriskError
-from mirisk.validation import check_number
-from mirisk.gateway.database import connect
+from mirisk.gateway.database import backup, connect
 from mirisk.gateway.detector import DetectorSettings, calibrate
 from mirisk.gateway.keys import ApiKey, create_key, format_window, list_keys, revoke_key
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.target import TargetModel
 from mirisk.runtime import prepare_torch
+from mirisk.validation import check_number
 
 MAX_BODY_MB = 1024.0  # a request body larger than 1 GiB is refused at start-up, not parsed
 
-keys_app = typer.Typer(no_args_is_help=True, help="Create, revoke and list the gateway's API keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, revoke, list and back up the gateway's API keys.")
 app.add_typer(keys_app, name="keys")
 DatabaseOption = Annotated[Path, typer.Option("--db", help="The gateway's SQLite file (keys, budgets, audit log).")]
 
@@ -73,6 +73,12 @@ def serve(
                                                               "(default: the model's training data).")] = None,
     detector_fpr: Annotated[float, typer.Option(help="Share of benign inputs the detector may call probe-like.")]
     = 0.01,
+    header_timeout: Annotated[float, typer.Option(help="Seconds a client has to send a request's line and "
+                                                       "headers.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a client has to send a request's body (408 "
+                                                     "after).")] = 30.0,
+    max_connections: Annotated[int, typer.Option(help="Most open connections and running requests (503 "
+                                                      "past it).")] = 256,
     spec: ImportSpec | None = None,
 ) -> None:
     """Serve a model behind API keys, output policies, query budgets, an audit log and a
@@ -80,6 +86,7 @@ def serve(
     import uvicorn
 
     from mirisk.gateway.app import create_app
+    from mirisk.gateway.http_server import ServerLimits, server_config
     from mirisk.gateway.service import Gateway, GatewaySettings
 
     prepare_torch()
@@ -91,6 +98,7 @@ def serve(
     check_number("--max-body-mb", max_body_mb, 0, MAX_BODY_MB, low_open=True)
     if not 1 <= port <= 65535:
         raise MiriskError(f"--port must be between 1 and 65535, got {port}")
+    limits = ServerLimits(header_timeout=header_timeout, body_timeout=body_timeout, max_connections=max_connections)
     target = load_image_target(model, spec)
     settings = GatewaySettings(policy=policy, max_batch=max_batch, max_body_bytes=int(max_body_mb * 2**20),
                                detector=detector_settings(detector, target, calibration_data, detector_fpr))
@@ -99,7 +107,7 @@ def serve(
         f"{settings.detector.action} (benign band [{settings.detector.low:.3f}, {settings.detector.high:.3f}])")
     console.print(f"serving {target.architecture} ({target.n_classes} classes) on http://{host}:{port} - default "
                   f"policy {gateway.settings.policy}, database {db}, probe detector {watch}", highlight=False)
-    uvicorn.run(create_app(gateway), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(server_config(create_app(gateway, limits.body_timeout), host, port, limits)).run()
 
 
 def _budget_text(key: ApiKey) -> str:
@@ -161,3 +169,13 @@ def keys_list(db: DatabaseOption,
         table.add_row(key.id, key.label, key.policy or "default", _budget_text(key), f"{key.queries_used:,}",
                       str(key.rate_per_minute or "-"), state)
     console.print(table)
+
+
+@keys_app.command("backup")
+@friendly_errors
+def keys_backup(db: DatabaseOption,
+                out: Annotated[Path, typer.Option(help="The new file for the copy (never overwritten).")]) -> None:
+    """Copy the live database (keys, budgets, audit log) to a new owner-only file; safe
+    while servers run."""
+    backup(db, out)
+    console.print(f"backed up {db} to {out} (owner-only)", highlight=False)

@@ -1,7 +1,10 @@
-"""Brain MRI slices with segmentation label maps, from NIfTI folders or the bundled IXI copy.
+"""Brain MRI slices with segmentation label maps, from NIfTI or DICOM folders or the bundled IXI copy.
 
 Layout on disk: ``images/<ID>_*.nii.gz`` and ``labels/<ID>_*.nii.gz``, paired by subject
-id (the file name up to the first ``_``). Each volume is normalised on its own (divided by
+id (the file name up to the first ``_``); or an images folder of DICOM series
+(:mod:`mirisk.data.dicom`: subjects named by PatientID), with label maps as NIfTI files
+named by PatientID or as DICOM series too. A labels folder may hold more subjects than
+the images. Each volume is normalised on its own (divided by
 the 99.5th percentile of its non-zero voxels, clipped to [0, 1]); slices are taken along
 one axis (default 2, sagittal in the IXI data), at the middle and optionally at offsets
 around it. Label maps are grouped into a few classes (:data:`LABEL_GROUPS`).
@@ -9,15 +12,19 @@ around it. Label maps are grouped into a few classes (:data:`LABEL_GROUPS`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
+from mirisk.data import dicom
 from mirisk.errors import MiriskError
 
 BUNDLED = "bundled:ixi_t1"
+MAX_VOXELS = 1024**3  # a header declaring more is refused before any voxel is read
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # DLMUSE / MUSE region ids grouped by tissue (checked against T1 intensity: CSF darkest,
 # white matter brightest). "brain": background vs any labelled region.
@@ -109,8 +116,6 @@ def subject_id(path: Path) -> str:
 
 
 def _nifti_files(folder: Path, what: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise MiriskError(f"{what} folder not found: {folder}")
     found: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if not path.name.endswith(NIFTI_SUFFIXES):
@@ -129,7 +134,12 @@ def _read_volume(path: Path) -> np.ndarray:
     from nibabel.filebasedimages import ImageFileError
 
     try:
-        volume = np.asarray(nib.load(path).dataobj)
+        image = nib.load(path)
+        shape = tuple(int(size) for size in image.shape)
+        if int(np.prod(shape, dtype=np.float64)) > MAX_VOXELS:
+            raise MiriskError(f"{path} declares {'x'.join(map(str, shape))} voxels, more than the {MAX_VOXELS:,} "
+                              "a brain volume needs; is its header right?")
+        volume = np.asarray(image.dataobj)
     except (ImageFileError, OSError, EOFError, ValueError) as error:
         raise MiriskError(f"{path} is not a readable NIfTI volume: {error}") from None
     if volume.ndim != 3:
@@ -137,22 +147,35 @@ def _read_volume(path: Path) -> np.ndarray:
     return volume
 
 
+VolumeReader = Callable[[], np.ndarray]
+
+
+def volume_readers(folder: Path, what: str) -> dict[str, VolumeReader]:
+    """Each subject's volume reader in a folder of NIfTI files or of DICOM series."""
+    if not folder.is_dir():
+        raise MiriskError(f"{what} folder not found: {folder}")
+    if dicom.looks_like_dicom(folder):
+        series = dicom.group_series(folder)
+        return {patient: partial(dicom.read_series, slices) for patient, slices in series.items()}
+    return {key: partial(_read_volume, path) for key, path in _nifti_files(folder, what).items()}
+
+
 def load_nifti_folders(images: str | Path, labels: str | Path, axis: int = 2, slices: int = 1, step: int = 6,
                        groups: str | None = "brain", centre: int | None = None, offset: int = 0) -> SliceDataset:
-    """Pair ``images`` and ``labels`` volumes by subject id and take slices from each,
-    around index ``centre`` of ``axis`` (default its middle), moved by ``offset`` voxels (a
-    neighbouring slice for re-identification). ``groups`` None keeps the label maps' own
-    region ids (no class names)."""
-    image_files = _nifti_files(Path(images), "image")
-    label_files = _nifti_files(Path(labels), "label")
-    unpaired = sorted(set(image_files) ^ set(label_files))
-    if unpaired:
-        raise MiriskError(f"subject(s) without both an image and a label map: {', '.join(unpaired[:5])}")
+    """Pair ``images`` and ``labels`` volumes (NIfTI or DICOM) by subject id and take slices
+    from each, around index ``centre`` of ``axis`` (default its middle), moved by ``offset``
+    voxels (a neighbouring slice for re-identification). ``groups`` None keeps the label
+    maps' own region ids (no class names). Subjects with labels but no image are left out."""
+    image_files = volume_readers(Path(images), "image")
+    label_files = volume_readers(Path(labels), "label")
+    unlabelled = sorted(set(image_files) - set(label_files))
+    if unlabelled:
+        raise MiriskError(f"subject(s) with an image but no label map: {', '.join(unlabelled[:5])}")
     if axis not in (0, 1, 2):
         raise MiriskError(f"axis must be 0, 1 or 2, got {axis}")
     image_slices, label_slices, ids, indices = [], [], [], []
     for key in sorted(image_files):
-        volume, label = _read_volume(image_files[key]), _read_volume(label_files[key])
+        volume, label = image_files[key](), label_files[key]()
         if volume.shape != label.shape:
             raise MiriskError(f"subject {key}: image {volume.shape} and label map {label.shape} differ in shape")
         positions = slice_positions(volume.shape[axis], slices, step, centre) + offset

@@ -5,6 +5,7 @@ A model trained by mirisk on a table and the attacks against it share one
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,18 +60,34 @@ class TabularSchema:
         )
 
     def validate(self, table: pd.DataFrame, columns: tuple[str, ...] | None = None, what: str = "data") -> None:
-        """Raise a one-line error for a missing column, a non-numeric or missing value, or a
-        category the schema does not know."""
+        """Raise a one-line error for a missing column, a non-numeric, missing or infinite
+        value, a category the schema does not know, or a record id given twice; warn of
+        numeric values outside the range the model was trained on."""
         columns = self.features if columns is None else columns
         missing = [column for column in columns if column not in table.columns]
         if missing:
             raise MiriskError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, table.columns))}")
+        if self.id_column in table.columns:
+            repeated = table[self.id_column][table[self.id_column].duplicated()].astype(str).unique()
+            if len(repeated):
+                raise MiriskError(f"{what}: {len(repeated)} id(s) in column {self.id_column!r} appear more than once "
+                                  f"(e.g. {', '.join(repeated[:3])}); each record must appear once, or it is "
+                                  "attacked and counted twice")
         for column in columns:
             if column in self.numeric or column == self.target:
                 values = pd.to_numeric(table[column], errors="coerce")
                 bad = int(values.isna().sum())
                 if bad:
                     raise MiriskError(f"{what}: column {column!r} has {bad} missing or non-numeric value(s)")
+                infinite = int(np.isinf(values).sum())
+                if infinite:
+                    raise MiriskError(f"{what}: column {column!r} has {infinite} infinite value(s)")
+                low, high = self.numeric.get(column, (-np.inf, np.inf))
+                outside = int(((values < low) | (values > high)).sum())
+                if outside:
+                    warnings.warn(f"{what}: column {column!r} has {outside} value(s) outside the range the model "
+                                  f"was trained on [{low:g}, {high:g}]; its answers there are extrapolation",
+                                  stacklevel=2)
             elif column in self.categorical:
                 unknown = sorted(set(table[column].astype(str)) - set(self.categorical[column]))
                 if unknown:

@@ -67,13 +67,19 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL
 );
 """
+# After a checkpoint lets the WAL start over, SQLite cuts the file back to this size: the
+# WAL of a busy gateway stays bounded instead of keeping its largest size for good.
+JOURNAL_SIZE_LIMIT = 64 * 2**20
+# How long a request waits, off the event loop, for another process's write lock.
+LOCK_WAIT_SECONDS = 5.0
 # The input digest a database gets when it is made (0) or brought forward: schema 1 had
 # no settings table, and its log holds SHA-256 digests, which it keeps.
 INPUT_DIGEST_BY_VERSION = {0: "blake3", 1: "sha256"}
 
 
-def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
-    """Open (and with ``create``, make owner-only and initialise) the gateway database."""
+def connect(path: str | Path, create: bool = True, busy_timeout: float = 30.0) -> sqlite3.Connection:
+    """Open (and with ``create``, make owner-only and initialise) the gateway database;
+    its statements wait up to ``busy_timeout`` seconds for another connection's lock."""
     path = Path(path)
     if not path.exists():
         if not create:
@@ -89,6 +95,7 @@ def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
         # NORMAL in WAL mode: a committed transaction survives the process being killed
         # (it is in the WAL file); only a power cut can lose the last ones.
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version not in (*INPUT_DIGEST_BY_VERSION, SCHEMA_VERSION):
             raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schemas 1 and {SCHEMA_VERSION}")
@@ -99,7 +106,38 @@ def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
     except sqlite3.DatabaseError as error:
         connection.close()
         raise MiriskError(f"{path} is not a gateway database: {error}") from None
+    connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return connection
+
+
+def backup(path: str | Path, out: str | Path) -> Path:
+    """A consistent copy of the live database at ``out`` (owner-only, never over an existing
+    file), made with ``VACUUM INTO``: one read transaction, so it finishes while servers
+    keep writing (SQLite's ``.backup`` restarts whenever a writer commits)."""
+    path, out = Path(path), Path(out)
+    if out.exists() or out.is_symlink():
+        raise MiriskError(f"{out} already exists; name a new file for the backup")
+    if not out.parent.is_dir():
+        raise MiriskError(f"folder {out.parent} for the backup does not exist")
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))  # VACUUM INTO fills an empty file
+    try:
+        connection = connect(path, create=False)
+        try:
+            connection.execute("VACUUM INTO ?", (str(temporary),))
+        finally:
+            connection.close()
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.link(temporary, out)  # fails, rather than overwrites, if ``out`` appeared meanwhile
+    except FileExistsError:
+        raise MiriskError(f"{out} appeared while the backup was written; nothing was overwritten") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return out
 
 
 def input_digest(connection: sqlite3.Connection) -> str:
@@ -147,6 +185,7 @@ class BackgroundCheckpointer:
         try:
             if self._connection is None:
                 self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
+                self._connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:
             LOG.error("checkpoint of %s failed (the WAL keeps every commit; retrying later): %s", self._path, error)

@@ -16,12 +16,18 @@ least ``probe_fraction`` of its last ``window`` inputs are probe-like.
 
 Threat model it answers: a black-box attacker (scores, top-k or label-only) querying
 through one key. It cannot see an attacker who spreads the search over many keys (Sybil
-accounts), which the per-key budgets and key issuance must limit instead."""
+accounts), which the per-key budgets and key issuance must limit instead.
+
+Memory is bounded: each key's history takes ``history x sketch_size`` float32 values (1 MiB
+at the defaults), and at most ``max_keys`` keys are watched at once; the key idle longest
+is forgotten first (its flag, if any, stays in the database). A forgotten key starts a
+fresh history, so an attacker who pauses long enough for ``max_keys`` other keys to be
+served resets its own: size ``max_keys`` above the keys active at once."""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +54,7 @@ class DetectorSettings:
     throttle_per_minute: int = 6
     sketch_size: int = 256
     seed: int = 0
+    max_keys: int = 256
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -55,10 +62,10 @@ class DetectorSettings:
         if not 0 <= self.low < self.high or not 0 < self.probe_fraction <= 1:
             raise MiriskError(f"the detector needs 0 <= low < high (got {self.low:g}, {self.high:g}) and a probe "
                               f"fraction in (0, 1]")
-        if min(self.neighbours, self.window, self.throttle_per_minute, self.sketch_size) < 1 \
+        if min(self.neighbours, self.window, self.throttle_per_minute, self.sketch_size, self.max_keys) < 1 \
                 or self.history < self.neighbours:
-            raise MiriskError("the detector's neighbours, window, throttle rate and sketch size must be >= 1, "
-                              "and its history at least its neighbours")
+            raise MiriskError("the detector's neighbours, window, throttle rate, sketch size and key count must be "
+                              ">= 1, and its history at least its neighbours")
 
 
 @dataclass
@@ -97,7 +104,7 @@ class ProbeDetector:
     settings: DetectorSettings
     input_size: int
     _projection: sparse.csr_matrix = field(init=False, repr=False)
-    _states: dict[str, _KeyState] = field(init=False, default_factory=dict, repr=False)
+    _states: OrderedDict[str, _KeyState] = field(init=False, default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +150,11 @@ class ProbeDetector:
         smallest = np.sort(np.partition(squared, k - 1, axis=1)[:, :k], axis=1)
         return np.sqrt(np.maximum(smallest, 0.0))
 
+    @property
+    def watched(self) -> int:
+        """How many keys' histories are held now."""
+        return len(self._states)
+
     def observe(self, key_id: str, inputs: np.ndarray) -> Alert | None:
         """Add a batch to the key's stream; an Alert the first time the key is flagged."""
         settings = self.settings
@@ -153,6 +165,9 @@ class ProbeDetector:
                 state = self._states[key_id] = _KeyState(
                     np.zeros((settings.history, settings.sketch_size), dtype=np.float32),
                     np.zeros(settings.history, dtype=np.float32), deque(maxlen=settings.window))
+                if len(self._states) > settings.max_keys:
+                    self._states.popitem(last=False)
+            self._states.move_to_end(key_id)
             nearest = self.nearest(state.sketches[:state.filled], sketches, state.squared_norms[:state.filled])
             # An exact repeat (a retry) tells a deterministic model's prober nothing new: it is
             # neither scored nor kept. (The budget still counts it.)

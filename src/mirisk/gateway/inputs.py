@@ -46,19 +46,47 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
+def _lists_per_input(shape: tuple[int, ...]) -> int:
+    """How many JSON arrays one input nested in ``shape`` takes (1 when flat)."""
+    return sum(int(np.prod(shape[:depth])) for depth in range(len(shape)))
+
+
+def check_size(body: bytes, contract: InputContract) -> None:
+    """Refuse a body holding more arrays or values than ``max_batch`` inputs can, from its
+    bytes alone: a C-speed count, before the JSON parser builds a single list."""
+    lists = 1 + contract.max_batch * max(_lists_per_input(contract.input_shape), 1)
+    values = contract.max_batch * (contract.input_size + lists)
+    if body.count(b"[") > lists or body.count(b",") > values:
+        raise BadRequest(413, f"the body holds more arrays or values than {contract.max_batch} inputs of "
+                              f"{contract.shape_text} can; send at most {contract.max_batch} inputs per request")
+
+
+def check_only_numbers(body: bytes) -> None:
+    """Refuse strings, booleans and null as input values: the only string in a body is its
+    one key, ``"inputs"`` (so ``"0.5"``, ``true`` and digits of other scripts never pass as numbers)."""
+    if body.count(b'"') != 2 or b"true" in body or b"false" in body or b"null" in body:
+        raise BadRequest(422, 'the body must be {"inputs": [...]} with JSON numbers only: strings, booleans, null '
+                              'and other keys are refused')
+
+
 def parse_inputs(body: bytes | None, contract: InputContract) -> np.ndarray:
     """``{"inputs": [x, ...]}`` -> ``[N, *input_shape]`` float32; each ``x`` nested in the
-    input shape or flat of the same size, finite and inside the value range. ``None`` is a
-    body the server stopped reading at the size limit."""
+    input shape or flat of the same size, JSON numbers only, finite and inside the value
+    range. ``None`` is a body the server stopped reading at the size limit. The body's size
+    in arrays and values is checked before it is parsed."""
     if body is None:
         raise BadRequest(413, f"the body is over the limit of {contract.max_body_bytes:,} bytes; send fewer inputs "
                               f"per request")
+    check_size(body, contract)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if "infinity" in str(error):  # valid JSON, but past any float: 1e400
+            raise BadRequest(422, f"a number is too large to be a value: {error}") from None
         raise BadRequest(400, f"the body is not valid JSON (NaN and Infinity are not JSON numbers): {error}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise BadRequest(422, 'the body must be a JSON object {"inputs": [x, ...]}')
+    check_only_numbers(body)
     items = payload["inputs"]
     if not items:
         raise BadRequest(422, '"inputs" is empty; send at least one input')

@@ -4,9 +4,11 @@ record the decision before anything is sent back."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,28 +17,40 @@ from typing import Any
 import orjson
 
 from mirisk.access.policies import parse_policy
-from mirisk.gateway.database import BackgroundCheckpointer, connect, input_digest
+from mirisk.gateway.auth_failures import AuthFailures
+from mirisk.gateway.database import (
+    LOCK_WAIT_SECONDS,
+    BackgroundCheckpointer,
+    connect,
+    input_digest,
+)
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector
-from mirisk.gateway.group_commit import GroupCommitter
+from mirisk.gateway.group_commit import DatabaseBusy, GroupCommitter, is_locked
 from mirisk.gateway.inputs import BadRequest, InputContract, input_digests, parse_inputs
 from mirisk.gateway.keys import ApiKey, KeyCache, authenticate, list_keys
-from mirisk.gateway.ledger import Decision, Settlement, flag_key, log_refusal, precheck, queries_left
+from mirisk.gateway.ledger import Decision, Refusal, Settlement, precheck, queries_left
 from mirisk.gateway.metrics import GatewayMetrics
 from mirisk.gateway.serving import ServedModel
 from mirisk.models.target import TargetModel
 
 UNLIMITED_THROTTLE = 10**9
+# Bodies larger than this are parsed and answered on a worker thread, so that the event
+# loop keeps serving other requests (and /healthz) meanwhile; smaller ones stay on the loop,
+# where a thread hop would cost more than the work.
+OFFLOAD_BYTES = 1 * 2**20
+BUSY_RETRY_SECONDS = 1
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    """The default output policy (a key may override it), request limits and the detector
-    (None: off)."""
+    """The default output policy (a key may override it), request limits, the detector
+    (None: off) and the most failed authentications a client may make per minute."""
 
     policy: str = "label"
     max_batch: int = 64
     max_body_bytes: int = 16 * 2**20
     detector: DetectorSettings | None = None
+    auth_failures_per_minute: int = 60
 
     def __post_init__(self) -> None:
         parse_policy(self.policy)
@@ -52,6 +66,37 @@ class Reply:
 
     def content(self) -> bytes:
         return orjson.dumps(self.body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A prediction request as the web layer hands it over: the key from its headers, the
+    client's address, a problem already found in its headers, and how to read its body
+    (``None``: over the size limit; :class:`BadRequest` when it does not arrive in time)."""
+
+    token: str | None
+    client: str | None
+    read_body: Callable[[], Awaitable[bytes | None]]
+    problem: BadRequest | None = None
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    """``Retry-After`` and the RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a
+    budgeted key's decision."""
+    headers = {}
+    if decision.retry_after is not None:
+        headers["Retry-After"] = str(decision.retry_after)
+    if decision.limit is not None and decision.queries_left is not None:
+        headers["RateLimit-Limit"] = str(decision.limit)
+        headers["RateLimit-Remaining"] = str(decision.queries_left)
+        if decision.reset is not None:
+            headers["RateLimit-Reset"] = str(decision.reset)
+    return headers
+
+
+def busy_reply() -> Reply:
+    return Reply(503, {"error": "the gateway's database is locked by another process; retry shortly",
+                       "reason": "busy"}, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
 
 class Gateway:
@@ -76,33 +121,40 @@ class Gateway:
         self._keys = KeyCache()
         self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it
         self._committer = GroupCommitter(self.connection, self._throttle, BackgroundCheckpointer(self._database))
+        self._auth_failures = AuthFailures(settings.auth_failures_per_minute)
 
     @property
     def _throttle(self) -> int:
         return UNLIMITED_THROTTLE if self.settings.detector is None else self.settings.detector.throttle_per_minute
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (SQLite connections are not shared between threads)."""
+        """This thread's connection (SQLite connections are not shared between threads). On
+        the event loop's thread it never waits for a lock; elsewhere it waits a few seconds."""
         if getattr(self._local, "connection", None) is None:
-            self._local.connection = connect(self._database)
+            try:
+                asyncio.get_running_loop()
+                wait = 0.0
+            except RuntimeError:
+                wait = LOCK_WAIT_SECONDS
+            self._local.connection = connect(self._database, busy_timeout=wait)
             self._local.connection.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         return self._local.connection
 
-    def _refuse(self, key_id: str | None, decision: Decision, **logged: Any) -> Reply:
-        """Log a refusal decided before the model ran, and reply with it."""
-        return self._refusal_reply(log_refusal(self.connection(), key_id, decision, **logged))
+    async def _refuse(self, refusal: Refusal) -> Reply:
+        """Log a refusal decided before the model ran (with the next group commit), and reply."""
+        return self._refusal_reply(await self._committer.settle(refusal))
 
     def _refusal_reply(self, decision: Decision) -> Reply:
         reason = decision.decision.removeprefix("rejected:")
         self.metrics.requests.labels(reason).inc()
         body: dict[str, Any] = {"error": decision.detail, "reason": reason, "request_id": decision.request_id}
-        headers = {}
+        headers = rate_headers(decision)
         if decision.queries_left is not None:
             body["queries_left"] = decision.queries_left
         if decision.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        if decision.retry_after is not None:
-            headers["Retry-After"] = str(decision.retry_after)
+        if decision.status in (408, 413):  # the rest of the body is not read: the connection cannot be reused
+            headers["Connection"] = "close"
         return Reply(decision.status, body, headers)
 
     def describe(self, token: str | None) -> Reply:
@@ -111,6 +163,8 @@ class Gateway:
         if key is None or key.revoked is not None:
             return Reply(401, {"error": "missing, invalid or revoked API key", "reason": "auth"},
                          {"WWW-Authenticate": "Bearer"})
+        if key.flagged is not None and key.flag_action == "block":
+            return Reply(403, {"error": "this API key was blocked by the probe detector", "reason": "blocked"})
         target = self.model.target
         return Reply(200, {
             "architecture": target.architecture, "input_shape": list(target.input_shape),
@@ -119,18 +173,68 @@ class Gateway:
             "queries_left": queries_left(self.connection(), key, time.time()),
         })
 
-    async def predict(self, token: str | None, body: bytes | None) -> Reply:
-        """Answer ``{"inputs": [...]}`` for the key ``token``, or refuse; always logged.
-        ``body`` is None when it was over the size limit."""
+    async def predict(self, incoming: Incoming) -> Reply:
+        """Answer ``{"inputs": [...]}`` for the request's key, or refuse; always logged. The
+        key and its standing are checked from the headers, before the body is read."""
         started = time.perf_counter()
         try:
-            prepared = self._prepare(token, body)
-            if isinstance(prepared, Reply):
-                return prepared
-            decision = await self._committer.settle(prepared)
-            return self._reply(prepared, decision)
+            admitted = await self._admit(incoming)
+            if isinstance(admitted, Reply):
+                return admitted
+            try:
+                body = await incoming.read_body()
+            except BadRequest as error:
+                return await self._refuse(Refusal(admitted.id, Decision("rejected:bad-input", error.status,
+                                                                          error.message)))
+            if body is not None and len(body) > OFFLOAD_BYTES:
+                prepared = await asyncio.to_thread(self._prepare, admitted, body)
+            else:
+                prepared = self._prepare(admitted, body)
+            if isinstance(prepared, Refusal):
+                return await self._refuse(self._as_standing_refusal(prepared))
+            return self._reply(prepared, await self._committer.settle(prepared))
+        except DatabaseBusy:
+            return busy_reply()
+        except sqlite3.OperationalError as error:
+            if not is_locked(error):
+                raise
+            return busy_reply()
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
+
+    async def _admit(self, incoming: Incoming) -> ApiKey | Reply:
+        """The request's key, if it is valid and its standing might let it be answered; else
+        the refusal (logged), before a byte of the body is read."""
+        if incoming.problem is not None:
+            return await self._refuse(Refusal(None, Decision("rejected:bad-input", incoming.problem.status,
+                                                              incoming.problem.message)))
+        now = time.time()
+        wait = self._auth_failures.retry_after(incoming.client, now)
+        if wait is not None:
+            return await self._refuse(Refusal(None, Decision(
+                "rejected:auth-rate", 429, f"too many failed authentications from this client; retry in {wait} s",
+                retry_after=wait)))
+        token = incoming.token
+        key_id, key = self._keys.authenticate(self.connection(), token) if token else (None, None)
+        if key is None:
+            self._auth_failures.failed(incoming.client, now)
+            message = "missing API key: send 'Authorization: Bearer KEY'" if not token else "invalid API key"
+            return await self._refuse(Refusal(key_id, Decision("rejected:auth", 401, message)))
+        if self._worth_prechecking(key, 1):
+            refusal = precheck(self.connection(), key.id, 1, self._throttle)
+            if refusal is not None:
+                return await self._refuse(Refusal(key.id, refusal))
+        return key
+
+    def _as_standing_refusal(self, refusal: Refusal) -> Refusal:
+        """A bad input from a key that was revoked or blocked meanwhile is logged as that."""
+        if refusal.key_id is None or refusal.decision.decision != "rejected:bad-input":
+            return refusal
+        standing = precheck(self.connection(), refusal.key_id, 1, self._throttle)
+        if standing is not None and standing.decision in ("rejected:revoked", "rejected:blocked"):
+            self._keys.forget(refusal.key_id)
+            return Refusal(refusal.key_id, standing)
+        return refusal
 
     def _worth_prechecking(self, key: ApiKey, n_inputs: int) -> bool:
         """Whether the key might be refused before the model runs. A key whose last answer
@@ -144,29 +248,26 @@ class Gateway:
         left = self._queries_left[key.id]
         return left is not None and left < n_inputs
 
-    def _prepare(self, token: str | None, body: bytes | None) -> Settlement | Reply:
-        """The answer waiting on its decision, or a refusal (already logged)."""
-        key_id, key = self._keys.authenticate(self.connection(), token) if token else (None, None)
-        if key is None:
-            message = "missing API key: send 'Authorization: Bearer KEY'" if not token else "invalid API key"
-            return self._refuse(key_id, Decision("rejected:auth", 401, message))
+    def _prepare(self, key: ApiKey, body: bytes | None) -> Settlement | Refusal:
+        """The answer waiting on its decision, or a refusal to log."""
         try:
             batch = parse_inputs(body, self.contract)
         except BadRequest as error:
-            return self._refuse(key.id, Decision("rejected:bad-input", error.status, error.message))
+            return Refusal(key.id, Decision("rejected:bad-input", error.status, error.message))
         policy, digests = key.policy or self.settings.policy, input_digests(batch, self._input_digest)
         if self._worth_prechecking(key, len(batch)):
-            refusal = precheck(self.connection(), key, len(batch), self._throttle)
+            refusal = precheck(self.connection(), key.id, len(batch), self._throttle)
             if refusal is not None:
-                return self._refuse(key.id, refusal, n_inputs=len(batch), digests=digests, policy=policy)
+                return Refusal(key.id, refusal, len(batch), digests, policy)
+        alert = None
         if self.detector is not None and self.settings.detector is not None:
-            alert = self.detector.observe(key.id, batch)
-            if alert is not None:
-                flag_key(self.connection(), key.id, alert.reason, self.settings.detector.action)
+            observed = self.detector.observe(key.id, batch)
+            if observed is not None:
+                alert = (observed.reason, self.settings.detector.action)
                 self._keys.forget(key.id)
                 self.metrics.alerts.labels(self.settings.detector.action).inc()
         outputs = orjson.dumps(self.model.answer(batch, policy), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        return Settlement(key.id, digests, policy, outputs)
+        return Settlement(key.id, digests, policy, outputs, alert)
 
     def _reply(self, settlement: Settlement, decision: Decision) -> Reply:
         if not decision.answered:  # a race lost to another request, the detector's block, a revoked key
@@ -179,4 +280,5 @@ class Gateway:
         if decision.queries_left == 0:
             self.metrics.budget_exhausted.inc()
         return Reply(200, {"outputs": orjson.Fragment(settlement.outputs), "policy": settlement.policy,
-                           "queries_left": decision.queries_left, "request_id": decision.request_id})
+                           "queries_left": decision.queries_left, "request_id": decision.request_id},
+                     rate_headers(decision))

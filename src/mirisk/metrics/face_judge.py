@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from mirisk.errors import MiriskError
+from mirisk.metrics import judge_cache
 
 MIN_SIDE = 160
 CHIP_SIZE, CHIP_PADDING = 150, 0.25
@@ -84,7 +85,8 @@ def to_judge_pixels(image: np.ndarray) -> np.ndarray:
 
 
 class FaceJudge:
-    """Embeds images with the independent recogniser; results are cached by image content."""
+    """Embeds images with the independent recogniser; results are cached by image content
+    (in memory, and on disk when ``MIRISK_CACHE_DIR`` is set: :mod:`mirisk.metrics.judge_cache`)."""
 
     def __init__(self) -> None:
         import dlib
@@ -95,15 +97,30 @@ class FaceJudge:
         self._aligner = dlib.shape_predictor(str(folder / ALIGNER_FILE))
         self._recogniser = dlib.face_recognition_model_v1(str(folder / RECOGNISER_FILE))
         self._cache: dict[str, FaceEmbeddings] = {}
+        identity = (dlib.__version__, MIN_SIDE, CHIP_SIZE, CHIP_PADDING,
+                    *((folder / name).stat().st_size for name in (RECOGNISER_FILE, ALIGNER_FILE)))
+        self._identity = repr(identity).encode()
 
     def embed(self, images: np.ndarray) -> FaceEmbeddings:
         """Descriptors of ``images`` ``[N, C, H, W]`` (any value range: each is stretched)."""
-        key = hashlib.blake2b(np.ascontiguousarray(images, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(self._identity, digest_size=16)
+        digest.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
+        key = digest.hexdigest()
         if key not in self._cache:
             if len(self._cache) >= 64:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._embed(images)
+            self._cache[key] = self._embed_or_load(images, key)
         return self._cache[key]
+
+    def _embed_or_load(self, images: np.ndarray, key: str) -> FaceEmbeddings:
+        folder = judge_cache.cache_folder()
+        stored = None if folder is None else judge_cache.load(folder, key)
+        if stored is not None and len(stored[0]) == len(images):
+            return FaceEmbeddings(*stored)
+        embeddings = self._embed(images)
+        if folder is not None:
+            judge_cache.store(folder, key, embeddings.descriptors, embeddings.detected)
+        return embeddings
 
     def _embed(self, images: np.ndarray) -> FaceEmbeddings:
         chips, detected = [], np.zeros(len(images), dtype=bool)

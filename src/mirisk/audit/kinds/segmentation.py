@@ -25,6 +25,7 @@ from mirisk.models.segmentation import SegmentationTarget
 from mirisk.models.segmentation_store import FORMAT as SEGMENTER_FORMAT
 from mirisk.models.segmentation_store import load_segmenter
 from mirisk.pipelines.mri import invert_private_subjects
+from mirisk.redaction import pseudonym
 from mirisk.threats import AccessLevel, ThreatModel
 
 # What a segmenter reveals at each access level: an attacker with the weights reads the
@@ -42,7 +43,8 @@ def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[st
                           "`mirisk train segmenter` to audit it")
     if data is not None:
         if data != BUNDLED and not Path(data).is_dir():
-            raise MiriskError(f"{data} is not a folder; a segmenter is audited on a folder of NIfTI scans or {BUNDLED}")
+            raise MiriskError(f"{data} is not a folder; a segmenter is audited on a folder of NIfTI or DICOM scans "
+                              f"or {BUNDLED}")
         if data != BUNDLED and source.get("labels") is None:
             raise MiriskError(f"this segmenter was trained on {BUNDLED}, whose label maps come with it; audit it on "
                               f"{BUNDLED} (or leave out --data)")
@@ -97,7 +99,8 @@ def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: Segment
             **{key: row[key] for key in ("ssim_mean", "ssim_brain_mean", "reid_top1", "reid_top5",
                                          "reid_correlation_top1", "reid_top1_ci", "reid_neighbour")},
             "chance_top1": chance(len(data.subjects), 1), "chance_top5": chance(len(data.subjects), 5),
-            "per_target": {"subject": private_ids, "reid_rank": inversion.ranks[:, 0].tolist()},
+            "per_target": {"subject": [pseudonym(subject) for subject in private_ids] if redact else private_ids,
+                           "reid_rank": inversion.ranks[:, 0].tolist()},
         },
         "queries_used": row["queries"],
         "candidates": len(data.subjects),

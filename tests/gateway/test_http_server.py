@@ -1,0 +1,61 @@
+"""`mirisk serve`'s own limits, over real sockets: a deadline on request heads and bodies,
+and a cap on connections."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.servers import start_server
+
+
+@pytest.fixture(scope="module")
+def strict_server(served_model, tmp_path_factory):
+    running = start_server(served_model, tmp_path_factory.mktemp("strict") / "gateway.db", "--detector", "off",
+                           "--header-timeout", "1", "--body-timeout", "1", "--max-connections", "4")
+    yield running
+    running.stop()
+
+
+def open_socket(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def closed_by_server(connection: socket.socket) -> bool:
+    """Whether the server closes the socket (within the socket's timeout)."""
+    try:
+        while connection.recv(4096):
+            pass
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_silent_and_slow_heads_are_closed_at_the_deadline(strict_server):
+    silent = open_socket(strict_server.url)
+    slow = open_socket(strict_server.url)
+    slow.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\n")  # and never the rest
+    assert closed_by_server(silent) and closed_by_server(slow)
+
+
+def test_a_body_shorter_than_declared_gets_a_408(strict_server):
+    _, token = strict_server.new_key()
+    connection = open_socket(strict_server.url)
+    connection.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"inputs\"".encode())
+    reply = b""
+    while chunk := connection.recv(4096):  # the server closes the connection after the 408
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within 1 s" in reply
+
+
+def test_connections_past_the_cap_get_503_until_idle_ones_time_out(strict_server):
+    idle = [open_socket(strict_server.url) for _ in range(4)]
+    time.sleep(0.2)
+    assert httpx.get(f"{strict_server.url}/healthz", timeout=10).status_code == 503
+    assert all(closed_by_server(connection) for connection in idle)
+    assert httpx.get(f"{strict_server.url}/healthz", timeout=10).status_code == 200

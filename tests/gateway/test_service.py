@@ -1,0 +1,145 @@
+"""The gateway's decisions without HTTP: what is decided from the headers before the body
+is read, where large bodies are handled, and what a locked database gets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+
+import numpy as np
+import orjson
+import pytest
+import torch
+
+from mirisk.gateway import service
+from mirisk.gateway.database import connect
+from mirisk.gateway.keys import create_key, revoke_key
+from mirisk.gateway.ledger import flag_key
+from mirisk.gateway.service import Gateway, GatewaySettings, Incoming
+from mirisk.models import TargetModel, build_model
+
+
+@pytest.fixture()
+def gateway(tmp_path) -> Gateway:
+    torch.manual_seed(0)
+    target = TargetModel(build_model("softmax", (1, 4, 4), 5), "softmax", (1, 4, 4), tuple("abcde"))
+    return Gateway(target, tmp_path / "gateway.db", GatewaySettings(policy="scores", auth_failures_per_minute=3))
+
+
+def new_key(gateway: Gateway, **rules) -> tuple[str, str]:
+    with _connection(gateway) as connection:
+        key, token = create_key(connection, **rules)
+    return key.id, token
+
+
+class _connection:
+    def __init__(self, gateway: Gateway) -> None:
+        self.connection = connect(gateway._database)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.connection
+
+    def __exit__(self, *_) -> None:
+        self.connection.close()
+
+
+def body(n: int = 1) -> bytes:
+    return orjson.dumps({"inputs": np.random.default_rng(0).random((n, 16)).tolist()})
+
+
+def incoming(token: str | None, content: bytes | None = None, client: str = "10.0.0.1") -> Incoming:
+    async def read() -> bytes | None:
+        if content is None:
+            raise AssertionError("the body was read")
+        return content
+    return Incoming(token, client, read)
+
+
+def ask(gateway: Gateway, *requests: Incoming):
+    async def run():
+        return [await gateway.predict(request) for request in requests]
+    return asyncio.run(run())
+
+
+def logged(gateway: Gateway) -> list[tuple]:
+    with _connection(gateway) as connection:
+        return connection.execute("SELECT key_id, decision, status FROM requests ORDER BY id").fetchall()
+
+
+def test_the_key_and_its_standing_are_decided_before_the_body_is_read(gateway):
+    revoked_id, revoked = new_key(gateway)
+    blocked_id, blocked = new_key(gateway)
+    spent_id, spent = new_key(gateway, budget=1)
+    with _connection(gateway) as connection:
+        revoke_key(connection, revoked_id)
+        flag_key(connection, blocked_id, "probe", "block")
+    (first,) = ask(gateway, incoming(spent, body(1)))
+    replies = ask(gateway, incoming(None), incoming("mk_000000000000_" + "a" * 43), incoming(revoked),
+                  incoming(blocked), incoming(spent))  # none of these bodies may be read
+    assert first.status == 200 and [reply.status for reply in replies] == [401, 401, 401, 403, 429]
+    assert [reply.body["reason"] for reply in replies] == ["auth", "auth", "revoked", "blocked", "budget"]
+    assert logged(gateway)[-3:] == [(revoked_id, "rejected:revoked", 401), (blocked_id, "rejected:blocked", 403),
+                                    (spent_id, "rejected:budget", 429)]
+
+
+def test_a_bad_input_from_a_key_revoked_meanwhile_is_logged_as_revoked(gateway):
+    key_id, token = new_key(gateway)
+    (answered,) = ask(gateway, incoming(token, body(1)))  # the key is now cached as valid
+    with _connection(gateway) as connection:
+        revoke_key(connection, key_id)
+    (refused,) = ask(gateway, incoming(token, b"{oops"))
+    assert answered.status == 200 and (refused.status, refused.body["reason"]) == (401, "revoked")
+    assert logged(gateway)[-1] == (key_id, "rejected:revoked", 401)
+
+
+def test_large_bodies_are_parsed_and_answered_off_the_event_loop(gateway, monkeypatch):
+    _, token = new_key(gateway)
+    threads: list[str] = []
+    prepare = gateway._prepare
+    monkeypatch.setattr(gateway, "_prepare", lambda *args: threads.append(threading.current_thread().name)
+                        or prepare(*args))
+    monkeypatch.setattr(service, "OFFLOAD_BYTES", len(body(2)) - 1)
+    replies = ask(gateway, incoming(token, body(1)), incoming(token, body(2)))
+    assert [reply.status for reply in replies] == [200, 200]
+    assert threads[0] == threading.current_thread().name and threads[1] != threads[0]
+
+
+def test_a_locked_database_gets_a_503_with_retry_after_not_a_stall(gateway, monkeypatch, caplog):
+    _, token = new_key(gateway)
+    monkeypatch.setattr(service, "LOCK_WAIT_SECONDS", 0.2)  # the worker's wait; the loop never waits
+    holder = connect(gateway._database)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    with caplog.at_level(logging.ERROR, logger="mirisk.gateway"):
+        (busy,) = ask(gateway, incoming(token, body(1)))
+    holder.execute("ROLLBACK")
+    (after,) = ask(gateway, incoming(token, body(1)))
+    assert (busy.status, busy.body["reason"], busy.headers["Retry-After"]) == (503, "busy", "1")
+    assert "stayed locked" in caplog.text
+    assert after.status == 200 and [row[1] for row in logged(gateway)] == ["answered"]  # the 503 wrote nothing
+
+
+def test_a_client_that_keeps_failing_authentication_is_refused_before_any_key_lookup(gateway, monkeypatch):
+    _, token = new_key(gateway)
+    bad = "mk_000000000000_" + "b" * 43
+    replies = ask(gateway, *(incoming(bad) for _ in range(3)), incoming(token, client="10.0.0.1"))
+    monkeypatch.setattr(gateway._keys, "authenticate", lambda *_: pytest.fail("a key was looked up"))
+    (limited,) = ask(gateway, incoming(token, client="10.0.0.1"))
+    assert [reply.status for reply in replies] == [401, 401, 401, 429]
+    assert limited.status == 429 and limited.body["reason"] == "auth-rate" and 1 <= int(limited.headers["Retry-After"]) <= 60
+    monkeypatch.undo()
+    (other,) = ask(gateway, incoming(token, body(1), client="10.0.0.2"))
+    assert other.status == 200
+
+
+def test_refusals_are_committed_in_groups_and_counted_for_checkpoints(gateway):
+    counted: list[int] = []
+    gateway._committer._checkpointer.committed = lambda: counted.append(1)  # type: ignore[method-assign]
+
+    async def together():
+        return await asyncio.gather(*(gateway.predict(incoming(None, client=f"10.0.1.{i}")) for i in range(20)))
+
+    replies = asyncio.run(together())
+    assert all(reply.status == 401 for reply in replies) and len(logged(gateway)) == 20
+    assert 1 <= len(counted) < 20  # one commit (and one count) per group, not one per refusal
