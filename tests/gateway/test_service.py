@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 
 import numpy as np
 import orjson
@@ -92,18 +91,6 @@ def test_a_bad_input_from_a_key_revoked_meanwhile_is_logged_as_revoked(gateway):
     (refused,) = ask(gateway, incoming(token, b"{oops"))
     assert answered.status == 200 and (refused.status, refused.body["reason"]) == (401, "revoked")
     assert logged(gateway)[-1] == (key_id, "rejected:revoked", 401)
-
-
-def test_large_bodies_are_parsed_and_answered_off_the_event_loop(gateway, monkeypatch):
-    _, token = new_key(gateway)
-    threads: list[str] = []
-    prepare = gateway._prepare
-    monkeypatch.setattr(gateway, "_prepare", lambda *args: threads.append(threading.current_thread().name)
-                        or prepare(*args))
-    monkeypatch.setattr(service, "OFFLOAD_BYTES", len(body(2)) - 1)
-    replies = ask(gateway, incoming(token, body(1)), incoming(token, body(2)))
-    assert [reply.status for reply in replies] == [200, 200]
-    assert threads[0] == threading.current_thread().name and threads[1] != threads[0]
 
 
 def test_a_locked_database_gets_a_503_with_retry_after_not_a_stall(gateway, monkeypatch, caplog):

@@ -107,7 +107,7 @@ def serve(
         f"{settings.detector.action} (benign band [{settings.detector.low:.3f}, {settings.detector.high:.3f}])")
     console.print(f"serving {target.architecture} ({target.n_classes} classes) on http://{host}:{port} - default "
                   f"policy {gateway.settings.policy}, database {db}, probe detector {watch}", highlight=False)
-    uvicorn.Server(server_config(create_app(gateway, limits.body_timeout), host, port, limits)).run()
+    uvicorn.Server(server_config(create_app(gateway), host, port, limits)).run()
 
 
 def _budget_text(key: ApiKey) -> str:

@@ -7,19 +7,18 @@ paths are matched exactly (no redirect of ``/v1/predict/``)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mirisk import __version__
 from mirisk.gateway.inputs import BadRequest, InputContract
 from mirisk.gateway.service import Gateway, Incoming, Reply
 
-BODY_TIMEOUT_SECONDS = 30.0
 ERROR_SCHEMA = {
     "type": "object", "required": ["error", "reason"],
     "properties": {"error": {"type": "string", "description": "What was wrong, in words."},
@@ -33,7 +32,7 @@ ERRORS = {
          "headers).",
     401: "No key, a wrong key, or a revoked key.",
     403: "The probe detector blocked the key.",
-    408: "The body did not arrive within the server's body timeout.",
+    408: "The body did not arrive within the server's body deadline.",
     413: "More inputs than max_batch, or a body over the size limit.",
     422: "Not {\"inputs\": [...]} of JSON numbers in the model's shape and range.",
     429: "The key's query budget or rate limit, or too many failed authentications; see Retry-After.",
@@ -90,23 +89,24 @@ def credentials(request: Request) -> tuple[str | None, BadRequest | None]:
     return (token.strip() or None if scheme.lower() == "bearer" else None), None
 
 
-def body_reader(request: Request, limit: int, timeout: float):
+def body_reader(request: Request, limit: int):
     """Reads the body: None as soon as it passes ``limit`` bytes (declared or streamed), a
-    408 :class:`BadRequest` when it has not all arrived after ``timeout`` seconds."""
+    408 :class:`BadRequest` when the connection closed before it all arrived (the server's
+    body deadline, :mod:`mirisk.gateway.http_server`, closes it)."""
     async def read() -> bytes | None:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return None
         chunks, size = [], 0
         try:
-            async with asyncio.timeout(timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise BadRequest(408, f"the body did not arrive within {timeout:g} s") from None
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise BadRequest(408, "the body did not all arrive: the connection closed or the server's body "
+                                  "deadline passed") from None
         return b"".join(chunks)
     return read
 
@@ -115,7 +115,7 @@ def as_response(reply: Reply) -> Response:
     return Response(reply.content(), status_code=reply.status, headers=reply.headers, media_type="application/json")
 
 
-def create_app(gateway: Gateway, body_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
+def create_app(gateway: Gateway) -> FastAPI:
     """The FastAPI app serving ``gateway`` (OpenAPI docs at /docs)."""
     app = FastAPI(title="mirisk gateway", version=__version__, redirect_slashes=False,
                   description="A model served behind API keys, output policies, query budgets, an audit log and "
@@ -133,7 +133,7 @@ def create_app(gateway: Gateway, body_timeout: float = BODY_TIMEOUT_SECONDS) -> 
     async def predict(request: Request) -> Response:
         token, problem = credentials(request)
         client = request.client.host if request.client else None
-        incoming = Incoming(token, client, body_reader(request, limit, body_timeout), problem)
+        incoming = Incoming(token, client, body_reader(request, limit), problem)
         return as_response(await gateway.predict(incoming))
 
     @app.get("/healthz", summary="Liveness: the model is loaded and the database opens.")

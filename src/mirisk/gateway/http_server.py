@@ -1,12 +1,16 @@
 """uvicorn as the gateway runs it: bounded connections, headers and waits.
 
 uvicorn times out only an idle kept-alive connection; a client that opens a socket and
-sends nothing, or its headers a byte at a time, holds it for ever. :func:`deadline_protocol`
-adds a deadline for a request's head (request line and headers): a connection whose next
-request head has not fully arrived ``header_timeout`` seconds after it opened, or after
-its last response, is closed. The body's own deadline is the app's (a 408,
-``body_timeout``). ``max_connections`` caps open connections and running requests (uvicorn
-answers 503 past it); ``max_header_bytes`` caps the head (h11 answers 400 past it)."""
+sends nothing, its headers a byte at a time, or less body than it declared, holds it for
+ever. :func:`deadline_protocol` adds two deadlines on one timer per connection: a
+connection whose next request head (request line and headers) has not fully arrived
+``header_timeout`` seconds after it opened, or after its last response, is closed; a
+request whose body has not all arrived ``body_timeout`` seconds after its head gets a 408
+(unless its response has begun) and the connection is closed, which the app sees as a
+disconnect (and logs). Arming a timer costs a few microseconds a request; a timeout
+context in the app cost tens. ``max_connections`` caps open connections and running
+requests (uvicorn answers 503 past it); ``max_header_bytes`` caps the head (h11 answers
+400 past it)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import h11
+import orjson
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -40,42 +45,63 @@ class ServerLimits:
             raise MiriskError(f"the connection cap must be between 1 and 100,000, got {self.max_connections}")
 
 
-def deadline_protocol(header_timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline on each request head."""
+def timeout_response(body_timeout: float) -> bytes:
+    """The raw 408 sent when a body misses its deadline (the connection closes after it)."""
+    body = orjson.dumps({"error": f"the body did not arrive within {body_timeout:g} s", "reason": "bad-input"})
+    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body))
 
-    class HeadDeadlineProtocol(H11Protocol):
-        _head_timer: asyncio.TimerHandle | None = None
 
-        def _arm_head_deadline(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-            self._head_timer = self.loop.call_later(header_timeout, self._head_deadline_passed)
+def deadline_protocol(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request head and body."""
+    timed_out = timeout_response(body_timeout)
 
-        def _head_deadline_passed(self) -> None:
-            # IDLE: the request line and headers of the next request have not all arrived.
-            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+    class DeadlineProtocol(H11Protocol):
+        _timer: asyncio.TimerHandle | None = None
+        _body_of: object = None  # the request whose body deadline is armed
+
+        def _arm(self, seconds: float) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_later(seconds, self._deadline_passed)
+
+        def _deadline_passed(self) -> None:
+            if self.transport.is_closing():
+                return
+            if self.conn.their_state is h11.IDLE:  # the next request's head has not all arrived
+                self.transport.close()
+            elif self.conn.their_state is h11.SEND_BODY:  # its body has not
+                if self.cycle is not None and not self.cycle.response_started:
+                    self.transport.write(timed_out)
                 self.transport.close()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._arm_head_deadline()
+            self._arm(header_timeout)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None and self.cycle is not self._body_of and not self.transport.is_closing():
+                self._body_of = self.cycle  # a new request's head arrived: its body's deadline starts
+                self._arm(body_timeout)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
-                self._arm_head_deadline()
+                self._arm(header_timeout)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
             super().connection_lost(exc)
 
-    return HeadDeadlineProtocol
+    return DeadlineProtocol
 
 
 def server_config(app: object, host: str, port: int, limits: ServerLimits) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` under ``limits``."""
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          http=deadline_protocol(limits.header_timeout), timeout_keep_alive=limits.keep_alive,
+                          http=deadline_protocol(limits.header_timeout, limits.body_timeout),
+                          timeout_keep_alive=limits.keep_alive,
                           limit_concurrency=limits.max_connections,
                           h11_max_incomplete_event_size=limits.max_header_bytes)

@@ -34,10 +34,6 @@ from mirisk.gateway.serving import ServedModel
 from mirisk.models.target import TargetModel
 
 UNLIMITED_THROTTLE = 10**9
-# Bodies larger than this are parsed and answered on a worker thread, so that the event
-# loop keeps serving other requests (and /healthz) meanwhile; smaller ones stay on the loop,
-# where a thread hop would cost more than the work.
-OFFLOAD_BYTES = 1 * 2**20
 BUSY_RETRY_SECONDS = 1
 
 
@@ -92,11 +88,6 @@ def rate_headers(decision: Decision) -> dict[str, str]:
         if decision.reset is not None:
             headers["RateLimit-Reset"] = str(decision.reset)
     return headers
-
-
-def busy_reply() -> Reply:
-    return Reply(503, {"error": "the gateway's database is locked by another process; retry shortly",
-                       "reason": "busy"}, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
 
 class Gateway:
@@ -186,21 +177,28 @@ class Gateway:
             except BadRequest as error:
                 return await self._refuse(Refusal(admitted.id, Decision("rejected:bad-input", error.status,
                                                                           error.message)))
-            if body is not None and len(body) > OFFLOAD_BYTES:
-                prepared = await asyncio.to_thread(self._prepare, admitted, body)
-            else:
-                prepared = self._prepare(admitted, body)
+            # On the loop: the size checks bound the work (a body of max_batch faces takes
+            # about 30 ms to parse), and a worker thread does not free the loop while the
+            # parser holds the GIL; it cost 30% of throughput at 16 faces (BENCHMARKS.md).
+            prepared = self._prepare(admitted, body)
             if isinstance(prepared, Refusal):
                 return await self._refuse(self._as_standing_refusal(prepared))
             return self._reply(prepared, await self._committer.settle(prepared))
         except DatabaseBusy:
-            return busy_reply()
+            return self._busy_reply()
         except sqlite3.OperationalError as error:
             if not is_locked(error):
                 raise
-            return busy_reply()
+            return self._busy_reply()
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
+
+    def _busy_reply(self) -> Reply:
+        """A 503 for a request the locked database kept from its decision (nothing was
+        answered or logged; the server log says so)."""
+        self.metrics.requests.labels("busy").inc()
+        return Reply(503, {"error": "the gateway's database is locked by another process; retry shortly",
+                           "reason": "busy"}, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
     async def _admit(self, incoming: Incoming) -> ApiKey | Reply:
         """The request's key, if it is valid and its standing might let it be answered; else

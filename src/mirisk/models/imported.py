@@ -240,9 +240,22 @@ def _load_safetensors(path: Path, spec: ImportSpec) -> nn.Module:
     return module
 
 
-def import_model(path: str | Path, spec: ImportSpec) -> TargetModel:
-    """Load ``path`` as a target with its capabilities declared; check it runs on the
-    declared input shape and that the class names fit its outputs."""
+@dataclass(frozen=True)
+class LoadedFile:
+    """A model file loaded safely: the module, its format, what it outputs, whether autograd
+    runs through it, notes on how it was loaded, and the input shape (given or read)."""
+
+    module: nn.Module
+    format: str
+    outputs: str
+    gradients: bool
+    notes: dict[str, Any]
+    input_shape: tuple[int, ...]
+    provenance: dict[str, Any]
+
+
+def load_model_file(path: str | Path, spec: ImportSpec) -> LoadedFile:
+    """Load ``path`` in any safe format (nothing unpickled); its input shape must be known."""
     path = Path(path)
     fmt = detect_format(path)
     outputs, gradients, notes, shape = spec.outputs, True, {}, spec.input_shape
@@ -265,9 +278,16 @@ def import_model(path: str | Path, spec: ImportSpec) -> TargetModel:
         raise MiriskError(f"{path} does not say its input shape; pass --input-shape C,H,W")
     provenance = {"format": fmt, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                   "outputs": outputs, "gradients": gradients, **notes}
-    return verified_target(module, replace(spec, input_shape=tuple(shape), outputs=outputs), f"imported-{fmt}",
-                           provenance, str(path), gradients=gradients, flatten=fmt == "skops",
-                           fixed_mode=fmt == "export")
+    return LoadedFile(module, fmt, outputs, gradients, notes, tuple(shape), provenance)
+
+
+def import_model(path: str | Path, spec: ImportSpec) -> TargetModel:
+    """Load ``path`` as a target with its capabilities declared; check it runs on the
+    declared input shape and that the class names fit its outputs."""
+    loaded = load_model_file(path, spec)
+    return verified_target(loaded.module, replace(spec, input_shape=loaded.input_shape, outputs=loaded.outputs),
+                           f"imported-{loaded.format}", loaded.provenance, str(path), gradients=loaded.gradients,
+                           flatten=loaded.format == "skops", fixed_mode=loaded.format == "export")
 
 
 def verified_target(module: nn.Module, spec: ImportSpec, architecture: str, provenance: dict[str, Any], name: str,

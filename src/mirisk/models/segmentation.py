@@ -85,17 +85,25 @@ def check_divisible(shape: tuple[int, ...], factor: int) -> None:
 class SegmentationTarget:
     """A trained segmenter and the facts an audit needs: architecture, classes, training
     settings (with the network's width, depth and dropout), Dice scores, and ``data``: where
-    its scans came from and which subjects it was trained on."""
+    its scans came from and which subjects it was trained on. An imported network (any
+    module mapping ``[N, C, H, W]`` to ``[N, classes, H, W]``) also records the channels it
+    takes, what its file outputs (``logits``, or ``probs``: then :meth:`logits` gives
+    log-probabilities), and the file's provenance."""
 
-    module: EncoderDecoder
+    module: nn.Module
     architecture: str
     class_names: tuple[str, ...]
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    input_channels: int | None = None
+    outputs: str = "logits"
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_channels(self) -> int:
+        if self.input_channels is not None:
+            return self.input_channels
         return int(self.module.down[0][0].in_channels)
 
     @torch.no_grad()

@@ -21,7 +21,8 @@ from mirisk.figures import reconstruction_grid
 from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import most_at_risk_people, segmentation_vulnerability
 from mirisk.models.imported import ImportSpec
-from mirisk.models.segmentation import SegmentationTarget
+from mirisk.models.segmentation import SegmentationTarget, mean_dice
+from mirisk.models.segmentation_import import is_manifest, load_manifest_segmenter
 from mirisk.models.segmentation_store import FORMAT as SEGMENTER_FORMAT
 from mirisk.models.segmentation_store import load_segmenter
 from mirisk.pipelines.mri import invert_private_subjects
@@ -33,6 +34,32 @@ from mirisk.threats import AccessLevel, ThreatModel
 SEGMENTATION_OUTPUTS = {AccessLevel.WHITE_BOX: "logits", AccessLevel.SCORES: "probs", AccessLevel.LABEL_ONLY: "labels"}
 
 
+def output_description(target: SegmentationTarget, output: str) -> str:
+    """The output a unit attacks; a network whose file gives probabilities gives the white-box
+    unit their logarithms, all that its file computes."""
+    if output == "logits" and target.outputs == "probs":
+        return "log-probabilities (the model file outputs probabilities, not logits)"
+    return output
+
+
+def load_any_segmenter(path: str | Path) -> SegmentationTarget:
+    """A mirisk segmenter folder, or a manifest naming a segmentation network's file."""
+    return load_manifest_segmenter(path) if is_manifest(Path(path)) else load_segmenter(path)
+
+
+def with_dice(target: SegmentationTarget, slices: SliceDataset) -> SegmentationTarget:
+    """An imported network's Dice on its training subjects and on the others, measured on
+    the audit's scans (mirisk's own record theirs at training)."""
+    if "train_dice" in target.metrics:
+        return target
+    private = set(target.data["train_subjects"])
+    train = slices.of_subjects([subject for subject in slices.subjects if subject in private])
+    others = slices.of_subjects([subject for subject in slices.subjects if subject not in private])
+    for key, part in (("train_dice", train), ("held_out_dice", others)):
+        target.metrics[key] = mean_dice(target.logits(part.images).argmax(1).numpy(), part.masks, slices.n_classes)
+    return target
+
+
 def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[str, object]:
     """How to load the slices the segmenter was trained from (``load_mri``'s arguments), with
     ``data`` replacing the scans' source (the label maps stay those recorded)."""
@@ -40,7 +67,7 @@ def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[st
     private = target.data.get("train_subjects")
     if not private or "images" not in source:
         raise MiriskError("this segmenter does not record its training subjects and data; train it with "
-                          "`mirisk train segmenter` to audit it")
+                          "`mirisk train segmenter`, or audit its file through a manifest (docs/own-models.md)")
     if data is not None:
         if data != BUNDLED and not Path(data).is_dir():
             raise MiriskError(f"{data} is not a folder; a segmenter is audited on a folder of NIfTI or DICOM scans "
@@ -94,7 +121,8 @@ def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: Segment
     middle = slice(slices // 2, None, slices)
     payload = {
         "attack": "decoder",
-        "threat_model": {**ThreatModel(unit.access, knowledge, budget).as_dict(), "output_type": unit.params["output"]},
+        "threat_model": {**ThreatModel(unit.access, knowledge, budget).as_dict(),
+                         "output_type": output_description(target, unit.params["output"])},
         "metrics": {
             **{key: row[key] for key in ("ssim_mean", "ssim_brain_mean", "reid_top1", "reid_top5",
                                          "reid_correlation_top1", "reid_top1_ci", "reid_neighbour")},
@@ -131,22 +159,23 @@ class SegmentationCase(NotRetrained):
                      "dp_table": "none"}
 
     def claims(self, path: Path) -> bool:
-        return recorded_format(path) == SEGMENTER_FORMAT
+        return recorded_format(path) == SEGMENTER_FORMAT or is_manifest(path)
 
     def load_model(self, path: Path, spec: ImportSpec | None) -> SegmentationTarget:
         refuse_options(path, SubjectOptions(spec=spec), self.name)
-        return load_segmenter(path)
+        return load_any_segmenter(path)
 
     def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
         refuse_options(model, options, self.name)
-        target = load_segmenter(model)
-        return AuditSubject(self.name, target, slices=load_segmentation_data(target, data),
+        target = load_any_segmenter(model)
+        slices = load_segmentation_data(target, data)
+        return AuditSubject(self.name, with_dice(target, slices), slices=slices,
                             neighbour_slices=load_neighbour_slices(segmentation_source(target, data)))
 
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         target, slices = subject.target, subject.slices
         return {"kind": self.title, "architecture": target.architecture, "classes": list(target.class_names),
-                "metrics": target.metrics,
+                "metrics": target.metrics, **({"provenance": target.provenance} if target.provenance else {}),
                 "data": {"source": slices.source, "subjects": len(slices.subjects),
                          "training_subjects": len(target.data["train_subjects"]),
                          "slices_per_subject": slices.slices_per_subject}}
