@@ -341,3 +341,20 @@ def test_audit_of_an_onnx_file_skips_white_box_and_says_why(targets, faces, fast
     assert [attack["id"] for attack in report["attacks"]] == ["label-only-repulsion"]
     assert report["model"]["provenance"]["format"] == "onnx"
     assert report["vulnerability"]["training_split"].startswith("unknown")
+
+
+def test_an_unwritable_out_folder_is_one_line_and_ctrl_c_says_how_to_resume(softmax_dir, fast_config, tmp_path,
+                                                                            monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # CI runs as root, so a chmod-ed folder would not fail: a file does
+    result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(blocker / "audit"), "--config",
+                                 str(fast_config), "--access", "white-box"])
+    assert result.exit_code == 2 and "cannot use" in result.output and "Traceback" not in result.output
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mirisk.cli.audit.run_audit", interrupted)
+    stopped = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(tmp_path / "o"), "--config",
+                                  str(fast_config), "--access", "white-box"])
+    assert stopped.exit_code == 130 and "rerun the same command" in stopped.output

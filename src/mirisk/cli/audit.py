@@ -14,7 +14,7 @@ from mirisk.audit import AuditReport, plan_audit, rerender, run_audit
 from mirisk.audit.plan import AttackUnit
 from mirisk.audit.verdict import LEVELS, level_index
 from mirisk.cli.common import (
-    AddressOption, ApiKeyOption, BackendName, BackendOption, CpusOption, app, console, demo_app,
+    AddressOption, ApiKeyOption, BackendName, BackendOption, CpusOption, app, console, demo_app, errors,
     friendly_errors, progress_bar, with_import_options,
 )
 from mirisk.execution.backends import Backend, make_backend
@@ -71,7 +71,12 @@ def audit(
     runner = make_backend(backend.value, address, cpus_per_task)
     plan, subject = plan_audit(model, data, config, access, budget, aux, sensitive, spec=spec, endpoint=endpoint,
                                api_key=api_key)
-    report = _run_with_progress(plan, subject, out, redact, force, runner).document
+    try:
+        report = _run_with_progress(plan, subject, out, redact, force, runner).document
+    except KeyboardInterrupt:
+        errors.print(f"interrupted: the attacks that finished are kept in {out}; rerun the same command (without "
+                     "--force) to resume from them", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     console.print(verdict_table(report))
     console.print(f"report: {out / 'report.html'} (and report.json; owner-only)")
     if fail_on is not None and level_index(report["verdict"]["overall"]) >= level_index(fail_on):

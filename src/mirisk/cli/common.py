@@ -37,7 +37,8 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def friendly_errors(command: Command) -> Command:
-    """Turn a MiriskError into one line on stderr and exit status 2, never a traceback."""
+    """Turn a MiriskError, or an OS error on a file (a read-only or missing folder, a full
+    disk), into one line on stderr and exit status 2, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +46,11 @@ def friendly_errors(command: Command) -> Command:
             return command(*args, **kwargs)
         except MiriskError as error:
             errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as error:
+            where = f" {error.filename}" if error.filename else ""
+            errors.print(f"[bold red]error:[/] cannot use{where}: {error.strerror or error}", highlight=False,
+                         soft_wrap=True, markup=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
