@@ -358,3 +358,11 @@ def test_an_unwritable_out_folder_is_one_line_and_ctrl_c_says_how_to_resume(soft
     stopped = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(tmp_path / "o"), "--config",
                                   str(fast_config), "--access", "white-box"])
     assert stopped.exit_code == 130 and "rerun the same command" in stopped.output
+
+
+def test_a_tabular_budget_too_small_for_the_attacks_is_refused_before_work(iwpc_linear, tmp_path):
+    tabular = save_tabular_target(iwpc_linear, tmp_path / "linear")
+    result = runner.invoke(app, ["audit", "--model", str(tabular), "--out", str(tmp_path / "o"), "--budget", "1",
+                                 "--access", "scores"])
+    assert result.exit_code == 2 and "cannot run the attribute attacks" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o" / "attacks").exists()

@@ -42,7 +42,9 @@ def prepare_audit_dir(out: Path, force: bool) -> Path:
         if force:
             for name in GENERATED:
                 target = out / name
-                if target.is_dir():
+                if target.is_symlink():  # the link goes, never what it points at
+                    target.unlink()
+                elif target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()

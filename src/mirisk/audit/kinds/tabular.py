@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from mirisk.attacks.attribute import AttributeTask
 from mirisk.audit.case import (
     AuditSubject, NoQueryChecks, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
 )
@@ -68,7 +69,19 @@ class TabularCase(NoQueryChecks):
                 "data": {"records": len(subject.records), "aux": len(subject.aux)}}
 
     def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
-        """Nothing beyond what the plan checks already."""
+        """Refuse a query budget too small for an attribute attack to finish: these attacks
+        cannot stop early with a partial answer, so the threat model would go untested."""
+        if plan.budget is None:
+            return
+        grid = len(AttributeTask(subject.target.schema, subject.sensitive, subject.known).candidate_grid())
+        needs = {"fredrikson": len(subject.aux) + len(subject.records) * grid,
+                 "learned": (len(subject.aux) + len(subject.records)) * grid}
+        short = {unit.attack: needs[unit.attack] for unit in plan.units if needs[unit.attack] > plan.budget}
+        if short:
+            raise MiriskError(f"a query budget of {plan.budget:,} cannot run the attribute attacks, which need "
+                              + ", ".join(f"{count:,} ({attack})" for attack, count in sorted(short.items()))
+                              + " queries for these records and this auxiliary sample; the threat model would go "
+                                "untested: raise --budget or leave it out")
 
     def plan_units(self, accesses, budget, config, gradients):
         settings = {
