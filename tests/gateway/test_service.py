@@ -12,6 +12,7 @@ import orjson
 import pytest
 import torch
 
+from mirisk.errors import MiriskError
 from mirisk.gateway import service
 from mirisk.gateway.database import connect
 from mirisk.gateway.keys import create_key, revoke_key
@@ -130,3 +131,8 @@ def test_refusals_are_committed_in_groups_and_counted_for_checkpoints(gateway):
     replies = asyncio.run(together())
     assert all(reply.status == 401 for reply in replies) and len(logged(gateway)) == 20
     assert 1 <= len(counted) < 20  # one commit (and one count) per group, not one per refusal
+
+
+def test_a_failed_authentication_limit_below_one_is_refused():
+    with pytest.raises(MiriskError, match="failed-authentication limit must be at least 1"):
+        GatewaySettings(auth_failures_per_minute=0)

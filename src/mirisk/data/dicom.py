@@ -17,6 +17,8 @@ series for one subject, slices of different sizes or orientations, a gap in the 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +68,20 @@ def _header(path: Path) -> SeriesFile:
                       (int(dataset.Rows), int(dataset.Columns)))
 
 
+def _visible_files(root: Path) -> Iterator[Path]:
+    return (path for path in root.rglob("*")
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts))
+
+
 def dicom_files(root: Path) -> list[Path]:
     """Every file under ``root`` (hidden files and folders left out), in path order."""
-    return sorted(path for path in root.rglob("*")
-                  if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts))
+    return sorted(_visible_files(root))
 
 
 def looks_like_dicom(root: Path) -> bool:
-    """Whether ``root`` holds DICOM files (the 'DICM' marker after the 128-byte preamble)."""
-    for path in dicom_files(root)[:20]:
+    """Whether ``root`` holds DICOM files (the 'DICM' marker after the 128-byte preamble),
+    judged from its first files found (the tree is not walked whole)."""
+    for path in itertools.islice(_visible_files(root), 20):
         with path.open("rb") as handle:
             if handle.read(132)[128:] == b"DICM":
                 return True

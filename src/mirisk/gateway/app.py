@@ -124,9 +124,9 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     # Registered first: the busiest route is matched first. The key and its standing are
     # checked on the event loop from the headers alone; the body is read only for a key that
-    # may be answered, sized from its bytes before it is parsed, and a large one is parsed
-    # and answered on a worker thread. Requests that reach the ledger within two turns of the
-    # loop share one commit; SQLite's locks keep budgets exact across several processes.
+    # may be answered, and sized from its bytes before it is parsed. Requests that reach the
+    # ledger within two turns of the loop share one commit; SQLite's locks keep budgets exact
+    # across several processes.
     @app.post("/v1/predict", summary="Policy-restricted outputs for a batch of inputs.",
               openapi_extra=predict_schema(gateway.contract),
               responses=error_responses(400, 401, 403, 408, 413, 422, 429, 503))

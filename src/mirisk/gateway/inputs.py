@@ -64,11 +64,6 @@ OPEN, COMMA = ord("["), ord(",")
 WHITESPACE = b" \t\r\n"
 
 
-def _array_span(body: bytes) -> tuple[int, int]:
-    """Where the body's arrays begin and end (the first '[' and one past the last ']')."""
-    return body.find(b"["), body.rfind(b"]") + 1
-
-
 def check_size(body: bytes, contract: InputContract) -> None:
     """Refuse a body holding more arrays or values than ``max_batch`` inputs can, from its
     bytes alone, before the JSON parser builds a single list."""
@@ -85,7 +80,7 @@ def check_only_numbers(body: bytes) -> None:
     body already parsed as JSON: around its arrays only ``{"inputs":`` and ``}`` may stand,
     and inside them no '"' and no byte above 'e' (so ``"0.5"``, ``true`` and digits of other
     scripts never pass as numbers)."""
-    begin, end = _array_span(body)
+    begin, end = body.find(b"["), body.rfind(b"]") + 1  # where the arrays begin and end
     inside = np.frombuffer(body, dtype=np.uint8, count=end - begin, offset=begin) if end > begin else None
     if (inside is None or body.find(b'"', begin, end) >= 0 or inside.max() > LARGEST_NUMBER_BYTE
             or body[:begin].translate(None, WHITESPACE) != b'{"inputs":'

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from mirisk.access.policies import parse_policy
+from mirisk.errors import MiriskError
 from mirisk.gateway.auth_failures import AuthFailures
 from mirisk.gateway.database import (
     LOCK_WAIT_SECONDS,
@@ -50,6 +51,9 @@ class GatewaySettings:
 
     def __post_init__(self) -> None:
         parse_policy(self.policy)
+        if self.auth_failures_per_minute < 1:
+            raise MiriskError(f"the failed-authentication limit must be at least 1 a minute, got "
+                              f"{self.auth_failures_per_minute}")
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,13 @@ written outside the user's output folders unless they ask for it."""
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from mirisk.artifacts import make_private_dir, write_bytes
+from mirisk.artifacts import make_private_dir, write_npz
 
 CACHE_VARIABLE = "MIRISK_CACHE_DIR"
 
@@ -39,6 +38,4 @@ def load(folder: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def store(folder: Path, key: str, descriptors: np.ndarray, detected: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, descriptors=descriptors, detected=detected)
-    write_bytes(folder / f"{key}.npz", buffer.getvalue())
+    write_npz(folder / f"{key}.npz", descriptors=descriptors, detected=detected)

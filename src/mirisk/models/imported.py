@@ -243,13 +243,13 @@ def _load_safetensors(path: Path, spec: ImportSpec) -> nn.Module:
 @dataclass(frozen=True)
 class LoadedFile:
     """A model file loaded safely: the module, its format, what it outputs, whether autograd
-    runs through it, notes on how it was loaded, and the input shape (given or read)."""
+    runs through it, the input shape (given or read) and its provenance (with notes on how
+    it was loaded)."""
 
     module: nn.Module
     format: str
     outputs: str
     gradients: bool
-    notes: dict[str, Any]
     input_shape: tuple[int, ...]
     provenance: dict[str, Any]
 
@@ -278,7 +278,7 @@ def load_model_file(path: str | Path, spec: ImportSpec) -> LoadedFile:
         raise MiriskError(f"{path} does not say its input shape; pass --input-shape C,H,W")
     provenance = {"format": fmt, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                   "outputs": outputs, "gradients": gradients, **notes}
-    return LoadedFile(module, fmt, outputs, gradients, notes, tuple(shape), provenance)
+    return LoadedFile(module, fmt, outputs, gradients, tuple(shape), provenance)
 
 
 def import_model(path: str | Path, spec: ImportSpec) -> TargetModel:
