@@ -20,6 +20,7 @@ from mirisk.pipelines.faces import train_face_target
 from mirisk.pipelines.federated import downscaled
 from mirisk.pipelines.mri import SegmenterSettings, train_private_segmenter
 from mirisk.metrics.judge_cache import CACHE_VARIABLE
+from tests.tabular_files import dosing_patients_folder
 from tests.servers import RayCluster, Server, start_ray_cluster, start_server
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared/data/att_faces"
@@ -59,6 +60,12 @@ def iwpc_linear(iwpc_split):
     from mirisk.pipelines.iwpc import train_iwpc_target
 
     return train_iwpc_target("linear", split=iwpc_split)
+
+
+@pytest.fixture(scope="session")
+def hospital_tabular(tmp_path_factory, iwpc_split) -> Path:
+    """A hospital's dosing model in skops and ONNX, its training ids and its patient table."""
+    return dosing_patients_folder(tmp_path_factory.mktemp("hospital"), iwpc_split)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from mirisk.cli import app
 from mirisk.models import save_target
+from mirisk.data.iwpc import DEMOGRAPHICS
 from mirisk.models.tabular_store import save_tabular_target
+from tests.tabular_files import write_tabular_manifest
 
 runner = CliRunner()
 # Tests about other things skip the label-permuted baseline (the report then compares with chance, and says so);
@@ -196,6 +198,26 @@ def test_tabular_audit_measures_band_serving_and_dp(iwpc_linear, tmp_path):
     actions = [item["action"] for item in report["recommendations"]]
     assert "Serve output bands instead of values." in actions and any("DP-SGD" in action for action in actions)
     assert [point["epsilon"] for point in report["defences"]["dp_sweep"]] == [1.0, 0.1, None]
+
+
+def test_an_imported_onnx_dosing_model_is_audited_from_its_manifest(hospital_tabular, tmp_path):
+    manifest = write_tabular_manifest(hospital_tabular, "dose.onnx")
+    config = tmp_path / "paper.toml"  # the paper's setting: genotype from the demographics
+    config.write_text(f"sensitive = \"vkorc1\"\nknown = {json.dumps(list(DEMOGRAPHICS))}\n")
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--model", str(manifest), "--data", str(hospital_tabular / "patients.csv"),
+                                 "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["model"] == "imported-onnx" and report["model"]["imported"]["format"] == "onnx"
+    assert report["model"]["metrics"]["train"]["mae"] < report["model"]["metrics"]["test"]["mae"]
+    assert set(report["threat_models_skipped"]) == {"white-box", "top-k"}
+    attacks = {attack["id"]: attack["metrics"] for attack in report["attacks"]}  # on the training patients
+    scores = attacks["scores-fredrikson"]
+    assert scores["accuracy"] > scores["baseline_accuracy"] + 0.1
+    assert "dp_sweep" not in report["defences"]  # an imported model cannot be retrained here
+    private = [item for item in report["recommendations"] if "differential privacy" in item["action"]]
+    assert len(private) == 1 and not private[0]["measured"]
 
 
 def test_segmentation_audit_re_identifies_training_patients_and_weighs_label_maps(segmenter_dir, tmp_path):

@@ -401,6 +401,13 @@ def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
                         f"{public['within_20pct']:.0%} -> {point['within_20pct']:.0%}",
                 "measured": True,
             })
+    else:
+        recommendations.append({
+            "action": "Train with differential privacy (DP-SGD for this model form, or a DP learner for its family).",
+            "effect": "not measured: mirisk retrains only the linear IWPC models it trained itself; train a private "
+                      "copy and audit it beside this one to see what it costs and what it stops",
+            "measured": False,
+        })
     if AccessLevel.SCORES in plan.accesses and plan.budget is None:
         queries = sum(results[unit.id]["queries_used"] for unit in plan.units if unit.access is AccessLevel.SCORES)
         recommendations.append({

@@ -20,7 +20,8 @@ from mirisk.cli.common import (
 )
 from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, load_iwpc, split_cohort
 from mirisk.figures import privacy_sweep_plot
-from mirisk.models.tabular_store import load_tabular_target, save_tabular_target
+from mirisk.models.tabular_import import load_any_tabular
+from mirisk.models.tabular_store import save_tabular_target
 from mirisk.pipelines.attribute import AttributeReport, AttributeSetting, run_attribute_attack
 from mirisk.pipelines.iwpc import (
     DEFAULT_EPSILONS, SENSITIVE, attack_tables, dp_sweep, task_columns, train_iwpc_target,
@@ -63,7 +64,7 @@ def train_iwpc(
 @attack_app.command("attribute")
 @friendly_errors
 def attack_attribute(
-    model: Annotated[Path, typer.Option(help="Tabular model folder (e.g. from `mirisk train iwpc`).")],
+    model: Annotated[Path, typer.Option(help="Tabular model folder (e.g. from `mirisk train iwpc`), or a manifest naming your own model file.")],
     out: Annotated[Path, typer.Option(help="New folder for result.json and inferences.csv.")],
     sensitive: Annotated[str | None, typer.Option(help="Column to infer (default on IWPC: vkorc1).")] = None,
     known: Annotated[str | None, typer.Option(help="Comma-separated columns the attacker knows (default on IWPC: "
@@ -85,7 +86,7 @@ def attack_attribute(
     """Attribute inference (Fredrikson et al. 2014): infer a sensitive column of each person
     from the model's answers, beside the prior-only and ideal-classifier baselines."""
     out_dir = prepare_output_dir(out, force=force)
-    target = load_tabular_target(model)
+    target = load_any_tabular(model)
     records, population = attack_tables(target, data, aux, seed)
     sensitive, known_columns = task_columns(target, sensitive, _columns(known))
     setting = AttributeSetting(sensitive, known_columns, attack, output, outcome, parse_numbers(bands, "--bands"),

@@ -8,6 +8,7 @@ the same linear form. ``gbm``: gradient-boosted trees (scikit-learn), the non-li
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,9 @@ def id_digest(patient_id: str) -> str:
 @dataclass
 class TabularRegressor:
     """A dosing-style regressor: schema, kind, its parameters (``coefficients`` and
-    ``intercept`` for linear, a scikit-learn ``estimator`` for gbm), the target transform,
-    how it was trained, its metrics, and digests of its training records' ids."""
+    ``intercept`` for linear, a scikit-learn ``estimator`` for gbm, or for a model imported
+    from its file a ``predictor`` from a table to outputs on the transformed scale), the
+    target transform, how it was trained, its metrics, and digests of its training records' ids."""
 
     schema: TabularSchema
     kind: str
@@ -51,6 +53,7 @@ class TabularRegressor:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     member_digests: frozenset[str] = frozenset()
+    predictor: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, repr=False)
 
     def predict_transformed(self, features: np.ndarray) -> np.ndarray:
         """Model output on the transformed scale for an encoded feature matrix."""
@@ -60,6 +63,9 @@ class TabularRegressor:
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:
         """Predicted target (e.g. weekly dose in mg) for every row of ``table``."""
+        if self.predictor is not None:
+            self.schema.validate(table)
+            return self.untransform(self.predictor(table))
         return self.untransform(self.predict_transformed(self.schema.encode(table)))
 
     def transform(self, target: np.ndarray) -> np.ndarray:

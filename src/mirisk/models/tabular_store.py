@@ -57,7 +57,8 @@ def load_tabular_target(path: str | Path) -> TabularRegressor:
     path = Path(path)
     metadata_path = path / METADATA
     if not metadata_path.is_file():
-        raise MiriskError(f"{path} is not a mirisk model folder (no {METADATA})")
+        raise MiriskError(f"{path} is not a mirisk model folder (no {METADATA}) nor a tabular manifest "
+                          "(docs/own-models.md)")
     payload = read_json(metadata_path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else None

@@ -15,6 +15,7 @@ from mirisk.defences.dp_sgd import DPSettings
 from mirisk.errors import MiriskError
 from mirisk.models.tabular import TABULAR_DP_CLIP, TabularRegressor, dosing_metrics, train_tabular_regressor
 from mirisk.data.tabular import read_table
+from mirisk.models.tabular_import import with_measured_fit, with_training_column
 from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
 
 DEFAULT_EPSILONS: tuple[float | None, ...] = (0.1, 0.25, 1.0, 5.0, 20.0, None)
@@ -53,13 +54,17 @@ def attack_tables(model: TabularRegressor, data: str | Path | None, aux: str | P
                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The people to attack and the attacker's population sample: the model's own IWPC
     split when no data are named; else ``data`` with ``aux``, or with half of its
-    non-training rows as the sample (see :func:`held_out_aux`)."""
+    non-training rows as the sample (see :func:`held_out_aux`). An imported model learns
+    its training ids from ``data`` if its manifest names a training column, and its error
+    on members and others is measured there."""
     if data is None:
         if aux is not None:
             raise MiriskError("--aux needs --data: name the people to attack too")
         split = recorded_split(model)
         return pd.concat([split.train, split.test], ignore_index=True), split.aux
-    records = read_table(data)
+    records = with_training_column(model, read_table(data), str(data))
+    if model.predictor is not None:
+        with_measured_fit(model, records, str(data))
     if aux is not None:
         return records, read_table(aux)
     model.schema.validate(records, (model.schema.id_column,), what=str(data))

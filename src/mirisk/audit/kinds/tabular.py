@@ -23,7 +23,7 @@ from mirisk.metrics.vulnerability import most_at_risk_records, tabular_vulnerabi
 from mirisk.models.imported import ImportSpec
 from mirisk.models.tabular import TabularRegressor
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
-from mirisk.models.tabular_store import load_tabular_target
+from mirisk.models.tabular_import import is_manifest, load_any_tabular
 from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
 from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, recorded_split, task_columns
 from mirisk.pipelines.iwpc import dp_sweep as iwpc_dp_sweep
@@ -46,15 +46,15 @@ class TabularCase(NoQueryChecks):
                      "dp_table": "attribute"}
 
     def claims(self, path: Path) -> bool:
-        return recorded_format(path) == TABULAR_FORMAT
+        return recorded_format(path) == TABULAR_FORMAT or is_manifest(path)
 
     def load_model(self, path: Path, spec: ImportSpec | None) -> TabularRegressor:
         refuse_options(path, SubjectOptions(spec=spec), self.name)
-        return load_tabular_target(path)
+        return load_any_tabular(path)
 
     def load(self, model: str | Path, data: str | None, options: SubjectOptions) -> AuditSubject:
         refuse_options(model, options, self.name)
-        target = load_tabular_target(model)
+        target = load_any_tabular(model)
         if data is not None and Path(data).is_dir():
             raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
         records, population = attack_tables(target, data, options.aux)
@@ -65,7 +65,7 @@ class TabularCase(NoQueryChecks):
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         target = subject.target
         return {"kind": self.title, "model": target.kind, "dp": target.training.get("dp"),
-                "metrics": target.metrics, "sensitive": subject.sensitive, "known": list(subject.known),
+                "metrics": target.metrics, "imported": target.training.get("imported"), "sensitive": subject.sensitive, "known": list(subject.known),
                 "data": {"records": len(subject.records), "aux": len(subject.aux)}}
 
     def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
