@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mirisk.access.regression import RegressionOracle
+from mirisk.access.tabular import TabularOracle
 from mirisk.attacks.attribute import AttributeTask, FredriksonInversion, LearnedAttributeAttack, prior_only
 from mirisk.data.iwpc import DEMOGRAPHICS, IWPC_SCHEMA
 from mirisk.errors import MiriskError
@@ -20,7 +20,7 @@ def accuracy(inference, patients):
 
 
 def run(attack, iwpc_linear, iwpc_split, output="value"):
-    oracle = RegressionOracle(iwpc_linear, output=output)
+    oracle = TabularOracle(iwpc_linear, output=output)
     attack.fit(oracle, iwpc_split.aux, iwpc_split.aux["dose_mg_week"].to_numpy())
     patients = iwpc_split.train
     return attack.infer(oracle, patients, patients["dose_mg_week"].to_numpy()), patients, oracle
@@ -71,4 +71,4 @@ def test_bad_tasks_are_named(sensitive, known, message):
 
 def test_inferring_before_fitting_is_refused(task, iwpc_linear, iwpc_split):
     with pytest.raises(MiriskError, match="fit the attack"):
-        FredriksonInversion(task).infer(RegressionOracle(iwpc_linear), iwpc_split.test[:2], np.array([30.0, 40.0]))
+        FredriksonInversion(task).infer(TabularOracle(iwpc_linear), iwpc_split.test[:2], np.array([30.0, 40.0]))

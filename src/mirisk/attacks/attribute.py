@@ -11,6 +11,7 @@ column (population statistics). It never sees the training data or the model's i
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +21,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mirisk.access.regression import RegressionOracle
+from mirisk.access.tabular import TabularOracle
 from mirisk.data.tabular import TabularSchema
 from mirisk.errors import MiriskError
 
 
 LEARNED_TOLERANCE = 1e-8
+PROBABILITY_FLOOR = 1e-6  # a served probability of 0 would rule a candidate out for good
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,17 @@ class AttributeInference:
         return np.asarray(self.classes, dtype=object)[self.posterior.argmax(axis=1)]
 
 
-def _responses(task: AttributeTask, oracle: RegressionOracle, records: pd.DataFrame) -> np.ndarray:
-    """The oracle's answer for every candidate of every record, [n, G]."""
-    answers = oracle.query(task.candidates_for(records))
-    return np.asarray(answers).reshape(len(records), -1)
+def _responses(task: AttributeTask, oracle: TabularOracle, records: pd.DataFrame) -> np.ndarray:
+    """The oracle's answer for every candidate of every record, [n, G] (a classifier's
+    probabilities: [n, G, classes])."""
+    answers = np.asarray(oracle.query(task.candidates_for(records)))
+    return answers.reshape(len(records), -1, *answers.shape[1:])
+
+
+def _observed_log_probability(served: np.ndarray, outcome_index: np.ndarray) -> np.ndarray:
+    """log p(observed class | candidate) from a classifier's probabilities [n, G, classes]."""
+    chosen = np.take_along_axis(served, outcome_index[:, None, None], axis=2)[..., 0]
+    return np.log(np.clip(chosen, PROBABILITY_FLOOR, 1.0))
 
 
 def _priors(task: AttributeTask, aux: pd.DataFrame, smoothing: float) -> np.ndarray:
@@ -116,7 +125,10 @@ class FredriksonInversion:
     The outcome model is Gaussian on the model's transformed scale with the model's error
     (standard deviation) measured on the auxiliary sample when values are served; when only
     bands are served it is the band confusion P(true band | served band) from the auxiliary
-    sample (the label-only variant). Threat model: see the module docstring."""
+    sample (the label-only variant). For a classifier serving probabilities it is the
+    model's own probability of the observed class (as Fredrikson, Jha & Ristenpart, CCS
+    2015, invert a classifier's confidences); serving labels, the class confusion as for
+    bands. Threat model: see the module docstring."""
 
     name = "fredrikson"
 
@@ -127,10 +139,12 @@ class FredriksonInversion:
         self._sigma = 1.0
         self._log_confusion: np.ndarray | None = None
 
-    def fit(self, oracle: RegressionOracle, aux: pd.DataFrame, outcome: np.ndarray) -> FredriksonInversion:
+    def fit(self, oracle: TabularOracle, aux: pd.DataFrame, outcome: np.ndarray) -> FredriksonInversion:
         """Learn the population priors and the model's error from the auxiliary sample."""
         self._log_prior = _priors(self.task, aux, self.smoothing)
         served = oracle.query(aux)
+        if oracle.output == "value" and oracle.classifies:
+            return self
         if oracle.output == "value":
             self._sigma = float(np.std(oracle.transform(outcome) - oracle.transform(served))) or 1e-6
         else:
@@ -139,12 +153,14 @@ class FredriksonInversion:
             self._log_confusion = np.log(counts / counts.sum(axis=1, keepdims=True))
         return self
 
-    def infer(self, oracle: RegressionOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
+    def infer(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
         if self._log_prior is None:
             raise MiriskError("fit the attack on auxiliary data before inferring")
         start = oracle.queries_used
         served = _responses(self.task, oracle, records)
-        if oracle.output == "value":
+        if oracle.output == "value" and oracle.classifies:
+            log_likelihood = _observed_log_probability(served, oracle.band_of(outcome))
+        elif oracle.output == "value":
             residual = (oracle.transform(outcome)[:, None] - oracle.transform(served)) / self._sigma
             log_likelihood = -0.5 * residual**2
         else:
@@ -174,22 +190,27 @@ class LearnedAttributeAttack:
         # differed by two patients of 2,805; at 1e-8 by none).
         self._classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=LEARNED_TOLERANCE))
 
-    def _features(self, oracle: RegressionOracle, records: pd.DataFrame, outcome: np.ndarray) -> np.ndarray:
+    def _features(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> np.ndarray:
         served = _responses(self.task, oracle, records)
-        if oracle.output == "value":
+        observed = oracle.band_of(outcome)
+        if oracle.output == "value" and oracle.classifies:
+            relative = _observed_log_probability(served, observed)
+        elif oracle.output == "value":
             relative = oracle.transform(served) - oracle.transform(outcome)[:, None]
+        elif oracle.classifies:
+            relative = (served == observed[:, None]).astype(float)
         else:
-            relative = (served - oracle.band_of(outcome)[:, None]).astype(float)
-        return np.hstack([self._known_schema.encode(records), oracle.transform(outcome)[:, None], relative])
+            relative = (served - observed[:, None]).astype(float)
+        return np.hstack([self._known_schema.encode(records), oracle.outcome_features(outcome), relative])
 
-    def fit(self, oracle: RegressionOracle, aux: pd.DataFrame, outcome: np.ndarray) -> LearnedAttributeAttack:
+    def fit(self, oracle: TabularOracle, aux: pd.DataFrame, outcome: np.ndarray) -> LearnedAttributeAttack:
         labels = aux[self.task.sensitive].astype(str)
         if labels.nunique() < 2:
             raise MiriskError(f"the auxiliary sample holds one value of {self.task.sensitive!r} only; cannot learn")
         self._classifier.fit(self._features(oracle, aux, outcome), labels)
         return self
 
-    def infer(self, oracle: RegressionOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
+    def infer(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
         start = oracle.queries_used
         probabilities = self._classifier.predict_proba(self._features(oracle, records, outcome))
         columns = list(self._classifier.classes_)
@@ -207,14 +228,14 @@ class IdealClassifier:
 
     name = "ideal"
 
-    def __init__(self, task: AttributeTask, transform) -> None:
+    def __init__(self, task: AttributeTask, outcome_features: Callable[[np.ndarray], np.ndarray]) -> None:
         self.task = task
-        self._transform = transform
+        self._outcome_features = outcome_features
         self._known_schema = task.schema.subset(task.known)
         self._classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
 
     def _features(self, records: pd.DataFrame, outcome: np.ndarray) -> np.ndarray:
-        return np.hstack([self._known_schema.encode(records), self._transform(outcome)[:, None]])
+        return np.hstack([self._known_schema.encode(records), self._outcome_features(outcome)])
 
     def fit(self, records: pd.DataFrame, outcome: np.ndarray) -> IdealClassifier:
         self._classifier.fit(self._features(records, outcome), records[self.task.sensitive].astype(str))

@@ -365,13 +365,15 @@ def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy:
 
 
 def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
-                            dp_sweep: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Band serving, not disclosing the model's own output, and DP training, with measured effects."""
+                            dp_sweep: list[dict[str, Any]] | None, classifier: bool = False) -> list[dict[str, Any]]:
+    """Band serving (a classifier: labels only), not disclosing the model's own output, and DP
+    training, with measured effects."""
     recommendations = []
     value, band = results.get("scores-fredrikson"), results.get("label-only-fredrikson")
     if value and band:
         recommendations.append({
-            "action": "Serve output bands instead of values.",
+            "action": ("Serve the predicted class only, not its probabilities." if classifier
+                       else "Serve output bands instead of values."),
             "effect": f"Fredrikson attack {value['metrics']['train']['accuracy']:.0%} -> "
                       f"{band['metrics']['train']['accuracy']:.0%} on training records"
                       + (f"; the learned attack on bands still reaches "

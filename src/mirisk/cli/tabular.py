@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from mirisk.access.regression import DOSE_BANDS
+from mirisk.access.tabular import DOSE_BANDS
 from mirisk.artifacts import open_private, prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.attribute import ATTACKS
 from mirisk.cli.common import (

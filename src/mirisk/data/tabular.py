@@ -19,8 +19,9 @@ from mirisk.errors import MiriskError
 @dataclass(frozen=True)
 class TabularSchema:
     """Numeric columns with their plausible bounds, categorical columns with their values
-    (the first one is the reference level, encoded as all zeros), the regression target
-    and the column that identifies a record's person."""
+    (the first one is the reference level, encoded as all zeros), the target (a number with
+    ``target_bounds`` for a regressor; one of ``target_classes``, in the model's order, for a
+    classifier) and the column that identifies a record's person."""
 
     numeric: dict[str, tuple[float, float]]
     categorical: dict[str, tuple[str, ...]]
@@ -28,6 +29,7 @@ class TabularSchema:
     id_column: str
     target_bounds: tuple[float, float] = (0.0, 1.0)
     descriptions: dict[str, str] = field(default_factory=dict)
+    target_classes: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -56,7 +58,7 @@ class TabularSchema:
             numeric={name: bounds for name, bounds in self.numeric.items() if name in columns},
             categorical={name: values for name, values in self.categorical.items() if name in columns},
             target=self.target, id_column=self.id_column, target_bounds=self.target_bounds,
-            descriptions=self.descriptions,
+            descriptions=self.descriptions, target_classes=self.target_classes,
         )
 
     def validate(self, table: pd.DataFrame, columns: tuple[str, ...] | None = None, what: str = "data") -> None:
@@ -74,7 +76,12 @@ class TabularSchema:
                                   f"(e.g. {', '.join(repeated[:3])}); each record must appear once, or it is "
                                   "attacked and counted twice")
         for column in columns:
-            if column in self.numeric or column == self.target:
+            if column == self.target and self.target_classes:
+                unknown = sorted(set(table[column].astype(str)) - set(self.target_classes))
+                if unknown:
+                    raise MiriskError(f"{what}: target column {column!r} has value(s) {unknown[:5]} outside the "
+                                      f"model's classes {list(self.target_classes)}")
+            elif column in self.numeric or column == self.target:
                 values = pd.to_numeric(table[column], errors="coerce")
                 bad = int(values.isna().sum())
                 if bad:
@@ -113,7 +120,7 @@ class TabularSchema:
             "id_column": self.id_column,
             "target_bounds": list(self.target_bounds),
             "descriptions": self.descriptions,
-        }
+        } | ({"target_classes": list(self.target_classes)} if self.target_classes else {})
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> TabularSchema:
@@ -125,6 +132,7 @@ class TabularSchema:
                 id_column=str(payload["id_column"]),
                 target_bounds=tuple(map(float, payload.get("target_bounds", (0.0, 1.0)))),
                 descriptions=dict(payload.get("descriptions", {})),
+                target_classes=tuple(map(str, payload.get("target_classes", ()))),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise MiriskError(f"malformed tabular schema: {error!r}") from None

@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 
-from mirisk.artifacts import read_json
 from mirisk.data.mri import BUNDLED, LABEL_GROUPS
 from mirisk.errors import MiriskError
+from mirisk.models.manifest import is_manifest as is_any_manifest
+from mirisk.models.manifest import read_fields, read_ids
 from mirisk.models.imported import OUTPUTS, ImportSpec, InputAdapter, load_model_file
 from mirisk.models.segmentation import SegmentationTarget
 
@@ -40,13 +41,7 @@ KNOWN = frozenset({"format", *REQUIRED, "arch", "value_range", "outputs", "label
 
 def is_manifest(path: Path) -> bool:
     """Whether ``path`` is a segmentation manifest (a JSON file that says so)."""
-    if not (path.is_file() and path.suffix == ".json"):
-        return False
-    try:
-        found = read_json(path)
-    except MiriskError:
-        return False
-    return isinstance(found, dict) and found.get("format") == MANIFEST_FORMAT
+    return is_any_manifest(path, MANIFEST_FORMAT)
 
 
 def _relative(base: Path, value: Any) -> str | None:
@@ -55,26 +50,10 @@ def _relative(base: Path, value: Any) -> str | None:
     return str((base / str(value)).resolve())
 
 
-def _train_subjects(path: Path) -> list[str]:
-    if not path.is_file():
-        raise MiriskError(f"the manifest's training-subject file {path} does not exist")
-    subjects = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not subjects or len(set(subjects)) != len(subjects):
-        raise MiriskError(f"{path} must list each training subject's id once, one per line")
-    return subjects
-
-
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest's fields, checked, with paths resolved against its folder."""
     path = Path(path)
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise MiriskError(f"{path} is not a segmentation manifest (\"format\": \"{MANIFEST_FORMAT}\")")
-    unknown, missing = sorted(set(manifest) - KNOWN), [key for key in REQUIRED if key not in manifest]
-    if unknown or missing:
-        raise MiriskError(f"{path}: " + "; ".join(filter(None, [
-            f"unknown field(s) {', '.join(unknown)}" if unknown else "",
-            f"missing field(s) {', '.join(missing)}" if missing else ""])))
+    manifest = read_fields(path, MANIFEST_FORMAT, "segmentation", REQUIRED, KNOWN)
     shape, classes = manifest["input_shape"], manifest["classes"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
         raise MiriskError(f"{path}: input_shape must be [C, H, W] of positive integers, got {shape!r}")
@@ -89,7 +68,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     base = path.parent
     return {**manifest, "model": _relative(base, manifest["model"]), "images": _relative(base, manifest["images"]),
             "labels": _relative(base, manifest.get("labels")),
-            "train_subjects": _train_subjects(Path(_relative(base, manifest["train_subjects"])))}
+            "train_subjects": read_ids(Path(_relative(base, manifest["train_subjects"])), "subject")}
 
 
 def load_manifest_segmenter(path: str | Path) -> SegmentationTarget:

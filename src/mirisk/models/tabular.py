@@ -38,11 +38,13 @@ def id_digest(patient_id: str) -> str:
 
 
 @dataclass
-class TabularRegressor:
-    """A dosing-style regressor: schema, kind, its parameters (``coefficients`` and
-    ``intercept`` for linear, a scikit-learn ``estimator`` for gbm, or for a model imported
-    from its file a ``predictor`` from a table to outputs on the transformed scale), the
-    target transform, how it was trained, its metrics, and digests of its training records' ids."""
+class TabularModel:
+    """A model on tabular records: a dosing-style regressor, or (imported only) a classifier
+    whose schema names its ``target_classes``. Its schema, kind, parameters (``coefficients``
+    and ``intercept`` for linear, a scikit-learn ``estimator`` for gbm, or for a model
+    imported from its file a ``predictor`` from a table to outputs on the transformed scale,
+    or to class probabilities), the target transform, how it was trained, its metrics, and
+    digests of its training records' ids."""
 
     schema: TabularSchema
     kind: str
@@ -55,6 +57,10 @@ class TabularRegressor:
     member_digests: frozenset[str] = frozenset()
     predictor: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, repr=False)
 
+    @property
+    def classifies(self) -> bool:
+        return bool(self.schema.target_classes)
+
     def predict_transformed(self, features: np.ndarray) -> np.ndarray:
         """Model output on the transformed scale for an encoded feature matrix."""
         if self.kind == "linear":
@@ -62,11 +68,35 @@ class TabularRegressor:
         return np.asarray(self.estimator.predict(features), dtype=np.float64)
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:
-        """Predicted target (e.g. weekly dose in mg) for every row of ``table``."""
+        """Predicted target for every row of ``table``: a number (e.g. weekly dose in mg), or
+        a classifier's most probable class."""
+        if self.classifies:
+            return np.asarray(self.schema.target_classes, dtype=object)[self.predict_proba(table).argmax(axis=1)]
         if self.predictor is not None:
             self.schema.validate(table)
             return self.untransform(self.predictor(table))
         return self.untransform(self.predict_transformed(self.schema.encode(table)))
+
+    def predict_proba(self, table: pd.DataFrame) -> np.ndarray:
+        """A classifier's probability of each of ``target_classes``, [n, classes]."""
+        if not self.classifies or self.predictor is None:
+            raise MiriskError("only a classifier has class probabilities")
+        self.schema.validate(table)
+        return self.predictor(table)
+
+    def class_index(self, labels: np.ndarray) -> np.ndarray:
+        """Position of each label among a classifier's ``target_classes``."""
+        codes = pd.Categorical(pd.Series(labels).astype(str), categories=list(self.schema.target_classes)).codes
+        if (codes < 0).any():
+            raise MiriskError(f"outcome value(s) outside the model's classes {list(self.schema.target_classes)}")
+        return np.asarray(codes)
+
+    def outcome_features(self, outcome: np.ndarray) -> np.ndarray:
+        """A person's outcome as features for a learned attack: the transformed value, or
+        a classifier's class one-hot, [n, d]."""
+        if self.classifies:
+            return np.eye(len(self.schema.target_classes))[self.class_index(outcome)]
+        return self.transform(outcome)[:, None]
 
     def transform(self, target: np.ndarray) -> np.ndarray:
         return np.sqrt(np.clip(target, 0, None)) if self.target_transform == "sqrt" else np.asarray(target, float)
@@ -77,6 +107,17 @@ class TabularRegressor:
     def is_member(self, ids: pd.Series) -> np.ndarray:
         """True for each id whose record was in the training set."""
         return np.array([id_digest(value) in self.member_digests for value in ids], dtype=bool)
+
+    def recorded_outcome(self, table: pd.DataFrame) -> np.ndarray:
+        """Each record's recorded target: a number, or a classifier's class label."""
+        column = table[self.schema.target]
+        return column.astype(str).to_numpy() if self.classifies else column.to_numpy(float)
+
+    def fit_metrics(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+        """How well the model fits ``truth``: dosing metrics for a regressor, accuracy for a classifier."""
+        if self.classifies:
+            return {"accuracy": float(np.mean(np.asarray(truth).astype(str) == np.asarray(predicted).astype(str)))}
+        return dosing_metrics(np.asarray(truth, dtype=np.float64), predicted)
 
 
 def dosing_metrics(true_dose: np.ndarray, predicted_dose: np.ndarray) -> dict[str, float]:
@@ -92,7 +133,7 @@ def train_tabular_regressor(
     dp: DPSettings | None = None,
     seed: int = 0,
     target_transform: str = "sqrt",
-) -> TabularRegressor:
+) -> TabularModel:
     """Fit a ``kind`` model on ``train`` (rows in ``schema``'s columns)."""
     prepare_torch(seed)
     if kind not in KINDS:
@@ -102,7 +143,7 @@ def train_tabular_regressor(
     if dp is not None and kind != "linear":
         raise MiriskError("differentially private training is available for the linear model only")
     schema.validate(train, (*schema.features, schema.target, schema.id_column), what="training data")
-    model = TabularRegressor(schema=schema, kind=kind, target_transform=target_transform)
+    model = TabularModel(schema=schema, kind=kind, target_transform=target_transform)
     features = schema.encode(train)
     target = model.transform(train[schema.target].to_numpy(dtype=np.float64))
     model.training = {"seed": seed, "n_train": len(train), "dp": None}
@@ -121,7 +162,7 @@ def train_tabular_regressor(
 
 
 def _fit_linear_dp(
-    features: np.ndarray, target: np.ndarray, model: TabularRegressor, dp: DPSettings, seed: int
+    features: np.ndarray, target: np.ndarray, model: TabularModel, dp: DPSettings, seed: int
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """DP-SGD on features and target scaled to [0, 1] by the schema's bounds (data-independent,
     so the scaling spends no privacy), mapped back to the original scale afterwards."""

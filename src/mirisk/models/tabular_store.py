@@ -12,7 +12,7 @@ import numpy as np
 from mirisk.artifacts import open_private, prepare_output_dir, read_json, write_json
 from mirisk.data.tabular import TabularSchema
 from mirisk.errors import MiriskError
-from mirisk.models.tabular import KINDS, TabularRegressor
+from mirisk.models.tabular import KINDS, TabularModel
 
 FORMAT = "mirisk-tabular/1"
 METADATA = "target.json"
@@ -27,7 +27,7 @@ TRUSTED_SKOPS_TYPES = (
 )
 
 
-def save_tabular_target(model: TabularRegressor, directory: str | Path, force: bool = False) -> Path:
+def save_tabular_target(model: TabularModel, directory: str | Path, force: bool = False) -> Path:
     """Write ``target.json`` (and ``model.skops`` for tree models), owner-only."""
     import skops.io
 
@@ -52,7 +52,7 @@ def save_tabular_target(model: TabularRegressor, directory: str | Path, force: b
     return directory
 
 
-def load_tabular_target(path: str | Path) -> TabularRegressor:
+def load_tabular_target(path: str | Path) -> TabularModel:
     """Load a folder written by :func:`save_tabular_target`, never unpickling anything."""
     path = Path(path)
     metadata_path = path / METADATA
@@ -66,7 +66,7 @@ def load_tabular_target(path: str | Path) -> TabularRegressor:
                           f"({FORMAT}, e.g. from `mirisk train iwpc`)")
     if payload.get("kind") not in KINDS:
         raise MiriskError(f"{metadata_path}: unknown model kind {payload.get('kind')!r}")
-    model = TabularRegressor(
+    model = TabularModel(
         schema=TabularSchema.from_dict(payload.get("schema", {})),
         kind=payload["kind"],
         target_transform=payload.get("target_transform", "sqrt"),

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mirisk.access.regression import DOSE_BANDS, RegressionOracle
+from mirisk.access.tabular import DOSE_BANDS, TabularOracle
 from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, prior_only
 from mirisk.errors import MiriskError
 from mirisk.metrics.attribute import attribute_metrics
-from mirisk.models.tabular import TabularRegressor
+from mirisk.models.tabular import TabularModel
 from mirisk.runtime import prepare_torch, versions
 from mirisk.threats import AccessLevel, ThreatModel
 
@@ -50,7 +50,7 @@ class AttributeReport:
     inferences: pd.DataFrame
 
 
-def held_out_aux(records: pd.DataFrame, model: TabularRegressor, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def held_out_aux(records: pd.DataFrame, model: TabularModel, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """When no auxiliary sample is given: half of the records the model was not trained on
     become the attacker's population sample; the rest (and all members) are attacked."""
     outside = np.flatnonzero(~model.is_member(records[model.schema.id_column]))
@@ -66,7 +66,7 @@ def held_out_aux(records: pd.DataFrame, model: TabularRegressor, seed: int) -> t
 
 
 def run_attribute_attack(
-    model: TabularRegressor, records: pd.DataFrame, aux: pd.DataFrame, setting: AttributeSetting
+    model: TabularModel, records: pd.DataFrame, aux: pd.DataFrame, setting: AttributeSetting
 ) -> AttributeReport:
     """Attack every record in ``records``; ``aux`` is the attacker's population sample."""
     prepare_torch(setting.seed)
@@ -75,20 +75,20 @@ def run_attribute_attack(
     schema.validate(records, required, what="data")
     schema.validate(aux, (*schema.features, schema.target), what="auxiliary data")
     task = AttributeTask(schema, setting.sensitive, setting.known)
-    oracle = RegressionOracle(model, setting.output, setting.bands, setting.budget)
+    oracle = TabularOracle(model, setting.output, setting.bands, setting.budget)
     attack = ATTACKS[setting.attack](task)
     started = time.perf_counter()
-    attack.fit(oracle, aux, aux[schema.target].to_numpy(float))
-    outcome = records[schema.target].to_numpy(float) if setting.outcome_source == "true" else model.predict(records)
+    attack.fit(oracle, aux, model.recorded_outcome(aux))
+    outcome = model.recorded_outcome(records) if setting.outcome_source == "true" else model.predict(records)
     inference = attack.infer(oracle, records, outcome)
     seconds = time.perf_counter() - started
 
     members = model.is_member(records[schema.id_column])
     ideal_source = records[members] if members.sum() >= 20 else aux
-    ideal = IdealClassifier(task, model.transform).fit(ideal_source, ideal_source[schema.target].to_numpy(float))
-    ideal_predictions = ideal.predict(records, records[schema.target].to_numpy(float))
-    population = IdealClassifier(task, model.transform).fit(aux, aux[schema.target].to_numpy(float))
-    population_predictions = population.predict(records, records[schema.target].to_numpy(float))
+    ideal = IdealClassifier(task, model.outcome_features).fit(ideal_source, model.recorded_outcome(ideal_source))
+    ideal_predictions = ideal.predict(records, model.recorded_outcome(records))
+    population = IdealClassifier(task, model.outcome_features).fit(aux, model.recorded_outcome(aux))
+    population_predictions = population.predict(records, model.recorded_outcome(records))
     baseline = prior_only(aux, setting.sensitive, len(records))
     truth = records[setting.sensitive].astype(str).to_numpy()
     predicted = inference.predictions
@@ -101,6 +101,7 @@ def run_attribute_attack(
     metrics["train"] = measured(members) if members.any() else None
     metrics["test"] = measured(~members) if (~members).any() else None
     access = AccessLevel.SCORES if setting.output == "value" else AccessLevel.LABEL_ONLY
+    served = {"value": "probabilities", "band": "label"}[setting.output] if model.classifies else setting.output
     knowledge = (
         f"known columns: {', '.join(setting.known)}",
         f"the person's outcome ({schema.target}): {'recorded value' if setting.outcome_source == 'true' else 'model output'}",
@@ -108,8 +109,8 @@ def run_attribute_attack(
     )
     payload = {
         "attack": setting.attack,
-        "threat_model": {**ThreatModel(access, knowledge, setting.budget).as_dict(), "served": setting.output,
-                         "bands": list(setting.bands) if setting.output == "band" else None},
+        "threat_model": {**ThreatModel(access, knowledge, setting.budget).as_dict(), "served": served,
+                         "bands": list(setting.bands) if served == "band" else None},
         "sensitive": setting.sensitive,
         "classes": list(task.classes),
         "known": list(setting.known),

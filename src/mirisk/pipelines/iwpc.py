@@ -13,7 +13,7 @@ import pandas as pd
 from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, IWPC_SCHEMA, CohortSplit, load_iwpc, split_cohort
 from mirisk.defences.dp_sgd import DPSettings
 from mirisk.errors import MiriskError
-from mirisk.models.tabular import TABULAR_DP_CLIP, TabularRegressor, dosing_metrics, train_tabular_regressor
+from mirisk.models.tabular import TABULAR_DP_CLIP, TabularModel, dosing_metrics, train_tabular_regressor
 from mirisk.data.tabular import read_table
 from mirisk.models.tabular_import import with_measured_fit, with_training_column
 from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
@@ -29,7 +29,7 @@ def train_iwpc_target(
     dp_delta: float = 1e-5,
     seed: int = 0,
     split: CohortSplit | None = None,
-) -> TabularRegressor:
+) -> TabularModel:
     """A dosing model on the training patients of the seeded split, with held-out metrics
     and the data provenance the attack needs to rebuild the split."""
     split = split or split_cohort(load_iwpc(source), seed=seed)
@@ -41,7 +41,7 @@ def train_iwpc_target(
     return model
 
 
-def recorded_split(model: TabularRegressor) -> CohortSplit:
+def recorded_split(model: TabularModel) -> CohortSplit:
     """The IWPC cohort split a mirisk-trained model records in its metadata."""
     data = model.training.get("data") or {}
     if "split_seed" not in data:
@@ -50,7 +50,7 @@ def recorded_split(model: TabularRegressor) -> CohortSplit:
     return split_cohort(load_iwpc(None if source == BUNDLED else source), seed=int(data["split_seed"]))
 
 
-def attack_tables(model: TabularRegressor, data: str | Path | None, aux: str | Path | None,
+def attack_tables(model: TabularModel, data: str | Path | None, aux: str | Path | None,
                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The people to attack and the attacker's population sample: the model's own IWPC
     split when no data are named; else ``data`` with ``aux``, or with half of its
@@ -71,7 +71,7 @@ def attack_tables(model: TabularRegressor, data: str | Path | None, aux: str | P
     return held_out_aux(records, model, seed)
 
 
-def task_columns(model: TabularRegressor, sensitive: str | None,
+def task_columns(model: TabularModel, sensitive: str | None,
                  known: tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
     """The column to infer and the known ones; on IWPC the paper's (VKORC1 from the
     demographics), elsewhere the sensitive column must be named and every other feature is known."""

@@ -1,4 +1,4 @@
-"""Auditing a tabular regressor (e.g. a warfarin dosing model): attribute inference of a
+"""Auditing a tabular model (e.g. a warfarin dosing regressor, or a risk classifier): attribute inference of a
 sensitive column from the model's outputs (Fredrikson et al., USENIX Security 2014) and a
 learned inversion from shadow data (after Yang et al., ACM CCS 2019), with values or bands."""
 
@@ -21,7 +21,7 @@ from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import most_at_risk_records, tabular_vulnerability
 from mirisk.models.imported import ImportSpec
-from mirisk.models.tabular import TabularRegressor
+from mirisk.models.tabular import TabularModel
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_import import is_manifest, load_any_tabular
 from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
@@ -35,10 +35,10 @@ INFERENCES = "inferences.csv"
 
 
 class TabularCase(NoQueryChecks):
-    """A tabular regressor, the records it was trained on and the attacker's population sample."""
+    """A tabular model, the records it was trained on and the attacker's population sample."""
 
     name = "tabular"
-    title = "tabular regressor"
+    title = "tabular model"
     default_accesses = "white-box,scores,top-k,label-only"
     config_keys = frozenset({"sensitive", "known"})
     deployable = False
@@ -48,7 +48,7 @@ class TabularCase(NoQueryChecks):
     def claims(self, path: Path) -> bool:
         return recorded_format(path) == TABULAR_FORMAT or is_manifest(path)
 
-    def load_model(self, path: Path, spec: ImportSpec | None) -> TabularRegressor:
+    def load_model(self, path: Path, spec: ImportSpec | None) -> TabularModel:
         refuse_options(path, SubjectOptions(spec=spec), self.name)
         return load_any_tabular(path)
 
@@ -64,7 +64,8 @@ class TabularCase(NoQueryChecks):
 
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         target = subject.target
-        return {"kind": self.title, "model": target.kind, "dp": target.training.get("dp"),
+        return {"kind": self.title, "task": "classification" if target.classifies else "regression",
+                "model": target.kind, "dp": target.training.get("dp"),
                 "metrics": target.metrics, "imported": target.training.get("imported"), "sensitive": subject.sensitive, "known": list(subject.known),
                 "data": {"records": len(subject.records), "aux": len(subject.aux)}}
 
@@ -93,7 +94,8 @@ class TabularCase(NoQueryChecks):
         units, skipped = [], {}
         for access in accesses:
             if access is AccessLevel.TOP_K:
-                skipped[access.value] = "a regression model returns one value; there is no top-k to restrict to"
+                skipped[access.value] = ("a tabular model answers with one value or class probabilities; top-k is not "
+                                         "modelled for it, and label-only covers the strictest output")
                 continue
             if access is AccessLevel.WHITE_BOX:
                 skipped[access.value] = ("the attribute attacks need only the model's outputs, so white-box access "
@@ -128,7 +130,8 @@ class TabularCase(NoQueryChecks):
             "test_accuracy": metrics["test"]["accuracy"] if metrics["test"] else None}
 
     def recommendations(self, plan, results, description, defences):
-        return tabular_recommendations(plan, results, defences.get("dp_sweep"))
+        return tabular_recommendations(plan, results, defences.get("dp_sweep"),
+                                       classifier=description.get("task") == "classification")
 
     def vulnerability(self, subject: AuditSubject) -> dict[str, Any]:
         return tabular_vulnerability(subject.target)
