@@ -50,9 +50,8 @@ def attack_runner(name: str, people: torch.Tensor, args: argparse.Namespace, see
     return run
 
 
-def one_run(architecture: str, attack: str, seed: int, args: argparse.Namespace, faces, target) -> dict:
-    people = torch.arange(0, target.n_classes, args.every)
-    runner = attack_runner(attack, people, args, seed)
+def one_run(architecture: str, attack: str, seed: int, runner, people: torch.Tensor, faces, target) -> dict:
+    """``runner`` on the target and on its label-permuted twin, both judged."""
     started = time.perf_counter()
     result = runner(target)
     twin = run_baseline(target, faces, runner, seed)
@@ -91,8 +90,10 @@ def main() -> None:
         for seed in args.seeds:
             config = TrainingConfig(**{**default_training(architecture).as_dict(), "seed": seed})
             target = train_face_target(architecture, faces, split_seed=seed, config=config)
+            people = torch.arange(0, target.n_classes, args.every)
             for attack in args.attacks:
-                rows.append(one_run(architecture, attack, seed, args, faces, target))
+                rows.append(one_run(architecture, attack, seed, attack_runner(attack, people, args, seed), people,
+                                    faces, target))
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "disagreement"}), flush=True)
     summary = []
     for architecture in args.arch:

@@ -144,3 +144,40 @@ def test_attack_miface_on_an_imported_torchscript_file(tmp_path, targets, faces)
     result = runner.invoke(app, ["attack", "miface", "--model", str(model), "--input-shape", "1,112",
                                  "--out", str(tmp_path / "again")])
     assert result.exit_code == 2 and "--input-shape must be C,H,W" in result.output
+
+
+@pytest.fixture(scope="module")
+def private_softmax_dir(tmp_path_factory):
+    from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
+    from mirisk.pipelines.faces import train_face_target
+
+    model = train_face_target("softmax", load_faces(BUNDLED_PRIVATE))
+    return save_target(model, tmp_path_factory.mktemp("private") / "softmax")
+
+
+@pytest.mark.parametrize("access,served", [("scores", "scores"), ("label-only", "label")])
+def test_generative_black_box_attacks_search_the_latent_space_within_the_budget(private_softmax_dir, tmp_path, access,
+                                                                                 served):
+    out = tmp_path / access
+    result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--access", access,
+                                 "--iterations", "3", "--budget", "2500", "--no-baseline", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "result.json").read_text())
+    assert payload["queries_used"] <= 2500 and payload["policy"] == served
+    assert payload["threat_model"]["access"] == access
+    assert any("latent space of a face prior" in item for item in payload["threat_model"]["knowledge"])
+    assert np.load(out / "reconstructions.npz")["reconstructions"].shape == (20, 1, 112, 92)
+
+
+def test_generative_attacks_refuse_a_model_of_the_priors_own_people_and_bad_options(softmax_dir, private_softmax_dir,
+                                                                                   tmp_path):
+    for access in ("white-box", "scores"):
+        result = runner.invoke(app, ["attack", "generative", "--model", str(softmax_dir), "--access", access,
+                                     "--out", str(tmp_path / access)])
+        assert result.exit_code == 2 and "learnt from 20 of the model's own people" in result.output
+    result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--budget", "10",
+                                 "--out", str(tmp_path / "w")])
+    assert result.exit_code == 2 and "apply to the black-box accesses" in result.output
+    result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--access", "top-k",
+                                 "--out", str(tmp_path / "k")])
+    assert result.exit_code == 2 and "--access must be one of" in result.output

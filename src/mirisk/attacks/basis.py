@@ -1,17 +1,37 @@
-"""Low-dimensional image bases the black-box attacks search in.
+"""Low-dimensional code spaces the black-box attacks search in.
 
 A DCT basis needs no data (low spatial frequencies; Guo, Frank & Weinberger, UAI 2019);
 a PCA basis of public photos of *other* people is an auxiliary prior of the kind
-Fredrikson et al. (CCS 2015) call AuxTerm."""
+Fredrikson et al. (CCS 2015) call AuxTerm; the latent space of a face generator learnt
+from other people is the prior of GMI (Zhang et al., CVPR 2020) and BREP-MI (Kahla et al.,
+CVPR 2022), searched here through queries alone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from scipy.fft import idctn
 from sklearn.decomposition import PCA
+
+from mirisk.errors import MiriskError
+from mirisk.priors.store import FacePrior
+
+DECODE_BATCH = 256
+
+
+class CodeSpace(Protocol):
+    """What the black-box attacks search: codes of ``dimensions`` numbers, decoded to images."""
+
+    name: str
+
+    @property
+    def dimensions(self) -> int: ...
+
+    def decode(self, codes: torch.Tensor, input_shape: tuple[int, ...],
+               value_range: tuple[float, float]) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -21,6 +41,10 @@ class ImageBasis:
     mean: torch.Tensor
     components: torch.Tensor
     name: str
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.components)
 
     def decode(
         self, codes: torch.Tensor, input_shape: tuple[int, ...], value_range: tuple[float, float]
@@ -56,3 +80,34 @@ def public_face_basis(public_images: np.ndarray, n_components: int = 60, seed: i
         torch.as_tensor(pca.components_ * scale, dtype=torch.float32),
         f"pca of {len(flat)} public faces, {pca.n_components_} components",
     )
+
+
+@dataclass(frozen=True)
+class LatentBasis:
+    """Images as ``G(z)`` for a face prior's generator, ``z`` clipped to ``clip`` per
+    coordinate (the prior's support, as GMI clamps it). Decoding is a forward pass only:
+    the attacks that search here never differentiate the model."""
+
+    prior: FacePrior
+    clip: float = 2.0
+
+    @property
+    def name(self) -> str:
+        return f"latent space of a face prior learnt from {len(self.prior.people)} public people"
+
+    @property
+    def dimensions(self) -> int:
+        return self.prior.shape.latent_dim
+
+    def decode(
+        self, codes: torch.Tensor, input_shape: tuple[int, ...], value_range: tuple[float, float]
+    ) -> torch.Tensor:
+        """Images ``[N, *input_shape]`` for latents ``[N, latent_dim]``, in ``value_range``."""
+        shape = (self.prior.shape.channels, self.prior.shape.height, self.prior.shape.width)
+        if shape != tuple(input_shape):
+            raise MiriskError(f"the prior makes {shape} images; the model expects {tuple(input_shape)}")
+        low, high = value_range
+        with torch.no_grad():
+            images = torch.cat([self.prior.generator(part.clamp(-self.clip, self.clip))
+                                for part in codes.detach().split(DECODE_BATCH)])
+        return low + (high - low) * images

@@ -5,7 +5,9 @@ et al., JMLR 2014), the estimator Ilyas, Engstrom, Athalye & Lin (ICML 2018) use
 query-limited black-box attacks, taken in a low-dimensional image basis: the lowest
 frequencies of the 2-D DCT (no data needed; Guo, Frank & Weinberger, UAI 2019), or the
 principal components of public faces of *other* people (an auxiliary prior, the role of
-Fredrikson et al.'s AuxTerm). Ascent on the log of the returned score with Adam.
+Fredrikson et al.'s AuxTerm), or the latent space of a face generator learnt from other
+people (GMI's prior, Zhang et al. CVPR 2020, searched by queries alone). Ascent on the log
+of the returned score with Adam.
 
 Threat model: scores through an oracle (full, top-k, rounded or noisy, as its output policy
 allows). The attacker sends images and sees only the policy's output; it knows the label
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from mirisk.access.oracle import OracleRefused, QueryAccess
-from mirisk.attacks.basis import ImageBasis
+from mirisk.attacks.basis import CodeSpace
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -51,7 +53,7 @@ class ScoreBlackBox:
         self,
         oracle: QueryAccess,
         target_labels: Sequence[int] | torch.Tensor,
-        basis: ImageBasis,
+        basis: CodeSpace,
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> AttackResult:
@@ -60,7 +62,7 @@ class ScoreBlackBox:
         labels = as_target_labels(target_labels, oracle.n_classes)
         generator = torch.Generator().manual_seed(seed)
         started, queries_at_start = time.perf_counter(), oracle.queries_used
-        targets, dimensions = len(labels), len(basis.components)
+        targets, dimensions = len(labels), basis.dimensions
         per_step = targets * 2 * self.samples
 
         code = torch.zeros(targets, dimensions)

@@ -1,9 +1,10 @@
 """Label-only model inversion by boundary repulsion.
 
 After BREP-MI: Kahla, Chen, Just & Jia, "Label-Only Model Inversion Attacks via
-Boundary Repulsion", CVPR 2022. That attack searches a GAN's latent space; here the search
-space is the same image basis as the score attack (low DCT frequencies, or principal
-components of public faces of other people), so no generator is needed.
+Boundary Repulsion", CVPR 2022. As in the paper, it can search the latent space of a face
+generator learnt from other people (``LatentBasis``); or the same image basis as the score
+attack (low DCT frequencies, or principal components of public faces of other people),
+where no generator is needed.
 
 1. Start: random codes are queried until one is labelled as the target person.
 2. Repulsion: points on a sphere of radius R around the code are queried; the code moves
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from mirisk.access.oracle import OracleRefused, QueryAccess
-from mirisk.attacks.basis import ImageBasis
+from mirisk.attacks.basis import CodeSpace
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -51,14 +52,14 @@ class BoundaryRepulsion:
         for name in ("radius", "radius_growth", "step_size", "init_scale"):
             check_number(f"boundary repulsion's {name}", getattr(self, name), 0, low_open=True)
 
-    def _labels(self, oracle: QueryAccess, basis: ImageBasis, codes: torch.Tensor) -> torch.Tensor:
+    def _labels(self, oracle: QueryAccess, basis: CodeSpace, codes: torch.Tensor) -> torch.Tensor:
         return oracle.query(basis.decode(codes, oracle.input_shape, oracle.value_range)).argmax(dim=1)
 
     def run(
         self,
         oracle: QueryAccess,
         target_labels: Sequence[int] | torch.Tensor,
-        basis: ImageBasis,
+        basis: CodeSpace,
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> AttackResult:
@@ -67,7 +68,7 @@ class BoundaryRepulsion:
         labels = as_target_labels(target_labels, oracle.n_classes)
         generator = torch.Generator().manual_seed(seed)
         started, queries_at_start = time.perf_counter(), oracle.queries_used
-        targets, dimensions = len(labels), len(basis.components)
+        targets, dimensions = len(labels), basis.dimensions
         code = torch.zeros(targets, dimensions)
         found = torch.zeros(targets, dtype=torch.bool)
         stop = "max-iterations"

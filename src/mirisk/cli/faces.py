@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from mirisk.access.remote import RemoteOracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
-from mirisk.attacks.basis import ImageBasis, dct_basis, public_face_basis
+from mirisk.attacks.basis import CodeSpace, ImageBasis, dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
@@ -161,8 +162,8 @@ def attack_blackbox(
     """Score-based black-box inversion through a counted oracle with an output policy, or
     through a live mirisk gateway (--endpoint)."""
     attack = ScoreBlackBox(iterations=iterations, samples=samples)
-    oracle_attack_job(attack, "black-box", model, spec, out, data, policy, budget, public_data, seed, force,
-                      endpoint, api_key, baseline)
+    oracle_attack_job(attack, "black-box", model, spec, out, data, policy, budget, pixel_basis(public_data), seed,
+                      force, endpoint, api_key, baseline)
 
 
 @attack_app.command("labelonly")
@@ -188,21 +189,26 @@ def attack_labelonly(
     """Label-only inversion by boundary repulsion (after BREP-MI, Kahla et al. CVPR 2022),
     locally or through a live mirisk gateway (--endpoint)."""
     report = oracle_attack_job(
-        BoundaryRepulsion(iterations=iterations), "label-only", model, spec, out, data, policy, budget, public_data,
-        seed, force, endpoint, api_key, baseline,
+        BoundaryRepulsion(iterations=iterations), "label-only", model, spec, out, data, policy, budget,
+        pixel_basis(public_data), seed, force, endpoint, api_key, baseline,
     )
     found = report.result.settings["start_found"]
     console.print(f"a starting point was found for {found} of {report.payload['n_targets']} people")
 
 
+def pixel_basis(public_data: Path | None) -> Callable[[TargetModel], CodeSpace]:
+    """The data-free DCT basis, or a PCA basis of the public photos (checked against the target)."""
+    return lambda target: dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
+
+
 def oracle_attack_job(
     attack: ScoreBlackBox | BoundaryRepulsion, title: str, model: Path, spec: ImportSpec | None, out: Path, data: str,
-    policy: str, budget: int | None, public_data: Path | None, seed: int, force: bool, endpoint: str | None,
-    api_key: str | None, baseline: bool = True,
+    policy: str, budget: int | None, basis_for: Callable[[TargetModel], CodeSpace], seed: int, force: bool,
+    endpoint: str | None, api_key: str | None, baseline: bool = True,
 ) -> FaceInversionReport:
-    """Load, attack every person through an oracle (local, or the gateway at ``endpoint``),
-    run the same attack on the label-permuted twin (locally, under the same policy), measure,
-    write and summarise."""
+    """Load, attack every person through an oracle (local, or the gateway at ``endpoint``)
+    in the code space ``basis_for`` gives for the target, run the same attack on the
+    label-permuted twin (locally, under the same policy), measure, write and summarise."""
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
     target = load_image_target(model, spec, dataset)
@@ -216,7 +222,7 @@ def oracle_attack_job(
         console.print(f"attacking the gateway at {endpoint}: it answers this key under policy {oracle.policy.spec}, "
                       f"{'no budget' if oracle.remaining is None else f'{oracle.remaining:,} queries left'}",
                       highlight=False)
-    basis = dct_basis(target.input_shape) if public_data is None else public_basis(public_data, target)
+    basis = basis_for(target)
     with progress_bar(f"{title} ({oracle.policy.spec}) on {target.architecture}", attack.iterations) as update:
         result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
     served = oracle.policy.spec

@@ -1,5 +1,6 @@
 """`mirisk train prior` and `mirisk attack generative`: a face prior learnt from public people,
-and white-box inversion in its latent space (GMI, Zhang et al. CVPR 2020)."""
+and inversion in its latent space (white-box GMI, Zhang et al. CVPR 2020; scores or labels
+through a counted oracle)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import make_private_dir, prepare_output_dir, read_json
 from mirisk.attacks.generative import IDENTITY_LOSSES, GenerativeInversion
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app, with_import_options
-from mirisk.cli.faces import BaselineOption, summary_table
+from mirisk.attacks.basis import LatentBasis
+from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.labelonly import BoundaryRepulsion
+from mirisk.cli.faces import BaselineOption, oracle_attack_job, summary_table
+from mirisk.data.faces import BUNDLED
+from mirisk.errors import MiriskError
 from mirisk.data.faces import BUNDLED_PUBLIC, load_faces
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
@@ -25,6 +31,8 @@ from mirisk.pipelines.faces import measure_face_reconstructions, write_inversion
 from mirisk.priors.gan import PriorShape
 from mirisk.priors.store import BUNDLED_PRIOR, check_prior_fits, load_prior, save_prior
 from mirisk.priors.training import PriorTraining, prior_from_checkpoint, train_prior
+
+GENERATIVE_ACCESS = ("white-box", "scores", "label-only")
 
 
 @train_app.command("prior")
@@ -55,37 +63,66 @@ def train_prior_command(
 @friendly_errors
 @with_import_options
 def attack_generative(
-    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a TorchScript / .pt2 file.")],
+    model: Annotated[Path, typer.Option(help="Model folder written by `mirisk train`, or a model file (white-box: "
+                                             "TorchScript / .pt2; black-box: any importable format).")],
     out: Annotated[Path, typer.Option(help="New folder for result.json and the reconstructions.")],
+    access: Annotated[str, typer.Option(help="white-box (GMI), scores (NES in the latent space) or label-only "
+                                             "(BREP-MI in the latent space).")] = "white-box",
     data: Annotated[str | None, typer.Option(help="The model's people (default: the data the model records).")] = None,
     prior: Annotated[str, typer.Option(help=f"A prior folder from `mirisk train prior`, or {BUNDLED_PRIOR}.")]
     = BUNDLED_PRIOR,
-    iterations: Annotated[int, typer.Option(help="Adam steps on the latents.")] = GenerativeInversion().iterations,
-    starts: Annotated[int, typer.Option(help="Latent starts per person (one batch).")] = GenerativeInversion().starts,
-    identity: Annotated[str, typer.Option(help=f"Identity loss: {', '.join(IDENTITY_LOSSES)}.")]
+    iterations: Annotated[int | None, typer.Option(help="Steps (default: the attack's own: white-box "
+                                                        f"{GenerativeInversion().iterations}, scores "
+                                                        f"{ScoreBlackBox().iterations}, label-only "
+                                                        f"{BoundaryRepulsion().iterations}).")] = None,
+    starts: Annotated[int, typer.Option(help="White-box: latent starts per person (one batch).")]
+    = GenerativeInversion().starts,
+    identity: Annotated[str, typer.Option(help=f"White-box identity loss: {', '.join(IDENTITY_LOSSES)}.")]
     = GenerativeInversion().identity,
+    policy: Annotated[str | None, typer.Option(help="Black-box: the oracle's output policy (default: scores, or "
+                                                    "label for label-only).")] = None,
+    budget: Annotated[int | None, typer.Option(help="Black-box: total query budget (all people together).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the starts, the evaluator and the baseline.")] = 0,
     baseline: BaselineOption = True,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
-    """White-box inversion in the latent space of a prior learnt from public people (GMI,
-    Zhang et al. CVPR 2020; LOMMA's logit loss, Nguyen et al. CVPR 2023)."""
-    out_dir = prepare_output_dir(out, force=force)
+    """Inversion in the latent space of a prior learnt from public people: white-box GMI (Zhang
+    et al. CVPR 2020; LOMMA's logit loss, Nguyen et al. CVPR 2023), or through a counted
+    oracle by NES on the scores or by boundary repulsion on labels (BREP-MI, Kahla et al.
+    CVPR 2022)."""
+    if access not in GENERATIVE_ACCESS:
+        raise MiriskError(f"--access must be one of {', '.join(GENERATIVE_ACCESS)}, got {access!r}")
+    if access == "white-box" and (policy is not None or budget is not None):
+        raise MiriskError("--policy and --budget apply to the black-box accesses (scores, label-only), not white-box")
     metadata = model / "target.json"
     recorded = read_json(metadata).get("data", {}).get("source") if data is None and metadata.is_file() else None
-    dataset = load_faces(data if data is not None else recorded)
+    source = data if data is not None else recorded
+    face_prior = load_prior(prior)
+    if access != "white-box":
+        attack = (ScoreBlackBox(iterations=iterations or ScoreBlackBox().iterations) if access == "scores"
+                  else BoundaryRepulsion(iterations=iterations or BoundaryRepulsion().iterations, init_scale=1.0))
+
+        def latent_space(target: TargetModel) -> LatentBasis:
+            check_prior_fits(face_prior, target)
+            return LatentBasis(face_prior)
+
+        oracle_attack_job(attack, f"generative {access}", model, spec, out, source or BUNDLED, policy or (
+            "scores" if access == "scores" else "label"), budget, latent_space, seed, force, None, None, baseline)
+        return
+    out_dir = prepare_output_dir(out, force=force)
+    dataset = load_faces(source)
     target = load_image_target(model, spec, dataset)
     target_split(target, dataset)
-    face_prior = load_prior(prior)
     check_prior_fits(face_prior, target)
-    attack = GenerativeInversion(iterations=iterations, starts=starts, identity=identity)
+    attack = GenerativeInversion(iterations=iterations or GenerativeInversion().iterations, starts=starts,
+                                 identity=identity)
 
     def run(model_under_attack: TargetModel, progress=None) -> AttackResult:
         return attack.run(WhiteBoxAccess(model_under_attack), torch.arange(model_under_attack.n_classes), face_prior,
                           generator=torch.Generator().manual_seed(seed), progress=progress)
 
-    with progress_bar(f"generative inversion of {target.architecture}", iterations) as update:
+    with progress_bar(f"generative inversion of {target.architecture}", attack.iterations) as update:
         result = run(target, update)
     twin = None
     if baseline:
