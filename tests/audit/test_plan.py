@@ -24,7 +24,7 @@ def test_image_plan_has_one_attack_per_threat_model():
 
 def test_tabular_plan_skips_what_does_not_apply_and_says_why():
     plan = build_plan("tabular", parse_accesses("white-box,scores,top-k,label-only"), None, {})
-    assert set(plan.skipped) == {"white-box", "top-k"} and "no top-k" in plan.skipped["top-k"]
+    assert set(plan.skipped) == {"white-box", "top-k"} and "top-k is not modelled" in plan.skipped["top-k"]
     assert {unit.policy for unit in plan.units} == {"value", "band"}
 
 

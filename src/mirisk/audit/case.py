@@ -119,6 +119,10 @@ class AuditCase(Protocol):
     def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
         """Refuse, before any work, a plan whose settings do not fit this subject."""
 
+    def plan_context(self, subject: AuditSubject, config: dict[str, Any]) -> dict[str, Any]:
+        """What the plan needs to know of this subject, added to ``config`` before planning
+        (e.g. whether a face prior fits the model)."""
+
     def plan_units(self, accesses: tuple[AccessLevel, ...], budget: int | None, config: dict[str, Any],
                    gradients: bool) -> tuple[list[AttackUnit], dict[str, str], dict[str, Any]]:
         """The attack units, the threat models skipped (with why) and the settings."""
@@ -179,7 +183,10 @@ def refuse_options(model: str | Path, options: SubjectOptions, kind: str) -> Non
 
 
 class NoQueryChecks:
-    """For a kind without query-budget checks or an output-policy matrix."""
+    """For a kind without query-budget checks or an output-policy matrix (or a plan context)."""
+
+    def plan_context(self, subject: AuditSubject, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
 
     def query_checks(self, plan: AuditPlan) -> bool:
         return False

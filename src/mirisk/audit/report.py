@@ -32,6 +32,14 @@ CITATIONS = {
     "blackbox": "Score-based black-box inversion: natural-evolution-strategy gradient estimates (Ilyas et al., "
                 "ICML 2018) of the MI-Face cost over a DCT image basis, through a counted oracle.",
     "labelonly": "Label-only inversion by boundary repulsion, after BREP-MI (Kahla et al., CVPR 2022).",
+    "generative": "Zhang, Jia, Pei, Wang, Li & Song, \"The Secret Revealer: Generative Model-Inversion Attacks "
+                  "Against Deep Neural Networks\", CVPR 2020 (GMI), in the latent space of a face prior learnt from "
+                  "other people.",
+    "generative-scores": "Score-based black-box inversion (NES gradient estimates, Ilyas et al., ICML 2018) in the "
+                         "latent space of a face prior learnt from other people (GMI's prior, Zhang et al., CVPR "
+                         "2020), through a counted oracle.",
+    "generative-labelonly": "Kahla, Chen, Just & Jia, \"Label-Only Model Inversion Attacks via Boundary Repulsion\", "
+                            "CVPR 2022 (BREP-MI), in the latent space of a face prior learnt from other people.",
     "fredrikson": "Fredrikson, Lantz, Jha, Lin, Page & Ristenpart, \"Privacy in Pharmacogenetics: An End-to-End "
                   "Case Study of Personalized Warfarin Dosing\", USENIX Security 2014.",
     "learned": "Learned black-box inversion from shadow data (after Yang et al., ACM CCS 2019).",
@@ -76,6 +84,7 @@ def build_report(plan: AuditPlan, case: AuditCase, description: dict[str, Any], 
         "verdict": {"overall": verdict["overall"], "by_threat_model": verdict["by_threat_model"]},
         "levels": list(LEVELS),
         "threat_models_skipped": plan.skipped,
+        "attacks_untested": plan.settings.get("untested", {}),
         "attacks": attacks,
         "recommendations": case.recommendations(plan, payloads, description, defences),
         "vulnerability": vulnerability,

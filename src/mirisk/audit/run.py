@@ -72,6 +72,7 @@ def plan_for_subject(subject: AuditSubject, config: dict[str, Any], access: str 
     requested = access if access is not None else config.get("access")
     budget = budget if budget is not None else config.get("budget")
     config = {**config, "sensitive": subject.sensitive, "known": list(subject.known)}
+    config = {**config, **subject.case.plan_context(subject, config)}
     gradients = getattr(subject.target, "gradients", True)
     if endpoint is None:
         accesses = parse_accesses(requested if requested is not None else subject.case.default_accesses)

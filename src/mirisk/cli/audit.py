@@ -114,6 +114,8 @@ def verdict_table(report: dict[str, Any]) -> Table:
         table.add_row(access, f"[{LEVEL_STYLE[item['level']]}]{item['level']}[/]", item["decided_by"], item["reason"])
     for access, reason in report["threat_models_skipped"].items():
         table.add_row(access, "not tested", "", reason)
+    for attack, reason in report.get("attacks_untested", {}).items():
+        table.add_row(f"({attack})", "not tested", "", reason)
     measured = [r for r in report["recommendations"] if r["measured"]]
     if measured:
         table.caption = "recommended (measured): " + " | ".join(f"{r['action']} {r['effect']}" for r in measured[:3])

@@ -1,7 +1,8 @@
 """Auditing an image classifier (a face recogniser): MI-Face with the weights (Fredrikson et
 al., CCS 2015), the score and top-k black-box attacks, label-only boundary repulsion (after
-BREP-MI, Kahla et al., CVPR 2022), each judged by the independent face recogniser beside its
-label-permuted baseline."""
+BREP-MI, Kahla et al., CVPR 2022), and, where a face prior learnt from other people fits the
+model, the same three threat models searched in that prior's latent space (GMI, Zhang et al.,
+CVPR 2020); each judged by the independent face recogniser beside its label-permuted baseline."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from mirisk.access.oracle import Oracle, QueryAccess
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import npz_bytes, read_json
-from mirisk.attacks.basis import dct_basis
+from mirisk.attacks.basis import LatentBasis, dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.generative import GenerativeInversion
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
@@ -37,6 +39,7 @@ from mirisk.pipelines.faces import (
     LINEUP_HEADING, FaceGallery, configured_miface, face_gallery, measure_face_reconstructions,
 )
 from mirisk.pipelines.matrix import policy_cost
+from mirisk.priors.store import BUNDLED_PRIOR, FacePrior, check_prior_fits, load_prior
 from mirisk.threats import AccessLevel
 
 # The DP-SGD budgets retrained and measured by default: on the 280 bundled face photos a
@@ -63,6 +66,44 @@ def policy_units(plan: AuditPlan) -> list[AttackUnit]:
     return units
 
 
+# The generative attacks' default steps (BENCHMARKS.md, "Generative attacks"): GMI's Adam
+# steps; NES steps of 40 queries a person (2,000 in all); boundary-repulsion steps.
+GENERATIVE_ITERATIONS, GENERATIVE_SCORES_ITERATIONS, GENERATIVE_LABELONLY_ITERATIONS = 100, 50, 100
+GENERATIVE_ATTACKS = {AccessLevel.WHITE_BOX: ("white-box-generative", "generative", None, "generative_iterations"),
+                      AccessLevel.SCORES: ("scores-generative", "generative-scores", "scores",
+                                           "generative_scores_iterations"),
+                      AccessLevel.LABEL_ONLY: ("label-only-generative", "generative-labelonly", "label",
+                                               "generative_labelonly_iterations")}
+
+
+def generative_units(accesses: tuple[AccessLevel, ...], budget: int | None, config: dict[str, Any],
+                     settings: dict[str, Any]) -> tuple[list[AttackUnit], str | None]:
+    """The latent-space attacks for the threat models asked (white-box, scores, label-only),
+    or none and why: the plan context says whether the prior fits the model; through a live
+    gateway only the older attack is run at the deployed level."""
+    fit = config.get("prior_fit", "the plan was made without the model, so no face prior was checked against it")
+    if fit != "fits":
+        return [], fit
+    units = []
+    for access in accesses:
+        if access not in GENERATIVE_ATTACKS or (access is not AccessLevel.WHITE_BOX and "deployment" in config):
+            continue
+        unit_id, attack, policy, key = GENERATIVE_ATTACKS[access]
+        params = {"iterations": settings[key], "prior": str(config.get("prior", BUNDLED_PRIOR))}
+        if policy is not None:
+            params["budget"] = budget
+        units.append(AttackUnit(unit_id, attack, access, policy, params))
+    return units, None
+
+
+def shared_prior(subject: AuditSubject, source: str) -> FacePrior:
+    """The face prior at ``source``, loaded once per audit and kept on the subject."""
+    key = ("face-prior", source)
+    if key not in subject.shared:
+        subject.shared[key] = load_prior(source)
+    return subject.shared[key]
+
+
 def shared_gallery(subject: AuditSubject, seed: int) -> FaceGallery:
     """The split and pixel evaluator of this audit, fitted once and kept on the subject."""
     key = ("face-gallery", seed)
@@ -78,7 +119,8 @@ class ImageCase:
     title = "image classifier"
     default_accesses = "white-box,scores,top-k,label-only"
     config_keys = frozenset({"top_k", "baseline", "miface_iterations", "blackbox_iterations",
-                             "labelonly_iterations", "policies"})
+                             "labelonly_iterations", "policies", "generative", "prior", "generative_iterations",
+                             "generative_scores_iterations", "generative_labelonly_iterations"})
     deployable = True
     report_labels = {"records": "photos", "person": "person", "judged": True, "at_risk": "people",
                      "dp_table": "attacks"}
@@ -117,6 +159,21 @@ class ImageCase:
             if unit.policy is not None and not unit.params.get("gateway"):
                 parse_policy(unit.policy).check_classes(subject.target.n_classes)
 
+    def plan_context(self, subject: AuditSubject, config: dict[str, Any]) -> dict[str, Any]:
+        """Whether the face prior (``prior``, the shipped one by default) fits this model: the
+        same image shape and none of the model's people among those it was learnt from. A
+        prior that cannot be read is refused; one that does not fit leaves the generative
+        attacks untested, with the reason."""
+        if not flag(config.get("generative", True), "generative"):
+            return {"prior_fit": "switched off by the config (generative = false)"}
+        prior = load_prior(str(config.get("prior", BUNDLED_PRIOR)))
+        try:
+            check_prior_fits(prior, subject.target)
+        except MiriskError as error:
+            return {"prior_fit": f"{error}. Train one on other people with `mirisk train prior --data DIR` and give "
+                                 "it as prior = \"DIR\" in the audit config"}
+        return {"prior_fit": "fits"}
+
     def plan_units(self, accesses, budget, config, gradients):
         top_k = whole(config, "top_k", 3)
         settings = {
@@ -128,6 +185,11 @@ class ImageCase:
             "baseline": flag(config.get("baseline", True), "baseline"),
             "epsilons": epsilons(config, IMAGE_EPSILONS),
             "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
+            "generative_iterations": whole(config, "generative_iterations", GENERATIVE_ITERATIONS),
+            "generative_scores_iterations": whole(config, "generative_scores_iterations",
+                                                  GENERATIVE_SCORES_ITERATIONS),
+            "generative_labelonly_iterations": whole(config, "generative_labelonly_iterations",
+                                                     GENERATIVE_LABELONLY_ITERATIONS),
         }
         by_access = {
             AccessLevel.WHITE_BOX: AttackUnit("white-box-miface", "miface", AccessLevel.WHITE_BOX,
@@ -151,12 +213,25 @@ class ImageCase:
             accesses = tuple(access for access in accesses if access is not AccessLevel.WHITE_BOX)
             skipped["white-box"] = ("this model file gives no gradients (it can only be queried); import it as "
                                     "TorchScript or .pt2 to test a white-box attacker")
-        return [by_access[access] for access in accesses], skipped, settings
+        units = [by_access[access] for access in accesses]
+        generative, untested = generative_units(accesses, budget, config, settings)
+        if untested:
+            settings["untested"] = {"generative": untested}
+        return [*units, *generative], skipped, settings
 
     def run_unit(self, unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject,
                  redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
         target, dataset, seed = subject.target, subject.dataset, settings["seed"]
-        if unit.attack == "miface":
+        if unit.attack == "generative":
+            prior = shared_prior(subject, unit.params["prior"])
+            gmi = GenerativeInversion(iterations=unit.params["iterations"])
+
+            def attack_model(model: TargetModel):
+                return gmi.run(WhiteBoxAccess(model), torch.arange(model.n_classes), prior,
+                               generator=torch.Generator().manual_seed(seed))
+
+            result = attack_model(target)
+        elif unit.attack == "miface":
             miface = configured_miface(iterations=unit.params["iterations"])
 
             def attack_model(model: TargetModel):
@@ -164,9 +239,12 @@ class ImageCase:
 
             result = attack_model(target)
         else:
-            attack = (ScoreBlackBox(iterations=unit.params["iterations"]) if unit.attack == "blackbox"
-                      else BoundaryRepulsion(iterations=unit.params["iterations"]))
-            basis = dct_basis(target.input_shape)
+            latent = unit.attack in ("generative-scores", "generative-labelonly")
+            attack = (ScoreBlackBox(iterations=unit.params["iterations"])
+                      if unit.attack in ("blackbox", "generative-scores")
+                      else BoundaryRepulsion(iterations=unit.params["iterations"], init_scale=1.0 if latent else 3.0))
+            basis = (LatentBasis(shared_prior(subject, unit.params["prior"])) if latent
+                     else dct_basis(target.input_shape))
             oracle: QueryAccess
             if unit.params.get("gateway"):
                 if subject.remote is None:

@@ -1,0 +1,52 @@
+"""The image case's plan with the generative attacks: run where the face prior fits the
+model, untested with the reason where it does not, and never quietly dropped."""
+
+import pytest
+
+from mirisk.api import audit
+from mirisk.audit.kinds import case_for
+from mirisk.audit.run import plan_for_subject
+from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
+from mirisk.errors import MiriskError
+from mirisk.pipelines.faces import train_face_target
+
+FEW_STEPS = {"miface_iterations": 3, "blackbox_iterations": 2, "labelonly_iterations": 2, "generative_iterations": 2,
+             "generative_scores_iterations": 2, "generative_labelonly_iterations": 2, "epsilons": [],
+             "baseline": False, "policies": []}
+
+
+@pytest.fixture(scope="module")
+def private_faces():
+    return load_faces(BUNDLED_PRIVATE)
+
+
+@pytest.fixture(scope="module")
+def private_softmax(private_faces):
+    return train_face_target("softmax", private_faces)
+
+
+def test_the_generative_attacks_run_where_the_prior_fits(private_softmax, private_faces):
+    report = audit(private_softmax, private_faces, threat_models="white-box,scores,label-only", budget=3000,
+                   config=FEW_STEPS)
+    attacks = {attack["id"]: attack for attack in report.document["attacks"]}
+    assert {"white-box-generative", "scores-generative", "label-only-generative"} <= set(attacks)
+    assert "GMI" in attacks["white-box-generative"]["citation"]
+    assert "BREP-MI" in attacks["label-only-generative"]["citation"]
+    assert all(attacks[unit]["queries_used"] <= 3000 for unit in ("scores-generative", "label-only-generative"))
+    assert report.document["attacks_untested"] == {}
+
+
+def test_a_model_of_the_priors_own_people_leaves_them_untested_with_the_reason(targets, faces):
+    subject = case_for("image").subject(targets["softmax"], faces)
+    plan = plan_for_subject(subject, FEW_STEPS, "white-box,scores")
+    assert [unit.attack for unit in plan.units] == ["miface", "blackbox"]
+    reason = plan.settings["untested"]["generative"]
+    assert "20 of the model's own people" in reason and "mirisk train prior" in reason
+
+
+def test_switching_them_off_is_said_and_a_prior_that_is_not_one_is_refused(private_softmax, private_faces, tmp_path):
+    subject = case_for("image").subject(private_softmax, private_faces)
+    plan = plan_for_subject(subject, FEW_STEPS | {"generative": False}, "white-box")
+    assert plan.settings["untested"]["generative"].startswith("switched off")
+    with pytest.raises(MiriskError, match="is not a mirisk prior"):
+        plan_for_subject(subject, FEW_STEPS | {"prior": str(tmp_path)}, "white-box")
