@@ -11,7 +11,7 @@ import skops.io
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mirisk.data.iwpc import DEMOGRAPHICS, IWPC_SCHEMA
 from mirisk.errors import MiriskError
@@ -148,10 +148,12 @@ def test_a_model_that_is_not_a_regressor_or_returns_nan_is_refused(hospital_tabu
     features = iwpc_split.train[list(IWPC_SCHEMA.features)]
     categories = ColumnTransformer([("c", OneHotEncoder(), list(IWPC_SCHEMA.categorical))], remainder="passthrough")
     high_dose = (iwpc_split.train[IWPC_SCHEMA.target] > 35).map({True: "high", False: "low"})
-    classifier = make_pipeline(categories, LogisticRegression(max_iter=500)).fit(features, high_dose)
+    classifier = make_pipeline(categories, StandardScaler(), LogisticRegression()).fit(features, high_dose)
     (hospital_tabular / "classifier.skops").write_bytes(skops.io.dumps(classifier))
-    with pytest.raises(MiriskError, match="a regressor returns one number per record"):
+    with pytest.raises(MiriskError, match="holds a classifier"):
         load_manifest_model(write_manifest(hospital_tabular, "classifier.skops"))
+    with pytest.raises(MiriskError, match="returns a label and probabilities"):  # the band classifier, as a regressor
+        load_manifest_model(write_manifest(hospital_tabular, "band.onnx"))
     broken = LinearRegression().fit(IWPC_SCHEMA.encode(iwpc_split.train), iwpc_split.train[IWPC_SCHEMA.target])
     broken.coef_[0] = np.nan
     (hospital_tabular / "broken.skops").write_bytes(skops.io.dumps(broken))

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_classifier
 
 from mirisk.data.tabular import TabularSchema
 from mirisk.errors import MiriskError
@@ -122,6 +123,9 @@ def _skops_predictor(path: Path, schema: TabularSchema, input_kind: str) -> Call
     """``predict`` (a classifier's ``predict_proba``, columns in the manifest's class order) of a
     scikit-learn model, fed the columns as a DataFrame or the one-hot matrix."""
     estimator = load_skops_estimator(path, require="predict_proba" if schema.target_classes else "predict")
+    if not schema.target_classes and is_classifier(estimator):
+        raise MiriskError(f"{path} holds a classifier (classes {[str(c) for c in estimator.classes_][:5]}); name its "
+                          "classes in the manifest (\"classes\") so that it is attacked as one")
     expected = list(schema.features) if input_kind == "columns" else schema.encoded_names
     names = getattr(estimator, "feature_names_in_", None)
     if input_kind == "columns" and names is not None and set(map(str, names)) != set(expected):
@@ -193,10 +197,13 @@ def _onnx_output(session: Any, schema: TabularSchema,
     [N, classes] in the manifest's class order or as skl2onnx's list of label-to-probability
     maps) and how to turn what it returns into an array."""
     outputs = session.get_outputs()
-    if not schema.target_classes:
-        return outputs[0].name, np.asarray
     maps = [entry for entry in outputs if entry.type.startswith("seq(map(")]
     tensors = [entry for entry in outputs if entry.type in ("tensor(float)", "tensor(double)") and len(entry.shape) == 2]
+    if not schema.target_classes:
+        if len(outputs) > 1 and (maps or tensors):
+            raise MiriskError(f"{path} returns a label and probabilities, as a classifier does; name its classes in "
+                              "the manifest (\"classes\") so that it is attacked as one")
+        return outputs[0].name, np.asarray
     if maps:
         return maps[0].name, lambda rows: np.array([[float(row[_label_key(row, label)]) for label in
                                                      schema.target_classes] for row in rows]).reshape(-1, len(

@@ -170,8 +170,9 @@ class ImageCase:
         try:
             check_prior_fits(prior, subject.target)
         except MiriskError as error:
-            return {"prior_fit": f"{error}. Train one on other people with `mirisk train prior --data DIR` and give "
-                                 "it as prior = \"DIR\" in the audit config"}
+            how = "" if "mirisk train prior" in str(error) else "; train one with `mirisk train prior --data DIR`"
+            return {"prior_fit": f"no fitting face prior: {error}{how}, and give it as prior = \"DIR\" in the audit "
+                                 "config"}
         return {"prior_fit": "fits"}
 
     def plan_units(self, accesses, budget, config, gradients):
