@@ -17,7 +17,7 @@ from mirisk.cli import app
 from mirisk.models import save_target
 from mirisk.data.iwpc import DEMOGRAPHICS
 from mirisk.models.tabular_store import save_tabular_target
-from tests.tabular_files import write_tabular_manifest
+from tests.tabular_files import BAND, BAND_CLASSES, write_tabular_manifest
 
 runner = CliRunner()
 # Tests about other things skip the label-permuted baseline (the report then compares with chance, and says so);
@@ -218,6 +218,22 @@ def test_an_imported_onnx_dosing_model_is_audited_from_its_manifest(hospital_tab
     assert "dp_sweep" not in report["defences"]  # an imported model cannot be retrained here
     private = [item for item in report["recommendations"] if "differential privacy" in item["action"]]
     assert len(private) == 1 and not private[0]["measured"]
+
+
+def test_an_imported_classifier_is_audited_with_labels_as_its_restricted_output(hospital_tabular, tmp_path):
+    manifest = write_tabular_manifest(hospital_tabular, "band.skops", output=None, target=BAND, target_bounds=None,
+                                      classes=BAND_CLASSES)
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", "--model", str(manifest), "--data", str(hospital_tabular / "patients.csv"),
+                                 "--sensitive", "vkorc1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["task"] == "classification" and report["model"]["model"] == "imported-skops"
+    assert report["vulnerability"]["train_accuracy"] > report["vulnerability"]["test_accuracy"]
+    served = {attack["id"]: attack["threat_model"]["served"] for attack in report["attacks"]}
+    assert served["scores-fredrikson"] == "probabilities" and served["label-only-fredrikson"] == "label"
+    actions = [item["action"] for item in report["recommendations"]]
+    assert "Serve the predicted class only, not its probabilities." in actions
 
 
 def test_segmentation_audit_re_identifies_training_patients_and_weighs_label_maps(segmenter_dir, tmp_path):

@@ -376,7 +376,7 @@ def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
                        else "Serve output bands instead of values."),
             "effect": f"Fredrikson attack {value['metrics']['train']['accuracy']:.0%} -> "
                       f"{band['metrics']['train']['accuracy']:.0%} on training records"
-                      + (f"; the learned attack on bands still reaches "
+                      + (f"; the learned attack on {'labels' if classifier else 'bands'} still reaches "
                          f"{results['label-only-learned']['metrics']['train']['accuracy']:.0%}"
                          if "label-only-learned" in results else ""),
             "measured": True,
