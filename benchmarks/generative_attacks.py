@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from honest_evaluation import one_run, pooled
+from honest_evaluation import one_run, pooled, summary_line
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
@@ -101,17 +101,12 @@ def main() -> None:
                                 "pixel_top1")},
                             "test_accuracy_mean": float(np.mean([row["test_accuracy"] for row in group])),
                             "seconds_mean": float(np.mean([row["seconds"] for row in group]))})
-    settings = {key: (value if not isinstance(value, list) or key != "runs_from" else [str(v) for v in value])
-                for key, value in vars(args).items()}
+    settings = vars(args) | {"runs_from": [str(path) for path in args.runs_from or ()]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"settings": settings, "summary": summary, "runs": rows,
                                           "versions": versions()}, indent=2) + "\n")
     for row in summary:
-        judge, base = row["judge_top1"], row["baseline_judge_top1"]
-        print(f"{row['arch']:8s} {row['attack']:13s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
-              f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
-              f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
-              f"pixel {row['pixel_top1']['rate']:.1%}")
+        print(summary_line(row))
 
 
 if __name__ == "__main__":

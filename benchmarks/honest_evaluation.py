@@ -73,6 +73,15 @@ def pooled(rows: list[dict], key: str) -> dict:
             "per_seed": [row[key] for row in rows]}
 
 
+def summary_line(row: dict) -> str:
+    """One pooled row: the judge beside its baseline, face rate, re-identification, pixel evaluator."""
+    judge, base = row["judge_top1"], row["baseline_judge_top1"]
+    return (f"{row['arch']:8s} {row['attack']:13s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
+            f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
+            f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
+            f"pixel {row['pixel_top1']['rate']:.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", nargs="+", default=["softmax", "mlp", "cnn"])
@@ -112,11 +121,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"settings": vars(args), "summary": summary, "runs": rows,
                                           "versions": versions()}, indent=2) + "\n")
     for row in summary:
-        judge, base = row["judge_top1"], row["baseline_judge_top1"]
-        print(f"{row['arch']:8s} {row['attack']:7s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
-              f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
-              f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
-              f"pixel {row['pixel_top1']['rate']:.1%} disagree {row['disagreement']['rate']:.0%}")
+        print(f"{summary_line(row)} disagree {row['disagreement']['rate']:.0%}")
 
 
 if __name__ == "__main__":

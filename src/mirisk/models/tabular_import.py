@@ -232,7 +232,10 @@ def _run_batches(session: Any, output: str, feed: dict[str, np.ndarray]) -> list
             answer = session.run([output], batch)[0]
         except Exception as error:  # onnxruntime raises its own exception types
             raise MiriskError(f"the ONNX model failed on a batch of records: {str(error).splitlines()[0]}") from None
-        parts.extend(answer) if isinstance(answer, list) else parts.append(np.asarray(answer))
+        if isinstance(answer, list):  # skl2onnx's probability maps: one dict per record
+            parts.extend(answer)
+        else:
+            parts.append(np.asarray(answer))
     if parts and isinstance(parts[0], dict):
         return parts
     return np.concatenate(parts) if parts else np.zeros(0)
