@@ -1,11 +1,12 @@
-"""Output policies judged by attacks: the policy x attack matrix on the softmax and MLP face
-targets, and the queries the score attack needs to reach 90% of white-box identification.
+"""Output policies judged by attacks: the policy x attack matrix on a face target, every cell
+judged by the independent face judge beside the same attack, through the same policy, on the
+target's label-permuted twin, over seeds.
 
-Run: ``python benchmarks/policy_matrix.py [--arch softmax mlp] [--every N] [--iterations N]
-[--no-curve]``. Defaults: all 40 people, no query budget, the attacks' own step counts: 300 NES
-steps for the score attack (40 queries per person per step) and 200 repulsion steps for
-the label-only one; softmax takes about 6 minutes on 2 cores. The MLP's recorded run used ``--arch mlp --every 2 --iterations 50 --no-curve``
-(20 people), since each MLP query costs about 60x a softmax query.
+Run: ``python benchmarks/policy_matrix.py [--arch softmax] [--seeds 0 1 2] [--every N]
+[--iterations N] [--out FILE]``. Each seed retrains the target (split and weights) and its
+twin. Seeds can run side by side as separate processes (one ``--seeds S --out F`` each) and be
+summarised with ``--runs-from F1 F2 F3``. Rates are pooled over seeds (people x seeds trials)
+with a 95% Wilson interval; the per-seed values are kept in the JSON.
 """
 
 from __future__ import annotations
@@ -14,56 +15,86 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from mirisk.access.oracle import Oracle
-from mirisk.access.policies import parse_policy
 from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import load_faces
-from mirisk.pipelines.faces import measure_face_reconstructions, train_face_target
+from mirisk.metrics.intervals import wilson_interval
+from mirisk.models.training import TrainingConfig
+from mirisk.pipelines.faces import default_training, train_face_target
 from mirisk.pipelines.matrix import PolicyMatrix
-from mirisk.runtime import versions
+from mirisk.runtime import prepare_torch, versions
 
-CURVE_ITERATIONS = (25, 50, 100, 200, 400)
+ATTACKS = ("white-box", "blackbox-scores", "labelonly")
+RATES = ("judge_top1", "baseline_judge_top1", "reid_top1", "baseline_reid_top1", "face_rate", "identification_top1")
+
+
+def seed_matrix(architecture: str, seed: int, args: argparse.Namespace, faces) -> dict:
+    """The whole matrix for one seed's target and twin."""
+    config = TrainingConfig(**{**default_training(architecture).as_dict(), "seed": seed})
+    target = train_face_target(architecture, faces, split_seed=seed, config=config)
+    steps = {} if args.iterations is None else {"iterations": args.iterations}
+    return PolicyMatrix(basis=dct_basis(target.input_shape), blackbox=ScoreBlackBox(**steps),
+                        labelonly=BoundaryRepulsion(**steps)).run(
+        target, faces, people=torch.arange(0, faces.n_classes, args.every), seed=seed, baseline=True,
+        on_cell=lambda spec: print("seed", seed, "done", spec, flush=True))
+
+
+def pooled(cells: list[dict], n: int, key: str) -> dict:
+    hits = sum(round(cell[key] * n) for cell in cells)
+    trials = n * len(cells)
+    return {"rate": hits / trials, "ci": list(wilson_interval(hits, trials)), "trials": trials,
+            "per_seed": [cell[key] for cell in cells]}
+
+
+def summarise(matrices: list[dict]) -> list[dict]:
+    """One row per policy and attack, pooled over the seeds' matrices."""
+    n = matrices[0]["n_targets"]
+    summary = []
+    for index, row in enumerate(matrices[0]["rows"]):
+        rows = [matrix["rows"][index] for matrix in matrices]
+        for attack in ATTACKS:
+            cells = [one[attack] for one in rows]
+            summary.append({"policy": row["policy"], "attack": attack, "seeds": len(cells),
+                            **{key: pooled(cells, n, key) for key in RATES},
+                            "accuracy_mean": float(np.mean([one["cost"]["accuracy"] for one in rows])),
+                            "calibration_error_mean": None if row["cost"]["calibration_error"] is None else float(
+                                np.mean([one["cost"]["calibration_error"] for one in rows])),
+                            "queries_per_target": cells[0]["queries_per_target"]})
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--arch", nargs="+", default=["softmax", "mlp"])
-    parser.add_argument("--out-dir", default="benchmarks/results")
+    parser.add_argument("--arch", default="softmax")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--every", type=int, default=1, help="Attack every n-th person (2: 20 of 40).")
     parser.add_argument("--iterations", type=int, help="Steps of both black-box attacks (default: theirs, 300 and 200).")
-    parser.add_argument("--no-curve", action="store_true", help="Skip the queries-vs-identification curve.")
+    parser.add_argument("--out", default="benchmarks/results/policy_matrix_judged.json")
+    parser.add_argument("--runs-from", nargs="+", type=Path, default=None,
+                        help="Summarise the matrices of these earlier outputs (e.g. one per seed, run side by side).")
     args = parser.parse_args()
-    out_dir = Path(args.out_dir)
+    prepare_torch()
+    torch.set_num_threads(1)  # one core each, so that seeds can run side by side
     faces = load_faces(None)
-    for architecture in args.arch:
-        target = train_face_target(architecture, faces)
-        basis = dct_basis(target.input_shape)
-        people = torch.arange(0, faces.n_classes, args.every)
-        steps = {} if args.iterations is None else {"iterations": args.iterations}
-        matrix = PolicyMatrix(
-            basis=basis, blackbox=ScoreBlackBox(**steps), labelonly=BoundaryRepulsion(**steps),
-        ).run(target, faces, people=people, on_cell=lambda spec: print("done", spec, flush=True))
-        white_box = matrix["rows"][0]["white-box"]["identification_top1"]
-        curve = []
-        for iterations in () if args.no_curve else CURVE_ITERATIONS:
-            result = ScoreBlackBox(iterations=iterations).run(Oracle(target, parse_policy("scores")),
-                                                             torch.arange(40), basis)
-            metrics = measure_face_reconstructions(target, faces, result).metrics
-            curve.append({"queries_per_target": result.queries_used / 40,
-                          "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"]})
-            print(json.dumps(curve[-1]), flush=True)
-        reached = [point["queries_per_target"] for point in curve
-                   if point["identification_top1"] >= 0.9 * white_box]
-        report = {"matrix": matrix, "score_attack_curve": curve, "white_box_top1": white_box,
-                  "queries_to_90pct_of_white_box": reached[0] if reached else None, "versions": versions()}
-        suffix = "" if args.every == 1 and args.iterations is None else f"_every{args.every}_it{args.iterations}"
-        path = out_dir / f"policy_matrix_{architecture}{suffix}.json"
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print("wrote", path, flush=True)
+    matrices = [matrix for path in args.runs_from or () for matrix in json.loads(path.read_text())["matrices"]]
+    for seed in args.seeds if not matrices else ():
+        matrices.append(seed_matrix(args.arch, seed, args, faces))
+    summary = summarise(matrices)
+    settings = vars(args) | {"runs_from": [str(path) for path in args.runs_from or ()],
+                             "seeds": [matrix["seed"] for matrix in matrices]}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"settings": settings, "summary": summary, "matrices": matrices,
+                                          "versions": versions()}, indent=2) + "\n")
+    for row in summary:
+        judge, base = row["judge_top1"], row["baseline_judge_top1"]
+        print(f"{row['policy']:24s} {row['attack']:16s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
+              f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
+              f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
+              f"pixel {row['identification_top1']['rate']:.1%}")
 
 
 if __name__ == "__main__":

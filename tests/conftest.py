@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,33 @@ def faces() -> ImageDataset:
     return load_faces(None)
 
 
+class TrainedOnDemand(Mapping[str, TargetModel]):
+    """The three face-recogniser families with their default settings, each trained the first
+    time a test of this worker asks for it (most ask only for the softmax)."""
+
+    FAMILIES = ("softmax", "mlp", "cnn")
+
+    def __init__(self, faces: ImageDataset) -> None:
+        self._faces = faces
+        self._trained: dict[str, TargetModel] = {}
+
+    def __getitem__(self, architecture: str) -> TargetModel:
+        if architecture not in self.FAMILIES:
+            raise KeyError(architecture)
+        if architecture not in self._trained:
+            self._trained[architecture] = train_face_target(architecture, self._faces)
+        return self._trained[architecture]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.FAMILIES)
+
+    def __len__(self) -> int:
+        return len(self.FAMILIES)
+
+
 @pytest.fixture(scope="session")
-def targets(faces: ImageDataset) -> dict[str, TargetModel]:
-    """The three face-recogniser families, trained with their default settings."""
-    return {architecture: train_face_target(architecture, faces) for architecture in ("softmax", "mlp", "cnn")}
+def targets(faces: ImageDataset) -> Mapping[str, TargetModel]:
+    return TrainedOnDemand(faces)
 
 
 def write_face_folder(root: Path, faces: ImageDataset, people: int = 3, per_person: int = 4, suffix: str = ".pgm") -> Path:
@@ -103,6 +126,28 @@ def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
     running.stop()
 
 
+# Session fixtures that take minutes to build: every test that needs one runs on the same
+# pytest-xdist worker (`--dist loadgroup`), so each is built once per run, not once per worker.
+# A test that asks `targets` for the MLP or CNN (67 s and 24 s to train) is parametrised by
+# `architecture`, or marked `deep_targets`; they too share one worker.
+ONE_WORKER_FIXTURES = {"audited": "full-audit", "private_cnn": "private-cnn",
+                       "identification_by_policy": "blackbox-policies", "from_probs": "mri-decoder"}
+ONE_WORKER_FAMILIES = {"mlp", "cnn"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        groups = [group for fixture, group in ONE_WORKER_FIXTURES.items() if fixture in item.fixturenames]
+        parameters = getattr(item, "callspec", None)
+        deep = item.get_closest_marker("deep_targets") is not None or (
+            "targets" in item.fixturenames and parameters is not None
+            and parameters.params.get("architecture") in ONE_WORKER_FAMILIES)
+        if deep:
+            groups.append("deep-targets")
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Ray's token authentication on, with a token of this test session's own, before
     anything imports Ray: the test cluster's nodes and this process then agree, whatever
@@ -112,6 +157,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     import torch
 
+    config.addinivalue_line("markers", "deep_targets: the test trains or uses the MLP or CNN face target")
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     if os.environ.get("PYTEST_XDIST_WORKER"):

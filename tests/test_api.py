@@ -20,7 +20,8 @@ from mirisk.cli import app
 from mirisk.models import save_target
 
 runner = CliRunner()
-SETTINGS = {"miface_iterations": 150, "blackbox_iterations": 15, "epsilons": [], "policies": [], "baseline": False}
+SETTINGS = {"miface_iterations": 150, "blackbox_iterations": 15, "epsilons": [], "policies": [], "baseline": False,
+            "people": 10}
 TOML = "".join(f"{key} = {json.dumps(value).lower()}\n" for key, value in SETTINGS.items())
 
 

@@ -94,18 +94,21 @@ ATTACK_COLUMNS = (("white-box", "white-box MI-Face"), ("blackbox-scores", "score
 
 
 def policy_matrix_heatmap(matrix: dict) -> bytes:
-    """PNG bytes: identification top-1 per policy (rows) and attack (columns), with the
-    policy's accuracy for legitimate users beside each row."""
+    """PNG bytes: re-identification top-1 from held-out photos per policy (rows) and attack
+    (columns), the independent judge's top-1 in brackets, with the policy's accuracy for
+    legitimate users beside each row."""
     rows = matrix["rows"]
-    values = np.array([[row[key]["identification_top1"] for key, _ in ATTACK_COLUMNS] for row in rows])
+    values = np.array([[row[key]["reid_top1"] for key, _ in ATTACK_COLUMNS] for row in rows])
+    judged = np.array([[row[key]["judge_top1"] for key, _ in ATTACK_COLUMNS] for row in rows])
     figure, axis = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
     image = axis.imshow(values, cmap="Reds", vmin=0, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(values):
-        axis.text(j, i, f"{value:.0%}", ha="center", va="center", color="white" if value > 0.6 else "black", fontsize=9)
+        axis.text(j, i, f"{value:.0%} ({judged[i, j]:.0%})", ha="center", va="center",
+                  color="white" if value > 0.6 else "black", fontsize=9)
     axis.set_xticks(range(len(ATTACK_COLUMNS)), [label for _, label in ATTACK_COLUMNS])
     axis.set_yticks(range(len(rows)), [f"{row['policy']} (acc. {row['cost']['accuracy']:.0%})" for row in rows])
-    axis.set_title(f"Identification top-1 on {matrix['model']['architecture']} (chance {matrix['chance_top1']:.1%})",
-                   fontsize=10)
+    axis.set_title(f"Re-identification top-1 from held-out photos (independent judge) on "
+                   f"{matrix['model']['architecture']}; chance {matrix['chance_top1']:.1%}", fontsize=10)
     figure.colorbar(image, ax=axis, fraction=0.04)
     figure.tight_layout()
     return png_bytes(figure)

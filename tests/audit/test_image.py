@@ -8,7 +8,7 @@ from mirisk.audit.kinds import case_for
 from mirisk.audit.run import plan_for_subject
 from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
 from mirisk.errors import MiriskError
-from mirisk.pipelines.faces import train_face_target
+from mirisk.pipelines.faces import attacked_people, train_face_target
 
 FEW_STEPS = {"miface_iterations": 3, "blackbox_iterations": 2, "labelonly_iterations": 2, "generative_iterations": 2,
              "generative_scores_iterations": 2, "generative_labelonly_iterations": 2, "epsilons": [],
@@ -26,8 +26,13 @@ def private_softmax(private_faces):
 
 
 def test_the_generative_attacks_run_where_the_prior_fits(private_softmax, private_faces):
+    """On a seeded sample of 5 of the 20 people (``people = 5``), the same for every attack."""
     report = audit(private_softmax, private_faces, threat_models="white-box,scores,label-only", budget=3000,
-                   config=FEW_STEPS)
+                   config=FEW_STEPS | {"people": 5})
+    sample = attacked_people(5, 20, 0).tolist()
+    for result in report.results.values():
+        assert result.payload["metrics"]["per_target"]["label"] == sample
+    assert {private_faces.class_names[i] for i in sample} >= {row["person"] for row in report.document["at_risk"]}
     attacks = {attack["id"]: attack for attack in report.document["attacks"]}
     assert {"white-box-generative", "scores-generative", "label-only-generative"} <= set(attacks)
     assert "GMI" in attacks["white-box-generative"]["citation"]
@@ -42,6 +47,14 @@ def test_a_model_of_the_priors_own_people_leaves_them_untested_with_the_reason(t
     assert [unit.attack for unit in plan.units] == ["miface", "blackbox"]
     reason = plan.settings["untested"]["generative"]
     assert "20 of the model's own people" in reason and "mirisk train prior" in reason
+
+
+def test_a_sample_larger_than_the_models_people_is_refused(private_softmax, private_faces):
+    subject = case_for("image").subject(private_softmax, private_faces)
+    with pytest.raises(MiriskError, match="people = 21, but the model knows only 20 people"):
+        plan_for_subject(subject, FEW_STEPS | {"people": 21}, "white-box")
+    with pytest.raises(MiriskError, match="people must be at least 1"):
+        plan_for_subject(subject, FEW_STEPS | {"people": 0}, "white-box")
 
 
 def test_switching_them_off_is_said_and_a_prior_that_is_not_one_is_refused(private_softmax, private_faces, tmp_path):

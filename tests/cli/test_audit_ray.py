@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_an_audit_on_ray_matches_the_local_backend(ray_cluster, targets, tmp_path):
     softmax_dir = save_target(targets["softmax"], tmp_path / "softmax")
     config = tmp_path / "audit.toml"
-    config.write_text("miface_iterations = 10\nepsilons = []\n")
+    config.write_text("miface_iterations = 10\nepsilons = []\npeople = 10\n")
     common = ["audit", "--model", str(softmax_dir), "--config", str(config), "--access", "white-box",
               "--cpus-per-task", "1"]
     local = runner.invoke(app, [*common, "--out", str(tmp_path / "local")])

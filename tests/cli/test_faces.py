@@ -120,10 +120,11 @@ def test_attack_labelonly_writes_its_result(tmp_path, softmax_dir):
 def test_attack_matrix_writes_json_and_heatmap(tmp_path, softmax_dir):
     out = tmp_path / "matrix"
     result = runner.invoke(app, ["attack", "matrix", "--model", str(softmax_dir), "--out", str(out),
-                                 "--policy", "label", "--iterations", "5"])
+                                 "--policy", "label", "--iterations", "5", "--no-baseline"])
     assert result.exit_code == 0, result.output
+    assert "judge top-1 / re-ID top-1 / pixel top-1" in result.output
     matrix = json.loads((out / "matrix.json").read_text())
-    assert [row["policy"] for row in matrix["rows"]] == ["label"]
+    assert [row["policy"] for row in matrix["rows"]] == ["label"] and matrix["baseline"] is None
     assert set(matrix["rows"][0]) >= {"cost", "white-box", "blackbox-scores", "labelonly"}
     assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert stat.S_IMODE((out / "matrix.json").stat().st_mode) == 0o600

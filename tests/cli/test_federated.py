@@ -36,7 +36,7 @@ def test_gradients_writes_result_and_arrays_owner_only(tmp_path):
 
 def test_mri_slices_are_client_images_too(tmp_path):
     result = runner.invoke(app, ["attack", "gradients", "--data", "bundled:ixi_t1", "--out", str(tmp_path / "mri"),
-                                 "--attack", "idlg", "--iterations", "100", "--downscale", "4"])
+                                 "--attack", "idlg", "--iterations", "20", "--downscale", "4"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "mri" / "result.json").read_text())["metrics"]["label_accuracy"] == 1.0
 

@@ -43,6 +43,18 @@ def test_matrix_rows_and_cells(targets, faces):
     assert matrix["n_targets"] == 10 and matrix["chance_top1"] == 0.025
 
 
+def test_with_the_baseline_every_cell_carries_its_twins_numbers(targets, faces):
+    matrix = PolicyMatrix(basis=dct_basis((1, 112, 92)), blackbox=ScoreBlackBox(iterations=5),
+                          labelonly=BoundaryRepulsion(iterations=5), miface=MIFace(iterations=100, learning_rate=1.0),
+                          ).run(targets["softmax"], faces, ["label"], people=torch.arange(0, 40, 8), seed=1, baseline=True)
+    (row,) = matrix["rows"]
+    assert matrix["baseline"] == "label-permuted twin" and matrix["seed"] == 1
+    for attack in ("white-box", "blackbox-scores", "labelonly"):
+        assert 0 <= row[attack]["baseline_judge_top1"] <= 1 and 0 <= row[attack]["baseline_reid_top1"] <= 1
+    # the twin's MI-Face class c is nobody's template: held-out re-identification falls far below the target's
+    assert row["white-box"]["reid_top1"] - row["white-box"]["baseline_reid_top1"] >= 0.6
+
+
 def test_bad_policy_fails_before_any_attack(targets, faces):
     with pytest.raises(MiriskError, match="unknown output policy"):
         PolicyMatrix(basis=dct_basis((1, 112, 92))).run(targets["softmax"], faces, ["scores", "bogus"])

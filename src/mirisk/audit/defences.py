@@ -65,7 +65,7 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
                for unit, budget in zip(units, budgets, strict=True)]
     payloads = _metrics_only(limited, plan, subject, backend)
     checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
-               "queries_per_person": budget / subject.target.n_classes,
+               "queries_per_person": budget / payload["n_targets"],
                **headline_identification(payload["metrics"])}
               for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
     _store(path, plan, "checks", checks)

@@ -258,11 +258,15 @@ def attack_matrix(
     budget: Annotated[int | None, typer.Option(help="Query budget of each black-box attack (all people).")] = None,
     data: DataOption = BUNDLED,
     iterations: Annotated[int, typer.Option(help="Steps of the score and label-only attacks.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the attacks' sampling, the evaluator and the baseline.")] = 0,
+    baseline: BaselineOption = True,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,
 ) -> None:
-    """Judge output policies by white-box, score black-box and label-only attacks, beside
-    each policy's cost to legitimate users (accuracy, calibration error)."""
+    """Judge output policies by white-box, score black-box and label-only attacks (each cell
+    by the independent judge, held-out re-identification and the pixel evaluator, beside the
+    same attack through the same policy on the label-permuted twin), with each policy's cost
+    to legitimate users (accuracy, calibration error)."""
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
     target = load_image_target(model, spec, dataset)
@@ -274,7 +278,8 @@ def attack_matrix(
     )
     with progress_bar(f"policy x attack matrix on {target.architecture}", len(policies)) as update:
         rows_done = iter(range(1, len(policies) + 1))
-        matrix = runner.run(target, dataset, policies, on_cell=lambda _policy: update(next(rows_done)))
+        matrix = runner.run(target, dataset, policies, on_cell=lambda _policy: update(next(rows_done)), seed=seed,
+                            baseline=baseline)
     write_json(out_dir / "matrix.json", matrix)
     write_bytes(out_dir / "matrix.png", policy_matrix_heatmap(matrix))
     console.print(matrix_table(matrix))
@@ -282,20 +287,29 @@ def attack_matrix(
 
 
 def matrix_table(matrix: dict[str, Any]) -> Table:
-    """Policies as rows: their cost, then identification top-1 / re-ID top-1 per attack."""
-    table = Table(title=f"Output policies vs attacks on {matrix['model']['architecture']} "
-                        f"(identification top-1 / re-ID top-1; chance {matrix['chance_top1']:.1%})")
+    """Policies as rows: their cost, then per attack the judge's top-1 / held-out re-ID top-1 /
+    the pixel evaluator's top-1, with the label-permuted twin's judge / re-ID below."""
+    base = " (twin below)" if matrix.get("baseline") else ""
+    table = Table(title=f"Output policies vs attacks on {matrix['model']['architecture']}: judge top-1 / "
+                        f"re-ID top-1 / pixel top-1{base}; chance {matrix['chance_top1']:.1%}")
     for column in ("policy", "accuracy", "ECE", "white-box", "score black-box", "label-only", "queries/person"):
         table.add_column(column, justify="right")
     for row in matrix["rows"]:
         error = row["cost"]["calibration_error"]
         table.add_row(
             row["policy"], f"{row['cost']['accuracy']:.1%}", "-" if error is None else f"{error:.3f}",
-            *(f"{row[key]['identification_top1']:.0%} / {row[key]['reid_top1']:.0%}"
-              for key in ("white-box", "blackbox-scores", "labelonly")),
+            *(matrix_cell(row[key]) for key in ("white-box", "blackbox-scores", "labelonly")),
             f"{row['blackbox-scores']['queries_per_target']:,.0f} / {row['labelonly']['queries_per_target']:,.0f}",
         )
     return table
+
+
+def matrix_cell(cell: dict[str, Any]) -> str:
+    """'judge / re-ID / pixel', and the twin's 'judge / re-ID' on a second line when measured."""
+    text = f"{cell['judge_top1']:.0%} / {cell['reid_top1']:.0%} / {cell['identification_top1']:.0%}"
+    if cell.get("baseline_judge_top1") is None:
+        return text
+    return f"{text}\ntwin {cell['baseline_judge_top1']:.0%} / {cell['baseline_reid_top1']:.0%}"
 
 
 def public_basis(folder: Path, target: TargetModel) -> ImageBasis:

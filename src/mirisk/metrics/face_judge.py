@@ -39,6 +39,7 @@ from mirisk.metrics import judge_cache
 
 MIN_SIDE = 160
 CHIP_SIZE, CHIP_PADDING = 150, 0.25
+DESCRIPTOR_SIZE = 128
 RECOGNISER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 ALIGNER_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTION = ("dlib ResNet face descriptor (128-d; trained on ~3M faces of other people) on HOG-detected, "
@@ -85,8 +86,11 @@ def to_judge_pixels(image: np.ndarray) -> np.ndarray:
 
 
 class FaceJudge:
-    """Embeds images with the independent recogniser; results are cached by image content
-    (in memory, and on disk when ``MIRISK_CACHE_DIR`` is set: :mod:`mirisk.metrics.judge_cache`)."""
+    """Embeds images with the independent recogniser; each image's result is cached by its
+    content (in memory, and on disk when ``MIRISK_CACHE_DIR`` is set:
+    :mod:`mirisk.metrics.judge_cache`), so a photo is embedded once whatever gallery it is in."""
+
+    MEMORY_LIMIT = 50_000  # images (about 1 KiB each)
 
     def __init__(self) -> None:
         import dlib
@@ -96,31 +100,45 @@ class FaceJudge:
         self._detector = dlib.get_frontal_face_detector()
         self._aligner = dlib.shape_predictor(str(folder / ALIGNER_FILE))
         self._recogniser = dlib.face_recognition_model_v1(str(folder / RECOGNISER_FILE))
-        self._cache: dict[str, FaceEmbeddings] = {}
+        self._cache: dict[str, tuple[np.ndarray, bool]] = {}
         identity = (dlib.__version__, MIN_SIDE, CHIP_SIZE, CHIP_PADDING,
                     *((folder / name).stat().st_size for name in (RECOGNISER_FILE, ALIGNER_FILE)))
         self._identity = repr(identity).encode()
 
     def embed(self, images: np.ndarray) -> FaceEmbeddings:
         """Descriptors of ``images`` ``[N, C, H, W]`` (any value range: each is stretched)."""
-        digest = hashlib.blake2b(self._identity, digest_size=16)
-        digest.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
-        key = digest.hexdigest()
-        if key not in self._cache:
-            if len(self._cache) >= 64:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._embed_or_load(images, key)
-        return self._cache[key]
-
-    def _embed_or_load(self, images: np.ndarray, key: str) -> FaceEmbeddings:
+        images = np.asarray(images)
+        keys = [self._key(image) for image in images]
+        found = {key: self._cache[key] for key in keys if key in self._cache}
         folder = judge_cache.cache_folder()
-        stored = None if folder is None else judge_cache.load(folder, key)
-        if stored is not None and len(stored[0]) == len(images):
-            return FaceEmbeddings(*stored)
-        embeddings = self._embed(images)
         if folder is not None:
-            judge_cache.store(folder, key, embeddings.descriptors, embeddings.detected)
-        return embeddings
+            for key in {key for key in keys if key not in found}:
+                stored = judge_cache.load(folder, key)
+                if stored is not None:
+                    found[key] = (stored[0], bool(stored[1]))
+        missing = {key: index for index, key in enumerate(keys) if key not in found}
+        if missing:
+            fresh = self._embed(images[list(missing.values())])
+            for key, descriptor, detected in zip(missing, fresh.descriptors, fresh.detected):
+                found[key] = (descriptor, bool(detected))
+                if folder is not None:
+                    judge_cache.store(folder, key, descriptor, np.asarray(detected))
+        self._remember(found)
+        if not keys:
+            return FaceEmbeddings(np.zeros((0, DESCRIPTOR_SIZE)), np.zeros(0, dtype=bool))
+        return FaceEmbeddings(np.stack([found[key][0] for key in keys]).astype(np.float64),
+                              np.array([found[key][1] for key in keys], dtype=bool))
+
+    def _key(self, image: np.ndarray) -> str:
+        digest = hashlib.blake2b(self._identity, digest_size=16)
+        digest.update(repr(image.shape).encode())
+        digest.update(np.ascontiguousarray(image, dtype=np.float32).tobytes())
+        return digest.hexdigest()
+
+    def _remember(self, found: dict[str, tuple[np.ndarray, bool]]) -> None:
+        self._cache.update(found)
+        while len(self._cache) > self.MEMORY_LIMIT:
+            self._cache.pop(next(iter(self._cache)))
 
     def _embed(self, images: np.ndarray) -> FaceEmbeddings:
         chips, detected = [], np.zeros(len(images), dtype=bool)

@@ -1,9 +1,9 @@
 """An optional on-disk cache of the face judge's embeddings, shared by processes.
 
 Embedding a gallery of a few hundred photos takes the judge some 30 s on one core, and every
-process of an audit, a sweep or a Ray cluster embeds the same gallery again. With
-``MIRISK_CACHE_DIR`` set, each embedded batch is kept there (owner-only, written atomically)
-under the digest of its float32 pixels and the judge's identity (dlib's version, the model
+process of an audit, a sweep or a Ray cluster embeds the same photos again. With
+``MIRISK_CACHE_DIR`` set, each embedded image is kept there (owner-only, written atomically)
+under the digest of its float32 pixels, its shape and the judge's identity (dlib's version, the model
 files' sizes, the preprocessing constants), and read back without unpickling. Off by
 default: face descriptors are biometric data about the people in the images, so nothing is
 written outside the user's output folders unless they ask for it."""

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-import torch
 
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
@@ -26,7 +25,7 @@ from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.faces import (
-    configured_miface, headline_identification, measure_face_reconstructions, train_face_target,
+    attacked_people, configured_miface, headline_identification, measure_face_reconstructions, train_face_target,
 )
 from mirisk.runtime import prepare_torch
 
@@ -84,14 +83,15 @@ def face_sweep(
     seed: int = 0,
     on_point: Callable[[int], None] | None = None,
     backend: Backend | None = None,
+    people: int | None = None,
 ) -> list[dict[str, Any]]:
     """One point per recipe and training-set size on the faces at ``data`` (a folder or
     ``bundled:att_faces``): the model's accuracy and vulnerability factors, then
-    identification top-1 (and re-identification) by each attack. Each point is one task of
-    ``backend`` (default: this process)."""
+    identification top-1 (and re-identification) by each attack, of all people or a seeded
+    sample of ``people``. Each point is one task of ``backend`` (default: this process)."""
     tasks = [{"data": portable_path(data), "architecture": architecture, "n_train": n_train, "label": recipe.label,
               "epsilon": recipe.epsilon, "defences": asdict(recipe.defences), "seed": seed,
-              "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations}
+              "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations, "people": people}
              for n_train in n_trains for recipe in recipes]
     done = iter(range(1, len(tasks) + 1))
     return (backend or LocalBackend()).map(
@@ -120,14 +120,15 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     }
     for attack in SWEEP_ATTACKS:
         iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
-        metrics = _attack(target, dataset, attack, iterations, seed)
+        metrics = _attack(target, dataset, attack, iterations, seed, task.get("people"))
         point[attack] = {**headline_identification(metrics), "identification_top5": metrics["identification_top5"]}
     return point
 
 
-def _attack(target: TargetModel, dataset: ImageDataset, attack: str, iterations: int, seed: int) -> dict[str, Any]:
+def _attack(target: TargetModel, dataset: ImageDataset, attack: str, iterations: int, seed: int,
+            count: int | None) -> dict[str, Any]:
     prepare_torch(seed)
-    people = torch.arange(target.n_classes)
+    people = attacked_people(count, target.n_classes, seed)
     if attack == "white-box":
         result = configured_miface(iterations=iterations).run(WhiteBoxAccess(target), people)
     else:

@@ -191,6 +191,16 @@ def face_identification(target: TargetModel, dataset: ImageDataset, reconstructi
     return metrics
 
 
+def attacked_people(count: int | None, n_classes: int, seed: int) -> torch.Tensor:
+    """The classes an attack reconstructs: all of them (``count`` None), or a seeded sample of
+    ``count`` in ascending order (a model of many people is audited on a sample; each rate
+    is then over the sample, with its interval, and chance stays 1 / ``n_classes``)."""
+    if count is None or count >= n_classes:
+        return torch.arange(n_classes)
+    chosen = np.random.default_rng(seed).choice(n_classes, size=count, replace=False)
+    return torch.as_tensor(np.sort(chosen))
+
+
 def headline_identification(metrics: dict[str, Any]) -> dict[str, Any]:
     """The numbers a defence comparison reports of one attack: the judge's top-1 (with its
     interval) and face rate, re-identification from held-out photos, and the pixel evaluator's."""

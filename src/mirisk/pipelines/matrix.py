@@ -21,7 +21,10 @@ from mirisk.attacks.result import AttackResult
 from mirisk.data.images import ImageDataset
 from mirisk.models.target import TargetModel
 from mirisk.models.loading import target_split
-from mirisk.pipelines.faces import DEFAULT_MIFACE, headline_identification, measure_face_reconstructions
+from mirisk.pipelines.face_baseline import run_baseline
+from mirisk.pipelines.faces import (
+    DEFAULT_MIFACE, BaselineUnavailable, headline_identification, measure_face_reconstructions,
+)
 
 DEFAULT_POLICIES = ("scores", "topk:3", "round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1", "label")
 
@@ -49,10 +52,14 @@ def policy_cost(target: TargetModel, dataset: ImageDataset, policy_spec: str) ->
     }
 
 
-def _cell(target: TargetModel, dataset: ImageDataset, result: AttackResult) -> dict[str, Any]:
-    metrics = measure_face_reconstructions(target, dataset, result).metrics
+def _cell(target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int,
+          baseline: AttackResult | BaselineUnavailable | None) -> dict[str, Any]:
+    metrics = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline).metrics
+    judged = metrics["baseline"]
     return {
         **headline_identification(metrics),
+        "baseline_judge_top1": judged["independent"]["identification_top1"] if judged["available"] else None,
+        "baseline_reid_top1": judged["reid_top1"] if judged["available"] else None,
         "ssim_mean": metrics["ssim_mean"],
         "queries_per_target": None if result.queries_used is None else result.queries_used / len(result.target_labels),
         "seconds": result.seconds,
@@ -76,23 +83,32 @@ class PolicyMatrix:
         policies: Sequence[str] = DEFAULT_POLICIES,
         people: torch.Tensor | None = None,
         on_cell: Callable[[str], None] | None = None,
+        seed: int = 0,
+        baseline: bool = False,
     ) -> dict[str, Any]:
         """One row per policy. White-box MI-Face never passes through an output policy, so its
-        cell is measured once and repeated: output restriction does not touch that threat."""
+        cell is measured once and repeated: output restriction does not touch that threat.
+        With ``baseline``, every attack also runs, through the same policy, on the target's
+        label-permuted twin (seeded by ``seed``), and each cell carries the twin's numbers."""
         parsed = [parse_policy(spec) for spec in policies]  # fail on a bad spec before any work
         people = torch.arange(target.n_classes) if people is None else people
-        white_box = _cell(target, dataset, self.miface.run(WhiteBoxAccess(target), people))
+
+        def measured(attack: Callable[[TargetModel], AttackResult]) -> dict[str, Any]:
+            twin = run_baseline(target, dataset, attack, seed) if baseline else None
+            return _cell(target, dataset, attack(target), seed, twin)
+
+        white_box = measured(lambda model: self.miface.run(WhiteBoxAccess(model), people))
         rows = []
         for policy in parsed:
-            blackbox = self.blackbox.run(Oracle(target, policy, self.budget), people, self.basis)
-            labelonly = self.labelonly.run(Oracle(target, policy, self.budget), people, self.basis)
             rows.append({
                 "policy": policy.spec,
                 "reveals": policy.access.value,
                 "cost": policy_cost(target, dataset, policy.spec),
                 "white-box": white_box,
-                "blackbox-scores": _cell(target, dataset, blackbox),
-                "labelonly": _cell(target, dataset, labelonly),
+                "blackbox-scores": measured(lambda model: self.blackbox.run(
+                    Oracle(model, policy, self.budget), people, self.basis, seed=seed)),
+                "labelonly": measured(lambda model: self.labelonly.run(
+                    Oracle(model, policy, self.budget), people, self.basis, seed=seed)),
             })
             if on_cell is not None:
                 on_cell(policy.spec)
@@ -101,6 +117,8 @@ class PolicyMatrix:
             "n_targets": len(people),
             "chance_top1": 1 / target.n_classes,
             "budget": self.budget,
+            "seed": seed,
+            "baseline": "label-permuted twin" if baseline else None,
             "settings": {"blackbox": repr(self.blackbox), "labelonly": repr(self.labelonly),
                          "miface": repr(self.miface), "basis": self.basis.name},
             "rows": rows,

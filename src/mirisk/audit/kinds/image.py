@@ -36,7 +36,7 @@ from mirisk.models.target import TargetModel
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import (
-    LINEUP_HEADING, FaceGallery, configured_miface, face_gallery, measure_face_reconstructions,
+    LINEUP_HEADING, FaceGallery, attacked_people, configured_miface, face_gallery, measure_face_reconstructions,
 )
 from mirisk.pipelines.matrix import policy_cost
 from mirisk.priors.store import BUNDLED_PRIOR, FacePrior, check_prior_fits, load_prior
@@ -118,7 +118,7 @@ class ImageCase:
     name = "image"
     title = "image classifier"
     default_accesses = "white-box,scores,top-k,label-only"
-    config_keys = frozenset({"top_k", "baseline", "miface_iterations", "blackbox_iterations",
+    config_keys = frozenset({"top_k", "people", "baseline", "miface_iterations", "blackbox_iterations",
                              "labelonly_iterations", "policies", "generative", "prior", "generative_iterations",
                              "generative_scores_iterations", "generative_labelonly_iterations"})
     deployable = True
@@ -155,6 +155,9 @@ class ImageCase:
                          "training_split": "unknown" if target.data.get("split") == "unknown" else "recorded"}}
 
     def check_plan(self, plan: AuditPlan, subject: AuditSubject) -> None:
+        people = plan.settings.get("people")
+        if people is not None and people > subject.target.n_classes:
+            raise MiriskError(f"people = {people}, but the model knows only {subject.target.n_classes} people")
         for unit in (*plan.units, *policy_units(plan)):
             if unit.policy is not None and not unit.params.get("gateway"):
                 parse_policy(unit.policy).check_classes(subject.target.n_classes)
@@ -183,6 +186,7 @@ class ImageCase:
             "blackbox_iterations": whole(config, "blackbox_iterations", 100),
             "labelonly_iterations": whole(config, "labelonly_iterations", 100),
             "top_k": top_k,
+            "people": whole(config, "people", 0) if "people" in config else None,
             "baseline": flag(config.get("baseline", True), "baseline"),
             "epsilons": epsilons(config, IMAGE_EPSILONS),
             "policies": [parse_policy(str(spec)).spec for spec in config.get("policies", IMAGE_POLICIES)],
@@ -223,12 +227,13 @@ class ImageCase:
     def run_unit(self, unit: AttackUnit, settings: dict[str, Any], subject: AuditSubject,
                  redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
         target, dataset, seed = subject.target, subject.dataset, settings["seed"]
+        people = attacked_people(settings.get("people"), target.n_classes, seed)
         if unit.attack == "generative":
             prior = shared_prior(subject, unit.params["prior"])
             gmi = GenerativeInversion(iterations=unit.params["iterations"])
 
             def attack_model(model: TargetModel):
-                return gmi.run(WhiteBoxAccess(model), torch.arange(model.n_classes), prior,
+                return gmi.run(WhiteBoxAccess(model), people, prior,
                                generator=torch.Generator().manual_seed(seed))
 
             result = attack_model(target)
@@ -236,7 +241,7 @@ class ImageCase:
             miface = configured_miface(iterations=unit.params["iterations"])
 
             def attack_model(model: TargetModel):
-                return miface.run(WhiteBoxAccess(model), torch.arange(model.n_classes))
+                return miface.run(WhiteBoxAccess(model), people)
 
             result = attack_model(target)
         else:
@@ -253,12 +258,12 @@ class ImageCase:
                 oracle = subject.remote
             else:
                 oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
-            result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed)
+            result = attack.run(oracle, people, basis, seed=seed)
             served = oracle.policy.spec
 
             def attack_model(model: TargetModel):
                 twin_oracle = Oracle(model, parse_policy(served), budget=unit.params.get("budget"))
-                return attack.run(twin_oracle, torch.arange(model.n_classes), basis, seed=seed)
+                return attack.run(twin_oracle, people, basis, seed=seed)
 
         baseline = run_baseline(target, dataset, attack_model, seed) if settings.get("baseline", True) else None
         report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline,
@@ -315,7 +320,8 @@ class ImageCase:
         target = subject.target
         return face_sweep(subject.dataset.source, target.architecture, epsilon_recipes(tuple(plan.settings["epsilons"])),
                           (int(target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
-                          plan.settings["miface_iterations"], plan.settings["seed"], backend=backend)
+                          plan.settings["miface_iterations"], plan.settings["seed"], backend=backend,
+                          people=plan.settings.get("people"))
 
     def query_checks(self, plan: AuditPlan) -> bool:
         return "deployment" not in plan.settings
