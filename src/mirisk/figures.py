@@ -107,8 +107,8 @@ def policy_matrix_heatmap(matrix: dict) -> bytes:
                   color="white" if value > 0.6 else "black", fontsize=9)
     axis.set_xticks(range(len(ATTACK_COLUMNS)), [label for _, label in ATTACK_COLUMNS])
     axis.set_yticks(range(len(rows)), [f"{row['policy']} (acc. {row['cost']['accuracy']:.0%})" for row in rows])
-    axis.set_title(f"Re-identification top-1 from held-out photos (independent judge) on "
-                   f"{matrix['model']['architecture']}; chance {matrix['chance_top1']:.1%}", fontsize=10)
+    axis.set_title(f"{matrix['model']['architecture']}: re-ID top-1 from held-out photos (judge top-1)\n"
+                   f"chance {matrix['chance_top1']:.1%}", fontsize=10)
     figure.colorbar(image, ax=axis, fraction=0.04)
     figure.tight_layout()
     return png_bytes(figure)
