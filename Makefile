@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/mirisk demo --out demo-output --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 # ART is installed only for this benchmark (see BENCHMARKS.md).
 bench-art: $(STAMP)

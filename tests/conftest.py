@@ -126,28 +126,6 @@ def server(served_model: Path, tmp_path_factory) -> Iterator[Server]:
     running.stop()
 
 
-# Session fixtures that take minutes to build: every test that needs one runs on the same
-# pytest-xdist worker (`--dist loadgroup`), so each is built once per run, not once per worker.
-# A test that asks `targets` for the MLP or CNN (67 s and 24 s to train) is parametrised by
-# `architecture`, or marked `deep_targets`; they too share one worker.
-ONE_WORKER_FIXTURES = {"audited": "full-audit", "private_cnn": "private-cnn",
-                       "identification_by_policy": "blackbox-policies", "from_probs": "mri-decoder"}
-ONE_WORKER_FAMILIES = {"mlp", "cnn"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        groups = [group for fixture, group in ONE_WORKER_FIXTURES.items() if fixture in item.fixturenames]
-        parameters = getattr(item, "callspec", None)
-        deep = item.get_closest_marker("deep_targets") is not None or (
-            "targets" in item.fixturenames and parameters is not None
-            and parameters.params.get("architecture") in ONE_WORKER_FAMILIES)
-        if deep:
-            groups.append("deep-targets")
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(groups[0]))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Ray's token authentication on, with a token of this test session's own, before
     anything imports Ray: the test cluster's nodes and this process then agree, whatever
@@ -157,7 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     import torch
 
-    config.addinivalue_line("markers", "deep_targets: the test trains or uses the MLP or CNN face target")
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     if os.environ.get("PYTEST_XDIST_WORKER"):
