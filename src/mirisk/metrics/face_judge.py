@@ -114,8 +114,8 @@ class FaceJudge:
         if folder is not None:
             for key in {key for key in keys if key not in found}:
                 stored = judge_cache.load(folder, key)
-                if stored is not None:
-                    found[key] = (stored[0], bool(stored[1]))
+                if stored is not None and stored[0].shape == (DESCRIPTOR_SIZE,) and stored[1].size == 1:
+                    found[key] = (stored[0], bool(stored[1]))  # anything else is embedded again
         missing = {key: index for index, key in enumerate(keys) if key not in found}
         if missing:
             fresh = self._embed(images[list(missing.values())])
