@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
