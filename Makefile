@@ -19,8 +19,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mirisk demo --out demo-output --force
 
+# Two workers, one per core; each test module stays on one worker, so its fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 # ART is installed only for this benchmark (see BENCHMARKS.md).
 bench-art: $(STAMP)

@@ -26,12 +26,12 @@ from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import load_faces
-from mirisk.metrics.intervals import wilson_interval
 from mirisk.models.target import TargetModel
 from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.faces import configured_miface, default_training, measure_face_reconstructions, train_face_target
 from mirisk.runtime import prepare_torch, versions
+from seeded_runs import pooled_rate
 
 POLICIES = {"scores": "scores", "topk": "topk:3", "label": "label"}
 
@@ -67,10 +67,7 @@ def one_run(architecture: str, attack: str, seed: int, runner, people: torch.Ten
 
 
 def pooled(rows: list[dict], key: str) -> dict:
-    hits = sum(round(row[key] * row["n"]) for row in rows)
-    trials = sum(row["n"] for row in rows)
-    return {"rate": hits / trials, "ci": list(wilson_interval(hits, trials)), "trials": trials,
-            "per_seed": [row[key] for row in rows]}
+    return pooled_rate([row[key] for row in rows], [row["n"] for row in rows])
 
 
 def summary_line(row: dict) -> str:

@@ -12,7 +12,6 @@ with a 95% Wilson interval; the per-seed values are kept in the JSON.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,11 @@ from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import load_faces
-from mirisk.metrics.intervals import wilson_interval
 from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.faces import default_training, train_face_target
 from mirisk.pipelines.matrix import PolicyMatrix
-from mirisk.runtime import prepare_torch, versions
+from mirisk.runtime import prepare_torch
+from seeded_runs import pooled_rate, seeded_runs, write_results
 
 ATTACKS = ("white-box", "blackbox-scores", "labelonly")
 RATES = ("judge_top1", "baseline_judge_top1", "reid_top1", "baseline_reid_top1", "face_rate", "identification_top1")
@@ -43,13 +42,6 @@ def seed_matrix(architecture: str, seed: int, args: argparse.Namespace, faces) -
         on_cell=lambda spec: print("seed", seed, "done", spec, flush=True))
 
 
-def pooled(cells: list[dict], n: int, key: str) -> dict:
-    hits = sum(round(cell[key] * n) for cell in cells)
-    trials = n * len(cells)
-    return {"rate": hits / trials, "ci": list(wilson_interval(hits, trials)), "trials": trials,
-            "per_seed": [cell[key] for cell in cells]}
-
-
 def summarise(matrices: list[dict]) -> list[dict]:
     """One row per policy and attack, pooled over the seeds' matrices."""
     n = matrices[0]["n_targets"]
@@ -59,7 +51,8 @@ def summarise(matrices: list[dict]) -> list[dict]:
         for attack in ATTACKS:
             cells = [one[attack] for one in rows]
             summary.append({"policy": row["policy"], "attack": attack, "seeds": len(cells),
-                            **{key: pooled(cells, n, key) for key in RATES},
+                            **{key: pooled_rate([cell[key] for cell in cells], [n] * len(cells))
+                               for key in RATES},
                             "accuracy_mean": float(np.mean([one["cost"]["accuracy"] for one in rows])),
                             "calibration_error_mean": None if row["cost"]["calibration_error"] is None else float(
                                 np.mean([one["cost"]["calibration_error"] for one in rows])),
@@ -80,15 +73,9 @@ def main() -> None:
     prepare_torch()
     torch.set_num_threads(1)  # one core each, so that seeds can run side by side
     faces = load_faces(None)
-    matrices = [matrix for path in args.runs_from or () for matrix in json.loads(path.read_text())["matrices"]]
-    for seed in args.seeds if not matrices else ():
-        matrices.append(seed_matrix(args.arch, seed, args, faces))
+    matrices = seeded_runs(args, "matrices", lambda seed: seed_matrix(args.arch, seed, args, faces))
     summary = summarise(matrices)
-    settings = vars(args) | {"runs_from": [str(path) for path in args.runs_from or ()],
-                             "seeds": [matrix["seed"] for matrix in matrices]}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"settings": settings, "summary": summary, "matrices": matrices,
-                                          "versions": versions()}, indent=2) + "\n")
+    write_results(args, "matrices", matrices, summary)
     for row in summary:
         judge, base = row["judge_top1"], row["baseline_judge_top1"]
         print(f"{row['policy']:24s} {row['attack']:16s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "

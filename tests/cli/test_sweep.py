@@ -14,9 +14,11 @@ runner = CliRunner()
 def test_sweep_writes_points_and_a_plot(tmp_path):
     out = tmp_path / "sweep"
     result = runner.invoke(app, ["sweep", "faces", "--out", str(out), "--epsilons", "inf", "--n-train", "3",
-                                 "--blackbox-iterations", "5"])
+                                 "--blackbox-iterations", "5", "--people", "8"])
     assert result.exit_code == 0, result.output
-    points = json.loads((out / "sweep.json").read_text())["points"]
+    written = json.loads((out / "sweep.json").read_text())
+    points = written["points"]
+    assert written["settings"]["people"] == 8
     assert len(points) == 1 and points[0]["epsilon"] is None and points[0]["n_train"] == 3
     for attack in ("white-box", "scores"):
         assert 0 <= points[0][attack]["identification_top1"] <= 1
@@ -27,7 +29,7 @@ def test_sweep_writes_points_and_a_plot(tmp_path):
 
 @pytest.mark.parametrize(("options", "message"), [
     (["--n-train", "2.5"], "whole numbers"), (["--defences", "mixup=1"], "unknown defence"),
-    (["--epsilons", "0"], "positive"),
+    (["--epsilons", "0"], "positive"), (["--people", "41"], "between 1 and the data's 40 people"),
 ])
 def test_bad_sweeps_get_one_line_errors(tmp_path, options, message):
     result = runner.invoke(app, ["sweep", "faces", "--out", str(tmp_path / "x"), *options])
@@ -50,7 +52,7 @@ def test_train_faces_rejects_dp_with_early_stopping(tmp_path):
 
 def test_a_sweep_on_ray_matches_the_local_backend(ray_cluster, tmp_path):
     common = ["sweep", "faces", "--epsilons", "inf", "--n-train", "3", "--blackbox-iterations", "2",
-              "--miface-iterations", "10", "--cpus-per-task", "1"]
+              "--miface-iterations", "10", "--cpus-per-task", "1", "--people", "5"]
     local = runner.invoke(app, [*common, "--out", str(tmp_path / "local")])
     on_ray = runner.invoke(app, [*common, "--backend", "ray", "--address", ray_cluster.address,
                                  "--out", str(tmp_path / "ray")])
@@ -58,6 +60,7 @@ def test_a_sweep_on_ray_matches_the_local_backend(ray_cluster, tmp_path):
     points = [json.loads((tmp_path / name / "sweep.json").read_text()) for name in ("local", "ray")]
     assert points[0]["points"] == points[1]["points"]
     assert (points[0]["settings"]["backend"], points[1]["settings"]["backend"]) == ("local", "ray")
+    assert points[0]["settings"]["people"] == 5
 
 
 def test_a_missing_ray_cluster_is_a_one_line_error(tmp_path):

@@ -35,6 +35,8 @@ def sweep_faces(
     blackbox_iterations: Annotated[int, typer.Option(help="NES steps of the score black-box attack.")] = 100,
     miface_iterations: Annotated[int, typer.Option(help="Gradient steps of the white-box MI-Face attack.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the split, training and attacks.")] = 0,
+    people: Annotated[int | None, typer.Option(help="Attack a seeded sample of this many people "
+                                                    "(default: all of them).")] = None,
     backend: BackendOption = BackendName.local,
     address: AddressOption = None,
     cpus_per_task: CpusOption = None,
@@ -47,13 +49,16 @@ def sweep_faces(
     if not numbers or any(number < 1 or not number.is_integer() for number in numbers):
         raise MiriskError(f"--n-train needs whole numbers of photos per person, got {n_train!r}")
     sizes = tuple(int(number) for number in numbers)
-    out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
+    if people is not None and not 1 <= people <= dataset.n_classes:
+        raise MiriskError(f"--people must be between 1 and the data's {dataset.n_classes} people, got {people}")
+    out_dir = prepare_output_dir(out, force=force)
     runner = make_backend(backend.value, address, cpus_per_task)
     with progress_bar(f"sweeping {len(recipes) * len(sizes)} points", len(recipes) * len(sizes)) as update:
         points = face_sweep(dataset.source, model.value, recipes, sizes, blackbox_iterations=blackbox_iterations,
-                            miface_iterations=miface_iterations, seed=seed, on_point=update, backend=runner)
-    settings = {"model": model.value, "data": dataset.source, "n_train": list(sizes), "seed": seed,
+                            miface_iterations=miface_iterations, seed=seed, on_point=update, backend=runner,
+                            people=people)
+    settings = {"model": model.value, "data": dataset.source, "n_train": list(sizes), "seed": seed, "people": people,
                 "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations, "backend": runner.name,
                 "cpus_per_task": runner.cpus_per_task, "versions": versions()}
     write_json(out_dir / "sweep.json", {"settings": settings, "points": points})

@@ -5,7 +5,7 @@ inversions identify the people (Fredrikson et al., CCS 2015; DP-SGD, Abadi et al
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +14,7 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.result import AttackResult
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.defences import DPSettings, TrainingDefences
@@ -24,7 +25,8 @@ from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.faces import (
-    attacked_people, configured_miface, headline_identification, measure_face_reconstructions, train_face_target,
+    attacked_people, configured_miface, default_training, headline_identification, measure_face_reconstructions,
+    train_face_target,
 )
 from mirisk.runtime import prepare_torch
 
@@ -108,8 +110,9 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     settings = task["defences"]
     defences = TrainingDefences(**{**settings, "dp": DPSettings(**settings["dp"]) if settings["dp"] else None})
     seed = task["seed"]
+    config = replace(default_training(task["architecture"], private=defences.dp is not None), seed=seed)
     target = train_face_target(task["architecture"], dataset, n_train=task["n_train"], split_seed=seed,
-                               defences=defences)
+                               config=config, defences=defences)
     point: dict[str, Any] = {
         "defence": task["label"], "epsilon": task["epsilon"], "n_train": task["n_train"],
         "epsilon_spent": target.training.get("dp", {}).get("epsilon"),
@@ -119,18 +122,19 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     }
     for attack in SWEEP_ATTACKS:
         iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
-        metrics = _attack(target, dataset, attack, iterations, seed, task.get("people"))
+        result = sweep_reconstructions(target, attack, iterations, seed, task.get("people"))
+        metrics = measure_face_reconstructions(target, dataset, result, seed=seed).metrics
         point[attack] = {**headline_identification(metrics), "identification_top5": metrics["identification_top5"]}
     return point
 
 
-def _attack(target: TargetModel, dataset: ImageDataset, attack: str, iterations: int, seed: int,
-            count: int | None) -> dict[str, Any]:
+def sweep_reconstructions(model: TargetModel, attack: str, iterations: int, seed: int,
+                          count: int | None) -> AttackResult:
+    """One of :data:`SWEEP_ATTACKS` run on ``model``, for all its people (``count`` None) or a
+    seeded sample of ``count``."""
     prepare_torch(seed)
-    people = attacked_people(count, target.n_classes, seed)
+    people = attacked_people(count, model.n_classes, seed)
     if attack == "white-box":
-        result = configured_miface(iterations=iterations).run(WhiteBoxAccess(target), people)
-    else:
-        oracle = Oracle(target, parse_policy("scores"))
-        result = ScoreBlackBox(iterations=iterations).run(oracle, people, dct_basis(target.input_shape), seed=seed)
-    return measure_face_reconstructions(target, dataset, result, seed=seed).metrics
+        return configured_miface(iterations=iterations).run(WhiteBoxAccess(model), people)
+    oracle = Oracle(model, parse_policy("scores"))
+    return ScoreBlackBox(iterations=iterations).run(oracle, people, dct_basis(model.input_shape), seed=seed)
