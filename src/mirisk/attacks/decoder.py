@@ -26,7 +26,7 @@ from mirisk.errors import MiriskError
 from mirisk.metrics.image import ssim
 from mirisk.models.segmentation import EncoderDecoder, SegmentationTarget
 from mirisk.models.training import TrainingConfig, train_classifier
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 OUTPUT_TYPES = ("probs", "logits", "labels")
 PROBABILITY_FLOOR = 1e-30
@@ -95,6 +95,7 @@ class DecoderInversion:
             self._scale = np.maximum(np.abs(outputs).max(axis=(0, 2, 3), keepdims=True), 1e-6)
         return outputs / self._scale
 
+    @keeps_caller_generators
     def fit(self, oracle: SegmentationOracle, images: np.ndarray,
             progress: Callable[[int], None] | None = None) -> DecoderInversion:
         """Query the model with the attacker's scans and learn outputs -> scans."""

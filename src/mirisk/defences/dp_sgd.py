@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mirisk.errors import MiriskError
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 ACCOUNTANT = "prv"
 # Opacus searches the noise multiplier to an absolute tolerance of 0.01 by default: 10% at
@@ -46,6 +46,7 @@ class DPSettings:
             raise MiriskError(f"DP clipping norm must be positive, got {self.max_grad_norm}")
 
 
+@keeps_caller_generators
 def train_dp_sgd(
     module: nn.Module,
     dataset: TensorDataset,

@@ -31,7 +31,7 @@ from mirisk.errors import MiriskError
 from mirisk.validation import check_number
 from mirisk.fl.local_training import local_update
 from mirisk.fl.record import ServerRecord
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 OBJECTIVES = ("l2", "cosine")
 
@@ -84,6 +84,7 @@ class GradientInversion:
         check_number("the gradient attack's learning rate", self.learning_rate, 0, low_open=True)
         check_number("the gradient attack's total-variation weight", self.tv_weight, 0)
 
+    @keeps_caller_generators
     def run(self, record: ServerRecord, labels: torch.Tensor | None = None, seed: int = 0,
             progress: Callable[[int], None] | None = None) -> dict:
         """Reconstructions ``[n_images, C, H, W]`` (the best restart), the labels used, the

@@ -15,7 +15,7 @@ from torch import nn
 from mirisk.errors import MiriskError
 from mirisk.fl.local_training import local_update
 from mirisk.fl.record import PROTOCOLS, ServerRecord, l2_norm
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ def _quantised(value: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.round(value / scale) * scale
 
 
+@keeps_caller_generators
 def simulate_round(module: nn.Module, images: torch.Tensor, labels: torch.Tensor, architecture: str, n_classes: int,
                    settings: ClientSettings = ClientSettings(), defence: UpdateDefence = UpdateDefence(),
                    n_clients: int = 1, seed: int = 0) -> ServerRecord:

@@ -23,7 +23,7 @@ from torch.utils.data import TensorDataset
 from mirisk.data.tabular import TabularSchema
 from mirisk.defences.dp_sgd import DPSettings, train_dp_sgd
 from mirisk.errors import MiriskError
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 KINDS = ("linear", "gbm")
 # Per-patient gradients of the scaled squared error are ~0.2 in norm; clipping at 0.1 keeps
@@ -126,6 +126,7 @@ def dosing_metrics(true_dose: np.ndarray, predicted_dose: np.ndarray) -> dict[st
     return {"mae": float(error.mean()), "within_20pct": float(np.mean(error <= 0.2 * true_dose))}
 
 
+@keeps_caller_generators
 def train_tabular_regressor(
     train: pd.DataFrame,
     schema: TabularSchema,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ DP_TRAINING: dict[str, TrainingConfig] = {
 DP_GRAD_SAMPLE_MODE = {"softmax": "ghost", "mlp": "ghost", "cnn": "hooks", "lenet": "hooks"}
 
 
+@keeps_caller_generators
 def train_classifier(
     model: nn.Module,
     images: np.ndarray,

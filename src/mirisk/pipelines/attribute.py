@@ -15,7 +15,7 @@ from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, pr
 from mirisk.errors import MiriskError
 from mirisk.metrics.attribute import attribute_metrics
 from mirisk.models.tabular import TabularModel
-from mirisk.runtime import prepare_torch, versions
+from mirisk.runtime import keeps_caller_generators, prepare_torch, versions
 from mirisk.threats import AccessLevel, ThreatModel
 
 OUTCOME_SOURCES = ("true", "model")
@@ -65,6 +65,7 @@ def held_out_aux(records: pd.DataFrame, model: TabularModel, seed: int) -> tuple
     return records[~mask].reset_index(drop=True), records[mask].reset_index(drop=True)
 
 
+@keeps_caller_generators
 def run_attribute_attack(
     model: TabularModel, records: pd.DataFrame, aux: pd.DataFrame, setting: AttributeSetting
 ) -> AttributeReport:

@@ -28,7 +28,7 @@ from mirisk.pipelines.faces import (
     attacked_people, configured_miface, default_training, headline_identification, measure_face_reconstructions,
     train_face_target,
 )
-from mirisk.runtime import prepare_torch
+from mirisk.runtime import keeps_caller_generators, prepare_torch
 
 SWEEP_ATTACKS = ("white-box", "scores")
 
@@ -128,6 +128,7 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     return point
 
 
+@keeps_caller_generators
 def sweep_reconstructions(model: TargetModel, attack: str, iterations: int, seed: int,
                           count: int | None) -> AttackResult:
     """One of :data:`SWEEP_ATTACKS` run on ``model``, for all its people (``count`` None) or a

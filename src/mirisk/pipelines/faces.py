@@ -27,9 +27,10 @@ from mirisk.models.target import TargetModel
 from mirisk.models.training import (
     DEFAULT_TRAINING, DP_GRAD_SAMPLE_MODE, DP_MOMENTUM, DP_TRAINING, TrainingConfig, accuracy, train_classifier,
 )
-from mirisk.runtime import prepare_torch, versions
+from mirisk.runtime import keeps_caller_generators, prepare_torch, versions
 
 
+@keeps_caller_generators
 def train_face_target(
     architecture: str,
     dataset: ImageDataset,

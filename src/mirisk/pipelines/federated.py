@@ -20,7 +20,7 @@ from mirisk.fl.metrics import reconstruction_metrics
 from mirisk.fl.record import ServerRecord
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
 from mirisk.models.architectures import build_model
-from mirisk.runtime import prepare_torch, versions
+from mirisk.runtime import keeps_caller_generators, prepare_torch, versions
 
 THREAT_MODEL = ("white-box server (honest-but-curious): knows the global weights it sent, the update it received, "
                 "the number of images and the local schedule")
@@ -109,6 +109,7 @@ def attack_and_measure(attack: GradientInversion, record: ServerRecord, data: Im
     return result, metrics, ordered
 
 
+@keeps_caller_generators
 def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
                         progress: Callable[[int], None] | None = None) -> tuple[GradientAttackReport, ServerRecord]:
     """Simulate the round on freshly initialised weights (a round early in training, when

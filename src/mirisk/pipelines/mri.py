@@ -22,7 +22,7 @@ from mirisk.models.segmentation import (
     ARCHITECTURES, SegmentationTarget, build_segmenter, check_divisible, mean_dice,
 )
 from mirisk.models.training import TrainingConfig, train_classifier
-from mirisk.runtime import prepare_torch, versions
+from mirisk.runtime import keeps_caller_generators, prepare_torch, versions
 from mirisk.threats import AccessLevel, ThreatModel
 
 
@@ -55,6 +55,7 @@ class DecoderReport:
     ranks: np.ndarray
 
 
+@keeps_caller_generators
 def train_segmentation_target(architecture: str, data: SliceDataset, settings: SegmenterSettings,
                               seed: int = 0) -> SegmentationTarget:
     """A segmenter trained on every slice of ``data``."""
@@ -162,6 +163,7 @@ def fold_subjects(data: SliceDataset, n_subjects: int, folds: int, seed: int) ->
     return chosen, [list(group) for group in np.array_split(np.array(chosen), folds)]
 
 
+@keeps_caller_generators
 def decoder_protocol(
     data: SliceDataset,
     architecture: str = "unet",
