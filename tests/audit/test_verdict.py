@@ -52,15 +52,28 @@ def test_an_interval_across_a_threshold_is_said():
     assert "interval spans high to critical" in reason
 
 
-def test_tabular_levels_use_the_advantage_on_training_records():
-    def metrics(accuracy, prior):
-        part = {"accuracy": accuracy, "baseline_accuracy": prior, "population_accuracy": prior}
-        return {**part, "train": part}
+def tabular_metrics(accuracy: float, prior: float, population: float | None = None) -> dict:
+    part = {"n": 2805, "accuracy": accuracy, "baseline_accuracy": prior,
+            "population_accuracy": prior if population is None else population}
+    return {**part, "train": part}
 
-    assert tabular_attack_level(metrics(0.70, 0.37))[0] == "critical"
-    assert tabular_attack_level(metrics(0.53, 0.37))[0] == "high"
-    assert tabular_attack_level(metrics(0.41, 0.37))[0] == "elevated"
-    assert tabular_attack_level(metrics(0.38, 0.37))[0] == "low"
+
+def test_tabular_levels_use_the_advantage_on_training_records():
+    assert tabular_attack_level(tabular_metrics(0.70, 0.37))[0] == "critical"
+    assert tabular_attack_level(tabular_metrics(0.53, 0.37))[0] == "high"
+    assert tabular_attack_level(tabular_metrics(0.41, 0.37))[0] == "elevated"
+    assert tabular_attack_level(tabular_metrics(0.38, 0.37))[0] == "low"
+
+
+def test_what_population_data_give_without_the_model_is_not_counted_as_the_models_leak():
+    # IWPC: the learned attack matches a classifier on the attacker's population sample
+    level, reason = tabular_attack_level(tabular_metrics(0.675, 0.367, population=0.676))
+    assert level == "low"
+    assert "population sample" in reason and "against the prior alone this would be critical" in reason
+    level, reason = tabular_attack_level(tabular_metrics(0.782, 0.367, population=0.676))  # gbm, the model's own dose
+    assert level == "high" and "the model adds +11%" in reason and "95% CI" in reason
+    # a population classifier below the prior does not lower the bar
+    assert tabular_attack_level(tabular_metrics(0.70, 0.37, population=0.2))[0] == "critical"
 
 
 def test_a_threat_model_inherits_the_attacks_of_less_revealing_access():

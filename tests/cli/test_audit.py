@@ -198,7 +198,12 @@ def test_tabular_audit_measures_band_serving_and_dp(iwpc_linear, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert set(report["threat_models_skipped"]) == {"white-box", "top-k"}
-    assert report["verdict"]["by_threat_model"]["scores"]["level"] in ("high", "critical")
+    scores = report["verdict"]["by_threat_model"]["scores"]
+    # The genotype is inferred far above the prior, but a classifier on the attacker's
+    # population sample does as well without the model (BENCHMARKS.md): not this model's leak.
+    assert scores["level"] == "low" and "population sample" in scores["reason"], scores
+    learned = next(attack for attack in report["attacks"] if attack["id"] == "scores-learned")["reason"]
+    assert "against the prior alone this would be critical" in learned, learned
     actions = [item["action"] for item in report["recommendations"]]
     assert "Serve output bands instead of values." in actions and any("DP-SGD" in action for action in actions)
     assert [point["epsilon"] for point in report["defences"]["dp_sweep"]] == [1.0, 0.1, None]

@@ -17,7 +17,11 @@ all subjects, against chance c = 1/subjects, with the image thresholds above.
 Federated round (per gradient attack, on the replayed round): re-identification top-1 p of
 the client images' people among everyone's other images, against chance c = 1/people, with
 the image thresholds above.
-Tabular (per attack): the advantage a = accuracy - prior-only accuracy on training records:
+Tabular (per attack): the advantage a of the attack's accuracy on training records over the
+stronger of its two baselines: the prior only, and a classifier trained on the attacker's
+population sample with no model (what population data reveal anyway; Jayaraman & Evans,
+CCS 2022). The reason also gives the advantage over the prior alone, and says so where the
+population sample alone would have reached the same level:
   critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
 A threat model's verdict is the worst over the attacks at its access level or any less
 revealing one (an attacker with scores can also use the top label); a threat model the
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
+from mirisk.metrics.intervals import wilson_interval
 from mirisk.threats import AccessLevel
 
 LEVELS = ("low", "elevated", "high", "critical")
@@ -120,14 +125,27 @@ def federated_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     return identification_level(p, chance), reason
 
 
+def advantage_level(advantage: float) -> str:
+    """The tabular level of an attack's advantage over its baseline (in accuracy)."""
+    return ("critical" if advantage >= 0.25 else "high" if advantage >= 0.10
+            else "elevated" if advantage >= 0.03 else "low")
+
+
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
+    """Level and reason for one attribute attack: its advantage over the stronger baseline."""
     train = metrics["train"] or metrics
-    advantage = train["accuracy"] - train["baseline_accuracy"]
-    level = ("critical" if advantage >= 0.25 else "high" if advantage >= 0.10
-             else "elevated" if advantage >= 0.03 else "low")
-    return level, (f"accuracy {train['accuracy']:.0%} on training records vs {train['baseline_accuracy']:.0%} prior only "
-                   f"({advantage:+.0%}); a classifier on the attacker's population sample alone gets "
-                   f"{train['population_accuracy']:.0%}")
+    accuracy, prior, population = train["accuracy"], train["baseline_accuracy"], train["population_accuracy"]
+    advantage = accuracy - max(prior, population)
+    level = advantage_level(advantage)
+    low, high = wilson_interval(round(accuracy * train["n"]), train["n"])
+    reason = (f"accuracy {accuracy:.0%} [95% CI {low:.0%}, {high:.0%}] on training records vs {prior:.0%} prior only "
+              f"({accuracy - prior:+.0%}) and {population:.0%} for a classifier on the attacker's population sample "
+              f"alone, with no model: the model adds {advantage:+.0%} over the stronger of the two")
+    prior_level = advantage_level(accuracy - prior)
+    if level_index(prior_level) > level_index(level):
+        reason += (f"; against the prior alone this would be {prior_level}, but the population sample alone "
+                   f"reaches {population:.0%} without the model (a property of the data, not a leak by this model)")
+    return level, reason
 
 
 AttackLevel = Callable[[dict[str, Any]], tuple[str, str]]
