@@ -53,8 +53,9 @@ def test_an_interval_across_a_threshold_is_said():
 
 
 def tabular_metrics(accuracy: float, prior: float, population: float | None = None) -> dict:
-    part = {"n": 2805, "accuracy": accuracy, "baseline_accuracy": prior,
-            "population_accuracy": prior if population is None else population}
+    part = {"n": 2805, "accuracy": accuracy, "baseline_accuracy": prior, "ideal_accuracy": 0.67,
+            "population_accuracy": prior if population is None else population, "mcc": 0.3, "gmean": 0.5,
+            "recall": {}}
     return {**part, "train": part}
 
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
-from mirisk.metrics.intervals import wilson_interval
+from mirisk.metrics.attribute import AttributeLeak
 from mirisk.threats import AccessLevel
 
 LEVELS = ("low", "elevated", "high", "critical")
@@ -133,11 +133,11 @@ def advantage_level(advantage: float) -> str:
 
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one attribute attack: its advantage over the stronger baseline."""
-    train = metrics["train"] or metrics
-    accuracy, prior, population = train["accuracy"], train["baseline_accuracy"], train["population_accuracy"]
-    advantage = accuracy - max(prior, population)
+    leak = AttributeLeak.from_json(metrics["train"] or metrics)
+    accuracy, prior, population = leak.accuracy, leak.baseline_accuracy, leak.population_accuracy
+    advantage = leak.model_advantage
     level = advantage_level(advantage)
-    low, high = wilson_interval(round(accuracy * train["n"]), train["n"])
+    low, high = leak.accuracy_ci
     reason = (f"accuracy {accuracy:.0%} [95% CI {low:.0%}, {high:.0%}] on training records vs {prior:.0%} prior only "
               f"({accuracy - prior:+.0%}) and {population:.0%} for a classifier on the attacker's population sample "
               f"alone, with no model: the model adds {advantage:+.0%} over the stronger of the two")

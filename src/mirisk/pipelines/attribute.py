@@ -96,7 +96,7 @@ def run_attribute_attack(
 
     def measured(mask: np.ndarray) -> dict[str, Any]:
         return attribute_metrics(truth[mask], predicted[mask], task.classes, baseline[mask], ideal_predictions[mask],
-                                 population_predictions[mask])
+                                 population_predictions[mask]).to_json()
 
     metrics = measured(np.ones(len(records), dtype=bool))
     metrics["train"] = measured(members) if members.any() else None
