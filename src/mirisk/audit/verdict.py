@@ -20,8 +20,8 @@ the image thresholds above.
 Tabular (per attack): the advantage a of the attack's accuracy on training records over the
 stronger of its two baselines: the prior only, and a classifier trained on the attacker's
 population sample with no model (what population data reveal anyway; Jayaraman & Evans,
-CCS 2022). The reason also gives the advantage over the prior alone, and says so where the
-population sample alone would have reached the same level:
+CCS 2022). The reason also gives the advantage over the prior alone, and the level that
+would give where it is higher, with why it does not count:
   critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
 A threat model's verdict is the worst over the attacks at its access level or any less
 revealing one (an attacker with scores can also use the top label); a threat model the
