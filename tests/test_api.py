@@ -17,6 +17,7 @@ import mirisk
 import mirisk.api
 from mirisk import artifacts
 from mirisk.cli import app
+from mirisk.metrics.judge_cache import CACHE_VARIABLE
 from mirisk.models import save_target
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ TOML = "".join(f"{key} = {json.dumps(value).lower()}\n" for key, value in SETTIN
 @pytest.fixture(scope="module")
 def in_memory(targets, tmp_path_factory):
     """The audit of the softmax face model in memory, in an empty working folder, with
-    mirisk's evidence writer refused."""
+    mirisk's evidence writer refused (and the judge's opt-in disk cache off)."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("an in-memory audit wrote a file")
@@ -36,6 +37,7 @@ def in_memory(targets, tmp_path_factory):
     empty = tmp_path_factory.mktemp("cwd")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(artifacts, "tempfile", SimpleNamespace(mkstemp=refuse))
+        patch.delenv(CACHE_VARIABLE, raising=False)
         patch.chdir(empty)
         report = mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box,scores",
                               config=SETTINGS)
@@ -73,7 +75,7 @@ def test_saving_writes_a_resumable_owner_only_folder(in_memory, targets, tmp_pat
     resumed = []
     again = mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box,scores", config=SETTINGS,
                          out=out, on_unit=lambda unit, done: resumed.append(done))
-    assert resumed == [True, True] and again.document["verdict"] == in_memory.document["verdict"]
+    assert resumed == [True, True, True] and again.document["verdict"] == in_memory.document["verdict"]
     assert (out / "report.json").is_file()
 
 

@@ -15,11 +15,14 @@ def test_accesses_are_parsed_in_canonical_order():
         parse_accesses("gray-box")
 
 
-def test_image_plan_has_one_attack_per_threat_model():
+def test_image_plan_has_an_attack_per_threat_model_and_mi_face_from_two_starts():
     plan = build_plan("image", parse_accesses("white-box,scores,top-k,label-only"), 500, {"top_k": 5})
-    assert [unit.id for unit in plan.units] == ["white-box-miface", "scores-blackbox", "top5-blackbox",
-                                                "label-only-repulsion"]
-    assert plan.units[1].params["budget"] == 500 and plan.units[2].policy == "topk:5"
+    assert [unit.id for unit in plan.units] == ["white-box-miface", "white-box-miface-grey", "scores-blackbox",
+                                                "top5-blackbox", "label-only-repulsion"]
+    assert plan.units[1].params["start"] == 0.5 and "start" not in plan.units[0].params
+    assert plan.units[2].params["budget"] == 500 and plan.units[3].policy == "topk:5"
+    assert "white-box-miface-grey" not in [unit.id for unit in build_plan("image", parse_accesses("scores"), None,
+                                                                           {}).units]
 
 
 def test_tabular_plan_skips_what_does_not_apply_and_says_why():

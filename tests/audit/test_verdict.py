@@ -81,6 +81,7 @@ def test_a_threat_model_inherits_the_attacks_of_less_revealing_access():
     plan = build_plan("image", parse_accesses("white-box,scores,label-only"), None, {})
     results = {
         "white-box-miface": {"metrics": image_metrics(0.05)},
+        "white-box-miface-grey": {"metrics": image_metrics(0.04)},
         "scores-blackbox": {"metrics": image_metrics(0.02)},
         "label-only-repulsion": {"metrics": image_metrics(0.3)},
     }

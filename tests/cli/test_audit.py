@@ -73,6 +73,10 @@ def test_report_has_the_schemas_fields_and_a_verdict_per_threat_model(audited):
     assert "Model-inversion risk" in output and "report.html" in output
     unit = json.loads((out / "attacks" / "white-box-miface" / "result.json").read_text())
     assert report["plan"]["settings"]["people"] == 10 and unit["n_targets"] == 10
+    grey = json.loads((out / "attacks" / "white-box-miface-grey" / "result.json").read_text())
+    assert (unit["settings"]["start"], grey["settings"]["start"]) == (0.0, 0.5)
+    assert report["verdict"]["by_threat_model"]["white-box"]["evidence"][:2] == ["white-box-miface",
+                                                                               "white-box-miface-grey"]
     assert "seeded sample of\n  10 of the model's 40 people" in (out / "report.html").read_text()
 
 
@@ -138,7 +142,7 @@ def test_resume_skips_finished_attacks(audited, softmax_dir, dp_config, tmp_path
     result = runner.invoke(app, ["audit", "--model", str(softmax_dir), "--out", str(copy), "--config", str(dp_config)])
     assert result.exit_code == 0, result.output
     assert dp_sweep.stat().st_mtime_ns == dp_written  # the DP retrain is not repeated either
-    assert result.output.count("already done (resumed)") == 3 and "top3-blackbox: done" in result.output
+    assert result.output.count("already done (resumed)") == 4 and "top3-blackbox: done" in result.output
     for path in (copy / "attacks").glob("*/result.json"):
         if path.parent.name != "top3-blackbox":
             assert path.stat().st_mtime_ns == before[path.parent.name]
@@ -354,7 +358,7 @@ def test_report_renders_in_a_real_browser(audited, tmp_path):
     assert f'level-{report["verdict"]["overall"]}' in dom and 'id="verdict"' in dom
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
-    assert total == loaded == 10  # the attack chart, four reconstruction grids, four lineups and the DP-SGD chart
+    assert total == loaded == 12  # the attack chart, five reconstruction grids, five lineups and the DP-SGD chart
     for attack in report["attacks"]:
         assert f'id="lineup-{attack["id"]}"' in dom
     assert 'id="judges"' in dom and "label-permuted" in dom
