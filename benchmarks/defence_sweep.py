@@ -27,7 +27,7 @@ from mirisk.pipelines.faces import (
     default_training, headline_identification, measure_face_reconstructions, train_face_target,
 )
 from mirisk.runtime import prepare_torch
-from seeded_runs import pooled_rate, seeded_runs, write_results
+from seeded_runs import judged_line, pooled_rate, seeded_runs, write_results
 
 EPSILONS = (None, 50.0, 8.0, 1.0)
 DEFENCES = "weight-decay=0.01,dropout=0.5,early-stopping=5,label-smoothing=0.1,label-smoothing=-0.05"
@@ -88,11 +88,7 @@ def main() -> None:
     summary = summarise(runs)
     write_results(args, "runs", runs, summary, epsilons=list(EPSILONS), defences=DEFENCES)
     for row in summary:
-        judge, reid = row["judge_top1"], row["reid_top1"]
-        print(f"{row['defence']:40s} {row['attack']:9s} acc {row['test_accuracy_mean']:.1%} judge {judge['rate']:.1%} "
-              f"[{judge['ci'][0]:.1%}, {judge['ci'][1]:.1%}] faces {row['face_rate']['rate']:.0%} "
-              f"re-ID {reid['rate']:.1%} [{reid['ci'][0]:.1%}, {reid['ci'][1]:.1%}] "
-              f"pixel {row['identification_top1']['rate']:.1%}")
+        print(f"{row['defence']:40s} {row['attack']:9s} acc {row['test_accuracy_mean']:.1%} {judged_line(row)}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.faces import configured_miface, default_training, measure_face_reconstructions, train_face_target
 from mirisk.runtime import prepare_torch, versions
-from seeded_runs import pooled_rate
+from seeded_runs import judged_line, pooled_rate
 
 POLICIES = {"scores": "scores", "topk": "topk:3", "label": "label"}
 
@@ -72,11 +72,7 @@ def pooled(rows: list[dict], key: str) -> dict:
 
 def summary_line(row: dict) -> str:
     """One pooled row: the judge beside its baseline, face rate, re-identification, pixel evaluator."""
-    judge, base = row["judge_top1"], row["baseline_judge_top1"]
-    return (f"{row['arch']:8s} {row['attack']:13s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
-            f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
-            f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
-            f"pixel {row['pixel_top1']['rate']:.1%}")
+    return f"{row['arch']:8s} {row['attack']:13s} {judged_line(row, 'pixel_top1')}"
 
 
 def main() -> None:

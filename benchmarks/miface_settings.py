@@ -25,7 +25,7 @@ from mirisk.data import load_faces
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.faces import default_training, measure_face_reconstructions, train_face_target
 from mirisk.runtime import prepare_torch, versions
-from seeded_runs import pooled_rate
+from seeded_runs import judged_line, pooled_rate
 
 SETTINGS = {
     "paper: lambda 0.1, 1000 steps": MIFace(iterations=1000, learning_rate=0.1),
@@ -89,11 +89,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"settings": vars(args), "summary": summary, "rows": rows,
                                           "versions": versions()}, indent=2) + "\n", encoding="utf-8")
     for row in summary:
-        judge, reid = row["judge_top1"], row["reid_top1"]
-        print(f"{row['model']:8s} {row['setting']:40s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
-              f"{judge['ci'][1]:.1%}] base {row['baseline_judge_top1']['rate']:.1%} faces "
-              f"{row['face_rate']['rate']:.0%} re-ID {reid['rate']:.1%} base {row['baseline_reid_top1']['rate']:.1%} "
-              f"pixel {row['pixel_top1']['rate']:.1%} SSIM {row['ssim_mean']:.3f} steps {row['steps_mean']:.0f}")
+        print(f"{row['model']:8s} {row['setting']:40s} {judged_line(row, 'pixel_top1')} SSIM {row['ssim_mean']:.3f} "
+              f"steps {row['steps_mean']:.0f}")
 
 
 if __name__ == "__main__":

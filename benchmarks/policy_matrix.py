@@ -25,7 +25,7 @@ from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.faces import default_training, train_face_target
 from mirisk.pipelines.matrix import PolicyMatrix
 from mirisk.runtime import prepare_torch
-from seeded_runs import pooled_rate, seeded_runs, write_results
+from seeded_runs import judged_line, pooled_rate, seeded_runs, write_results
 
 ATTACKS = ("white-box", "blackbox-scores", "labelonly")
 RATES = ("judge_top1", "baseline_judge_top1", "reid_top1", "baseline_reid_top1", "face_rate", "identification_top1")
@@ -77,11 +77,7 @@ def main() -> None:
     summary = summarise(matrices)
     write_results(args, "matrices", matrices, summary)
     for row in summary:
-        judge, base = row["judge_top1"], row["baseline_judge_top1"]
-        print(f"{row['policy']:24s} {row['attack']:16s} judge {judge['rate']:.1%} [{judge['ci'][0]:.1%}, "
-              f"{judge['ci'][1]:.1%}] base {base['rate']:.1%} faces {row['face_rate']['rate']:.0%} "
-              f"re-ID {row['reid_top1']['rate']:.1%} (base {row['baseline_reid_top1']['rate']:.1%}) "
-              f"pixel {row['identification_top1']['rate']:.1%}")
+        print(f"{row['policy']:24s} {row['attack']:16s} {judged_line(row)}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,21 @@ def pooled_rate(rates: list[float], trials_each: list[int]) -> dict:
     return {"rate": hits / trials, "ci": list(wilson_interval(hits, trials)), "trials": trials, "per_seed": rates}
 
 
+def judged_line(row: dict, pixel: str = "identification_top1") -> str:
+    """A pooled row as the benchmarks print it: the judge's top-1 with its interval, face
+    rate, held-out re-ID with its interval, each twin's rate where the row has it, and the
+    pixel evaluator (under the key ``pixel``)."""
+    def with_interval(rate: dict) -> str:
+        return f"{rate['rate']:.1%} [{rate['ci'][0]:.1%}, {rate['ci'][1]:.1%}]"
+
+    def twin(key: str) -> str:
+        return f" (twin {row[key]['rate']:.1%})" if key in row else ""
+
+    return (f"judge {with_interval(row['judge_top1'])}{twin('baseline_judge_top1')} "
+            f"faces {row['face_rate']['rate']:.0%} re-ID {with_interval(row['reid_top1'])}"
+            f"{twin('baseline_reid_top1')} pixel {row[pixel]['rate']:.1%}")
+
+
 def seeded_runs(args: argparse.Namespace, key: str, run_seed: Callable[[int], dict]) -> list[dict]:
     """The runs under ``key`` of the outputs in ``args.runs_from``, or one ``run_seed(seed)``
     per seed of ``args.seeds``."""
