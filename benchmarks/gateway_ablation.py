@@ -5,7 +5,10 @@ a no-op or an older variant, loaded side by side with the bare server on one cor
 Variants (comma-separated, combine with +):
 - ``full``: the gateway as shipped;
 - ``no-digest``: no digest of the inputs;
-- ``no-input-checks``: JSON decoding only, no shape/range/NaN checks;
+- ``no-input-checks``: JSON decoding only, no size, numbers-only, shape, range or NaN checks;
+- ``no-body-checks``: no size and numbers-only scans of the body's bytes (the rest checked);
+- ``no-deadlines``: uvicorn's own h11 protocol, without the head and body deadlines;
+- ``no-rate-headers``: no RateLimit and Retry-After fields on answers;
 - ``no-histogram``: no latency histogram;
 - ``no-decision``: no SQLite decision at all (nothing logged, nothing spent);
 - ``one-turn``: group commit within one turn of the event loop instead of two;
@@ -27,19 +30,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-VARIANTS = ("full", "no-digest", "no-input-checks", "no-histogram", "no-decision", "one-turn", "no-group", "shell")
+VARIANTS = ("full", "no-digest", "no-input-checks", "no-body-checks", "no-deadlines", "no-rate-headers", "no-histogram", "no-decision", "one-turn", "no-group", "shell")
 
 
 def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
-    """`mirisk serve --detector off --policy label` with the parts in ``variant`` changed."""
+    """`mirisk serve --detector off --policy label` (its server limits too) with the parts in
+    ``variant`` changed."""
     import numpy as np
     import orjson
     import torch
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from mirisk.gateway import group_commit, service
+    from mirisk.gateway import group_commit, inputs, service
     from mirisk.gateway.app import create_app
+    from mirisk.gateway.http_server import ServerLimits, server_config
     from mirisk.gateway.ledger import Decision, settle_all
     from mirisk.models.store import load_target
     from mirisk.runtime import prepare_torch
@@ -50,6 +55,11 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     if "no-input-checks" in parts:
         service.parse_inputs = lambda body, contract: np.asarray(
             orjson.loads(body)["inputs"], dtype=np.float32).reshape(-1, *contract.input_shape)
+    if "no-body-checks" in parts:
+        inputs.check_size = lambda body, contract: None
+        inputs.check_only_numbers = lambda body: None
+    if "no-rate-headers" in parts:
+        service.rate_headers = lambda decision: {}
 
     async def no_decision(self, settlement):
         return Decision("answered", 200, queries_left=None, request_id=0)
@@ -69,7 +79,8 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
         if part in parts:
             group_commit.GroupCommitter.settle = settle
 
-    async def shell(self, token, body):
+    async def shell(self, incoming):
+        body = await incoming.read_body()
         batch = np.asarray(orjson.loads(body)["inputs"], dtype=np.float32).reshape(-1, *self.contract.input_shape)
         with torch.inference_mode():
             outputs = torch.softmax(self.model.target.module(torch.from_numpy(batch)), 1)
@@ -82,7 +93,10 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     gateway = service.Gateway(load_target(model_dir), Path(db), service.GatewaySettings(policy="label"))
     if "no-histogram" in parts:
         gateway.metrics.latency.observe = lambda seconds: None
-    uvicorn.run(create_app(gateway), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = server_config(create_app(gateway), "127.0.0.1", port, ServerLimits())
+    if "no-deadlines" in parts:
+        config.http = "h11"
+    uvicorn.Server(config).run()
 
 
 def main() -> None:

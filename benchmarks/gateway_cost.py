@@ -24,7 +24,7 @@ from mirisk.data import load_faces
 from mirisk.gateway.database import connect
 from mirisk.gateway.detector import calibrate
 from mirisk.gateway.keys import create_key
-from mirisk.gateway.service import Gateway, GatewaySettings
+from mirisk.gateway.service import Gateway, GatewaySettings, Incoming
 from mirisk.pipelines.faces import train_face_target
 from mirisk.runtime import prepare_torch
 
@@ -57,9 +57,15 @@ def main() -> None:
             outputs = torch.softmax(network(torch.from_numpy(batch.reshape(len(batch), *target.input_shape))), 1)
         return orjson.dumps({"outputs": outputs.numpy()}, option=orjson.OPT_SERIALIZE_NUMPY)
 
+    def incoming(body: bytes) -> Incoming:
+        async def read_body() -> bytes:
+            return body
+        return Incoming(key, "127.0.0.1", read_body)
+
     async def through_gateway(n: int) -> None:  # one request at a time: every commit serves one request
         for i in range(n):
-            await gateway.predict(key, bodies[i % 40])
+            reply = await gateway.predict(incoming(bodies[i % 40]))
+            assert reply.status == 200, reply.body
 
     for i in range(200):  # warm-up
         bare(bodies[i % 40])

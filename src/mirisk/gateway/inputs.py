@@ -69,8 +69,10 @@ def check_size(body: bytes, contract: InputContract) -> None:
     bytes alone, before the JSON parser builds a single list."""
     lists, values = contract.max_arrays, contract.max_values
     characters = np.frombuffer(body, dtype=np.uint8)  # a vectorised count: 3x faster than bytes.count
+    # Each comma of valid JSON is followed by a value of at least one byte, so a body of at
+    # most 2 x values bytes cannot hold too many (16 faces: 1.7 MB, a 0.36 ms count skipped).
     if np.count_nonzero(characters == OPEN) > lists or (
-            len(body) > values and np.count_nonzero(characters == COMMA) > values):  # fewer bytes: fewer commas
+            len(body) > 2 * values and np.count_nonzero(characters == COMMA) > values):
         raise BadRequest(413, f"the body holds more arrays or values than {contract.max_batch} inputs of "
                               f"{contract.shape_text} can; send at most {contract.max_batch} inputs per request")
 
