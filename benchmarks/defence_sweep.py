@@ -24,7 +24,7 @@ from mirisk.pipelines.face_sweep import (
     SWEEP_ATTACKS, epsilon_recipes, face_sweep, parse_recipes, sweep_reconstructions,
 )
 from mirisk.pipelines.faces import (
-    default_training, headline_identification, measure_face_reconstructions, train_face_target,
+    default_training, measure_face_reconstructions, train_face_target,
 )
 from mirisk.runtime import prepare_torch
 from seeded_runs import judged_line, pooled_rate, seeded_runs, write_results
@@ -49,7 +49,7 @@ def seed_run(args: argparse.Namespace, seed: int, faces) -> dict:
              "train_accuracy": twin.metrics["train_accuracy"], "test_accuracy": twin.metrics["test_accuracy"]}
     for attack in SWEEP_ATTACKS:  # the twin's reconstructions, judged against the target's split and gallery
         result = sweep_reconstructions(twin, attack, iterations[attack], seed, args.people)
-        point[attack] = headline_identification(measure_face_reconstructions(target, faces, result, seed=seed).metrics)
+        point[attack] = measure_face_reconstructions(target, faces, result, seed=seed).identification.headline()
     return {"seed": seed, "n_targets": args.people or faces.n_classes, "points": [*points, point]}
 
 

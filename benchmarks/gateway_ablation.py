@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 VARIANTS = ("full", "no-digest", "no-input-checks", "no-body-checks", "no-deadlines", "no-rate-headers", "no-histogram", "no-decision", "one-turn", "no-group", "shell")
@@ -39,12 +38,11 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     import numpy as np
     import orjson
     import torch
-    import uvicorn
     from threadpoolctl import threadpool_limits
 
     from mirisk.gateway import group_commit, inputs, service
     from mirisk.gateway.app import create_app
-    from mirisk.gateway.http_server import ServerLimits, server_config
+    from mirisk.gateway.http_server import ServerLimits, run_server, server_config
     from mirisk.gateway.ledger import Decision, settle_all
     from mirisk.models.store import load_target
     from mirisk.runtime import prepare_torch
@@ -96,7 +94,7 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     config = server_config(create_app(gateway), "127.0.0.1", port, ServerLimits())
     if "no-deadlines" in parts:
         config.http = "h11"
-    uvicorn.Server(config).run()
+    run_server(config)
 
 
 def main() -> None:
@@ -113,19 +111,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import gateway_overhead as bench
 
-    from mirisk.data import load_faces
-    from mirisk.gateway.database import connect
-    from mirisk.gateway.keys import create_key
-    from mirisk.models.store import save_target
-    from mirisk.pipelines.faces import train_face_target
-
-    faces = load_faces(None)
-    work = Path(tempfile.mkdtemp(prefix="mirisk-gateway-ablation-"))
-    connection = connect(work / "gateway.db")
-    _, key = create_key(connection, label="benchmark", policy="scores", budget=10**12, window="1d")
-    connection.close()
-    model = save_target(train_face_target("softmax", faces), work / "softmax")
-    bodies = bench.write_bodies(faces.images, 1, work / "bodies")
+    work, key, model, bodies = bench.one_face_setup("mirisk-gateway-ablation-")
     load = {"bodies": bodies, "connections": 8, "key": key}
     for variant in args.variants.split(","):
         if not set(variant.split("+")) <= set(VARIANTS):

@@ -21,6 +21,7 @@ Needs wrk (Debian package `wrk`). Run:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -93,6 +94,8 @@ def bare_server(model_dir: str, port: int) -> None:
         return Response(orjson.dumps({"outputs": outputs.numpy()}, option=orjson.OPT_SERIALIZE_NUMPY),
                         media_type="application/json")
 
+    gc.collect()
+    gc.freeze()  # as `mirisk serve` does (mirisk.gateway.http_server.run_server)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -119,9 +122,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def launch(command: list[str], port: int) -> subprocess.Popen:
+def launch(command: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server on the server's CPU and wait until it answers on ``port``."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                               preexec_fn=pinned(cpu_sets()[0]))
+                               preexec_fn=pinned(cpu_sets()[0]), env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -178,6 +182,18 @@ def write_bodies(images: np.ndarray, batch: int, folder: Path) -> Path:
         (folder / f"body{i}.json").write_bytes(
             orjson.dumps({"inputs": chosen.reshape(batch, -1)}, option=orjson.OPT_SERIALIZE_NUMPY))
     return folder
+
+
+def one_face_setup(prefix: str) -> tuple[Path, str, Path, Path]:
+    """A work folder with a gateway database holding one benchmark key, the softmax model
+    saved in it and 40 one-face request bodies: (folder, key, model, bodies)."""
+    faces = load_faces(None)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    connection = connect(work / "gateway.db")
+    _, key = create_key(connection, label="benchmark", policy="scores", budget=10**12, window="1d")
+    connection.close()
+    model = save_target(train_face_target("softmax", faces), work / "softmax")
+    return work, key, model, write_bodies(faces.images, 1, work / "bodies")
 
 
 def server_command(name: str, model: Path, db: Path, port: int) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.basis import LatentBasis, dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.generative import GenerativeInversion
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
@@ -40,8 +42,8 @@ ATTACKS = ("gmi", "latent-scores", "latent-label", "miface", "dct-scores", "dct-
 def attack_runner(name: str, people: torch.Tensor, args: argparse.Namespace, seed: int, prior):
     """A function that runs attack ``name`` on a model, the same for the target and its twin."""
     if name == "gmi":
-        gmi = GenerativeInversion(iterations=args.gmi_iterations)
-        return lambda model: gmi.run(WhiteBoxAccess(model), people, prior, generator=torch.Generator().manual_seed(seed))
+        gmi = GenerativeInversion(iterations=args.gmi_iterations, prior=prior)
+        return lambda model: gmi.run(WhiteBoxAccess(model), people, generator=seeded(seed))
     if name == "miface":
         miface = configured_miface(iterations=args.miface_iterations)
         return lambda model: miface.run(WhiteBoxAccess(model), people)
@@ -54,7 +56,7 @@ def attack_runner(name: str, people: torch.Tensor, args: argparse.Namespace, see
 
     def run(model: TargetModel):
         basis = LatentBasis(prior) if latent else dct_basis(model.input_shape)
-        return attack.run(Oracle(model, parse_policy(policy)), people, basis, seed=seed)
+        return replace(attack, basis=basis).run(Oracle(model, parse_policy(policy)), people, generator=seeded(seed))
 
     return run
 

@@ -22,8 +22,8 @@ import torch
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import load_faces
 from mirisk.models.target import TargetModel
@@ -45,7 +45,7 @@ def attack_runner(name: str, people: torch.Tensor, args: argparse.Namespace, see
               else ScoreBlackBox(iterations=args.blackbox_iterations))
 
     def run(model: TargetModel):
-        return attack.run(Oracle(model, parse_policy(POLICIES[name])), people, dct_basis(model.input_shape), seed=seed)
+        return attack.run(Oracle(model, parse_policy(POLICIES[name])), people, generator=seeded(seed))
 
     return run
 

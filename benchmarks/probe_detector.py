@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.attacks.basis import dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.data import ImageDataset, load_faces
 from mirisk.data.split import split_per_subject
@@ -90,7 +92,7 @@ def main() -> None:
         for seed in range(args.seeds):
             watched = WatchedOracle(Oracle(target, parse_policy(policy)), detector, batch=64, key_id=f"{name}-{seed}")
             search = ScoreBlackBox(iterations=5) if kind == "blackbox" else BoundaryRepulsion(iterations=5)
-            search.run(watched, torch.arange(PRIVATE_PEOPLE), bases[basis], seed=seed)
+            replace(search, basis=bases[basis]).run(watched, torch.arange(PRIVATE_PEOPLE), generator=seeded(seed))
             flagged_at.append(watched.flagged_at)
         caught = [q for q in flagged_at if q is not None]
         attacks[name] = {"true_positive_rate": len(caught) / len(flagged_at),

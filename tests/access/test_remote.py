@@ -6,8 +6,8 @@ import torch
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.remote import GatewayRefused, RemoteOracle
-from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import connect
@@ -23,9 +23,9 @@ def test_label_only_through_the_gateway_matches_the_in_process_oracle(server, se
     _, token = server.new_key(policy="label")
     remote = RemoteOracle(server.url, token)
     assert (remote.input_shape, remote.n_classes, remote.policy.spec) == (target.input_shape, 40, "label")
-    attack, basis = BoundaryRepulsion(iterations=3, init_rounds=3, init_batch=64, points=8), dct_basis(target.input_shape)
-    over_http = attack.run(remote, PEOPLE, basis, seed=0)
-    in_process = attack.run(Oracle(target, parse_policy("label")), PEOPLE, basis, seed=0)
+    attack = BoundaryRepulsion(iterations=3, init_rounds=3, init_batch=64, points=8)
+    over_http = attack.run(remote, PEOPLE, generator=seeded(0))
+    in_process = attack.run(Oracle(target, parse_policy("label")), PEOPLE, generator=seeded(0))
     assert over_http.queries_used == in_process.queries_used == remote.queries_used > 0
     assert torch.equal(over_http.reconstructions, in_process.reconstructions)
     assert over_http.settings["start_found"] == in_process.settings["start_found"]
@@ -34,7 +34,7 @@ def test_label_only_through_the_gateway_matches_the_in_process_oracle(server, se
 def test_the_score_attack_is_stopped_by_the_budget_and_flagged(server, served_model):
     key_id, token = server.new_key(policy="scores", budget=600)
     remote = RemoteOracle(server.url, token)
-    result = ScoreBlackBox(iterations=50, samples=5).run(remote, PEOPLE, dct_basis(remote.input_shape), seed=0)
+    result = ScoreBlackBox(iterations=50, samples=5).run(remote, PEOPLE, generator=seeded(0))
     assert result.settings["budget"] == 600 and result.queries_used == 600 and remote.remaining == 0
     assert set(result.stop_reasons) == {"budget"}
     database = connect(server.db)
@@ -59,7 +59,7 @@ def test_a_gateway_that_blocks_the_key_stops_the_attack_with_its_best_so_far(ser
     try:
         _, token = blocking.new_key(policy="scores")
         remote = RemoteOracle(blocking.url, token)
-        result = ScoreBlackBox(iterations=20, samples=5).run(remote, PEOPLE, dct_basis(remote.input_shape), seed=0)
+        result = ScoreBlackBox(iterations=20, samples=5).run(remote, PEOPLE, generator=seeded(0))
     finally:
         blocking.stop()
     assert set(result.stop_reasons) == {"gateway-blocked"}

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from mirisk.attacks.decoder import DecoderInversion, DecoderSettings, SegmentationOracle
+from mirisk.access.segmentation import SegmentationOracle
+from mirisk.attacks.contract import seeded
+from mirisk.attacks.decoder import DecoderInversion, DecoderSettings
 from mirisk.errors import MiriskError
 from mirisk.models.segmentation import SegmentationTarget, build_segmenter
 
@@ -24,15 +26,16 @@ def test_output_types(target):
     assert np.array_equal(labels.argmax(axis=1), logits.argmax(axis=1))
 
 
-def test_decoder_learns_and_refuses_before_fitting(target):
+def test_decoder_learns_from_the_attackers_scans_and_counts_only_those(target):
     scans = np.random.default_rng(1).random((4, 1, 32, 32), dtype=np.float32)
     oracle = SegmentationOracle(target, "logits")
-    with pytest.raises(MiriskError, match="before reconstructing"):
-        DecoderInversion().reconstruct(oracle.query(scans))
-    attack = DecoderInversion(DecoderSettings(width=4, depth=2, epochs=2, batch_size=2)).fit(oracle, scans)
-    reconstructions = attack.reconstruct(oracle.query(scans))
-    assert reconstructions.shape == scans.shape and 0 <= reconstructions.min() and reconstructions.max() <= 1
-    assert oracle.queries_used == 12  # 4 scans asked before fitting, 4 to fit, 4 to invert
+    observed = oracle.query(scans)
+    attack = DecoderInversion(scans[:3], DecoderSettings(width=4, depth=2, epochs=2, batch_size=2))
+    result = attack.run(oracle, observed, generator=seeded(0))
+    assert result.reconstructions.shape == scans.shape
+    assert 0 <= result.reconstructions.min() and result.reconstructions.max() <= 1
+    assert result.queries_used == 3 and oracle.queries_used == 7  # 4 outputs held, 3 of its own scans to fit
+    assert result.threat_model.access.value == "scores" and result.target_labels.tolist() == [0, 1, 2, 3]
 
 
 def test_unknown_output_type_is_named(target):

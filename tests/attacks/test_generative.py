@@ -1,9 +1,12 @@
 """White-box inversion in the shipped prior's latent space, judged independently."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.generative import GenerativeInversion
 from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
 from mirisk.errors import MiriskError
@@ -24,8 +27,8 @@ def prior():
 
 
 def attack(model, prior):
-    return FEW_STEPS.run(WhiteBoxAccess(model), torch.arange(model.n_classes), prior,
-                         generator=torch.Generator().manual_seed(0))
+    return replace(FEW_STEPS, prior=prior).run(WhiteBoxAccess(model), torch.arange(model.n_classes),
+                                               generator=seeded(0))
 
 
 def test_the_prior_makes_faces_the_target_is_confident_in_where_mi_face_makes_none(private_cnn, prior):
@@ -44,9 +47,8 @@ def test_the_prior_makes_faces_the_target_is_confident_in_where_mi_face_makes_no
 
 
 def test_the_same_seed_gives_the_same_reconstructions(private_cnn, prior):
-    small = GenerativeInversion(iterations=3, starts=2)
-    runs = [small.run(WhiteBoxAccess(private_cnn), [0, 1], prior, generator=torch.Generator().manual_seed(5))
-            for _ in range(2)]
+    small = GenerativeInversion(iterations=3, starts=2, prior=prior)
+    runs = [small.run(WhiteBoxAccess(private_cnn), [0, 1], generator=seeded(5)) for _ in range(2)]
     assert torch.equal(runs[0].reconstructions, runs[1].reconstructions)
 
 

@@ -7,6 +7,7 @@ import torch
 from mirisk.access import WhiteBoxAccess
 from mirisk.attacks import MIFace, TotalVariationPrior
 from mirisk.errors import MiriskError
+from mirisk.metrics.identification import ImageIdentification
 from mirisk.models import TargetModel, build_model
 from mirisk.pipelines.faces import invert_faces
 
@@ -112,6 +113,9 @@ def test_miface_identifies_real_people_well_above_chance(targets, faces, archite
     assert metrics["reid_top1"] >= 0.6
     assert metrics["evaluator"]["accuracy_on_training_photos"] >= 0.8
     assert report.payload["threat_model"]["access"] == "white-box"
+    # The typed identification is what result.json holds, and reads back the same.
+    assert ImageIdentification.from_json(metrics) == report.identification
+    assert report.identification.to_json() == metrics and report.identification.reid_top1 == metrics["reid_top1"]
 
 
 @pytest.mark.parametrize("settings", [{"learning_rate": float("nan")}, {"learning_rate": float("inf")},

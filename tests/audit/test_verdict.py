@@ -6,24 +6,38 @@ from mirisk.audit.verdict import (
     image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations,
     tabular_attack_level, threat_verdicts,
 )
+from mirisk.metrics.identification import (
+    BaselineIdentification, EvaluatorDisagreement, ImageIdentification, IndependentIdentification,
+)
 
 
 def image_metrics(judge, reid=0.0, chance=0.025, pixel=None, baseline=(0.025, 0.0), n=40):
-    """Hand-made metrics of one face attack: the judge's and re-identification's top-1, the
-    pixel evaluator's (default: the judge's), and the label-permuted baseline (None: unavailable)."""
+    """Hand-made metrics of one face attack, as result.json holds them: the judge's and
+    re-identification's top-1, the pixel evaluator's (default: the judge's), and the
+    label-permuted baseline (None: unavailable)."""
     def interval(p):
-        return [max(0.0, p - 0.1), min(1.0, p + 0.1)]
+        return (max(0.0, p - 0.1), min(1.0, p + 0.1))
 
     pixel = judge if pixel is None else pixel
-    base = ({"available": False, "reason": "imported model"} if baseline is None else
-            {"available": True, "reid_top1": baseline[1], "independent": {"identification_top1": baseline[0]}})
+    twin = (BaselineIdentification(False, reason="imported model") if baseline is None else
+            BaselineIdentification(True, kind="label-permuted twin", pixel_top1=baseline[0], reid_top1=baseline[1],
+                                   reid_top1_ci=interval(baseline[1]), judge_top1=baseline[0],
+                                   judge_top1_ci=interval(baseline[0]), judge_top5=baseline[0], face_rate=0.0))
     identified = round(pixel * n)
     rejected = max(0, identified - round(judge * n))
-    return {"identification_top1": pixel, "reid_top1": reid, "reid_top1_ci": interval(reid), "chance_top1": chance,
-            "independent": {"identification_top1": judge, "identification_top1_ci": interval(judge), "face_rate": 0.5},
-            "baseline": base,
-            "evaluator_disagreement": {"rate": rejected / identified if identified else 0.0,
-                                       "pixel_identified": identified, "judge_rejected": rejected}}
+    people = tuple(range(n))
+    judged = IndependentIdentification(
+        identification_top1=judge, identification_top5=judge, identification_top1_ci=interval(judge),
+        identification_top5_ci=interval(judge), face_rate=0.5, face_rate_ci=interval(0.5), chance_top1=chance,
+        chance_top5=5 * chance, n_targets=n, gallery="held-out photos only", ranks=(1,) * n,
+        lineups=((0,) * 5,) * n, detected=(True,) * n)
+    return ImageIdentification(
+        pixel_top1=pixel, pixel_top5=pixel, reid_top1=reid, reid_top1_ci=interval(reid), reid_top5=reid,
+        reid_ssim_top1=reid, reid_ssim_top5=reid, reid_gallery="held-out photos only", ssim_mean=0.3,
+        psnr_mean=12.0, chance_top1=chance, chance_top5=5 * chance, judge=judged,
+        disagreement=EvaluatorDisagreement(rejected / identified if identified else 0.0, identified, rejected),
+        reid_training_photos_top1=reid, labels=people, evaluator_ranks=(1,) * n, reid_ranks=(1,) * n,
+        ssim_closest=(0.3,) * n, baseline=twin).to_json()
 
 
 def test_image_levels_follow_the_documented_thresholds_above_the_baseline():

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from mirisk.audit.checks import BudgetCheck
 from mirisk.cli import app
 from mirisk.models import save_target
 from mirisk.data.iwpc import DEMOGRAPHICS
@@ -104,6 +105,7 @@ def test_the_query_budget_advice_is_measured_for_every_black_box_attack(audited)
         check = checks[attack["id"]]
         assert check["budget"] == attack["queries_used"] // 10 and check["queries_used"] <= check["budget"]
         assert check["identification_top1"] <= attack["metrics"]["identification_top1"]
+        assert BudgetCheck.from_json(check).to_json() == check  # the typed check is what the file holds
     advice = [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key to")]
     assert len(advice) == 3 and all(r["measured"] and "under a tenth of the queries" in r["effect"] for r in advice)
     assert not [r for r in report["recommendations"] if r["action"].startswith("Limit queries per API key (")]

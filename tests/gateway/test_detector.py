@@ -8,6 +8,7 @@ from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.attacks.basis import dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.errors import MiriskError
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector, calibrate
@@ -53,8 +54,9 @@ def test_inversion_searches_are_flagged_early(photos, faces, targets, attack):
     basis = public_face_basis(faces.images[faces.labels >= 20]) if attack == "scores-public" else dct_basis(
         target.input_shape)
     oracle = WatchedOracle(Oracle(target, parse_policy("label" if attack == "label-dct" else "scores")), detector)
-    search = BoundaryRepulsion(iterations=2, init_rounds=2) if attack == "label-dct" else ScoreBlackBox(iterations=2)
-    search.run(oracle, torch.arange(20), basis, seed=0)
+    search = (BoundaryRepulsion(iterations=2, init_rounds=2, basis=basis) if attack == "label-dct"
+              else ScoreBlackBox(iterations=2, basis=basis))
+    search.run(oracle, torch.arange(20), generator=seeded(0))
     assert oracle.flagged_at is not None and oracle.flagged_at <= 128
 
 

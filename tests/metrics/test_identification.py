@@ -4,7 +4,7 @@ import pytest
 from mirisk.data import split_per_subject
 from mirisk.metrics.face_judge import face_judge
 from mirisk.metrics.identification import (
-    FaceEvaluator, identification_metrics, judge_identification, rank_of_true, top_k_hits,
+    FaceEvaluator, ImageIdentification, identification_metrics, judge_identification, rank_of_true, top_k_hits,
 )
 
 
@@ -48,18 +48,20 @@ def test_real_photos_identify_and_noise_does_not(faces, split_faces, in_training
     labels = np.arange(40)
     photos = np.stack([train.images[train.labels == label][0] for label in labels])
     real = measure(photos, labels, evaluator, faces, held_out, in_training)
-    assert real["reid_top1"] >= 0.8 and real["identification_top1"] >= 0.8
-    assert real["independent"]["identification_top1"] >= 0.95
-    assert real["ssim_mean"] == pytest.approx(1.0, abs=1e-4)
+    assert real.reid_top1 >= 0.8 and real.pixel_top1 >= 0.8
+    assert real.judge.identification_top1 >= 0.95
+    assert real.ssim_mean == pytest.approx(1.0, abs=1e-4)
     # the diagnostic that matches against the training photos themselves finds the very photo
-    assert real["diagnostics"]["reid_training_photos_top1"] == 1.0
+    assert real.reid_training_photos_top1 == 1.0
     noise = np.random.default_rng(0).random(photos.shape).astype(np.float32)
     random = measure(noise, labels, evaluator, faces, held_out, in_training)
-    assert random["identification_top1"] <= 0.15 and random["reid_top1"] <= 0.15
-    assert random["independent"]["identification_top1"] <= 0.15
-    assert random["chance_top1"] == 0.025 and random["chance_top5"] == 0.125
-    low, high = random["reid_top1_ci"]
-    assert low <= random["reid_top1"] <= high
+    assert random.pixel_top1 <= 0.15 and random.reid_top1 <= 0.15
+    assert random.judge.identification_top1 <= 0.15
+    assert random.chance_top1 == 0.025 and random.chance_top5 == 0.125
+    low, high = random.reid_top1_ci
+    assert low <= random.reid_top1 <= high
+    # what result.json holds reads back as the same measurement
+    assert ImageIdentification.from_json(random.to_json()) == random
 
 
 def test_re_identification_never_uses_the_training_photos(faces, split_faces, in_training):
@@ -75,6 +77,6 @@ def test_re_identification_never_uses_the_training_photos(faces, split_faces, in
                                   "held-out photos")
     metrics = identification_metrics(photos, labels, evaluator, faces.images, faces.labels, all_of_person_0, 40,
                                      judged)
-    assert metrics["per_target"]["reid_rank"][0] > 1
-    assert metrics["diagnostics"]["reid_training_photos_top1"] == 1.0
-    assert metrics["reid_gallery"] == "held-out photos"
+    assert metrics.reid_ranks[0] > 1
+    assert metrics.reid_training_photos_top1 == 1.0
+    assert metrics.reid_gallery == "held-out photos"

@@ -15,7 +15,6 @@ from sklearn.neural_network import MLPClassifier
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.errors import MiriskError
 from mirisk.models.imported import ImportSpec, detect_format, import_model
@@ -93,7 +92,7 @@ def test_onnx_is_black_box_only_and_the_score_attack_works_through_it(exported, 
     with pytest.raises(MiriskError, match="needs gradients"):
         WhiteBoxAccess(target)
     people = torch.arange(0, 40, 4)
-    result = ScoreBlackBox(iterations=30).run(Oracle(target, parse_policy("scores")), people, dct_basis(SHAPE))
+    result = ScoreBlackBox(iterations=30).run(Oracle(target, parse_policy("scores")), people)
     metrics = measure_face_reconstructions(target, faces, result).metrics
     assert metrics["identification_top1"] >= 0.3  # 10 people attacked; chance 2.5%
 

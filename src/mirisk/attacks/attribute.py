@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -78,9 +78,24 @@ class AttributeTask:
         return pd.concat([expanded, tiled], axis=1)
 
 
+@dataclass(frozen=True)
+class Records:
+    """People as table rows and each one's observed outcome (the stable dose, or the model's
+    answer for them): the attacker's auxiliary sample, or the targets whose sensitive value
+    it infers."""
+
+    table: pd.DataFrame
+    outcome: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.table) != len(self.outcome):
+            raise MiriskError(f"{len(self.table)} records but {len(self.outcome)} outcomes")
+
+
 @dataclass
 class AttributeInference:
-    """Posterior over the sensitive values for each target, its arg-max, and queries spent."""
+    """Posterior over the sensitive values for each target, its arg-max, and the queries
+    spent on the targets (those spent on the auxiliary sample are not counted here)."""
 
     classes: tuple[str, ...]
     posterior: np.ndarray
@@ -116,61 +131,52 @@ def _priors(task: AttributeTask, aux: pd.DataFrame, smoothing: float) -> np.ndar
     return log_prior
 
 
+@dataclass(frozen=True)
 class FredriksonInversion:
     """Model inversion of Fredrikson et al., "Privacy in Pharmacogenetics: An End-to-End
     Case Study of Personalized Warfarin Dosing", USENIX Security 2014.
 
     Scores each candidate sensitive value v by p(observed outcome | model(known, v, c)) *
     p(v) * p(c), summed over the unknown columns c, and returns the normalised posterior.
-    The outcome model is Gaussian on the model's transformed scale with the model's error
-    (standard deviation) measured on the auxiliary sample when values are served; when only
-    bands are served it is the band confusion P(true band | served band) from the auxiliary
-    sample (the label-only variant). For a classifier serving probabilities it is the
-    model's own probability of the observed class (as Fredrikson, Jha & Ristenpart, CCS
-    2015, invert a classifier's confidences); serving labels, the class confusion as for
-    bands. Threat model: see the module docstring."""
+    The priors and the outcome model come from the auxiliary sample ``aux``: the outcome
+    model is Gaussian on the model's transformed scale with the model's error (standard
+    deviation) when values are served; when only bands are served it is the band confusion
+    P(true band | served band) (the label-only variant). For a classifier serving
+    probabilities it is the model's own probability of the observed class (as Fredrikson,
+    Jha & Ristenpart, CCS 2015, invert a classifier's confidences); serving labels, the
+    class confusion as for bands. Threat model: see the module docstring."""
 
     name = "fredrikson"
+    task: AttributeTask
+    aux: Records = field(compare=False, repr=False)
+    smoothing: float = 1.0
 
-    def __init__(self, task: AttributeTask, smoothing: float = 1.0) -> None:
-        self.task = task
-        self.smoothing = smoothing
-        self._log_prior: np.ndarray | None = None
-        self._sigma = 1.0
-        self._log_confusion: np.ndarray | None = None
-
-    def fit(self, oracle: TabularOracle, aux: pd.DataFrame, outcome: np.ndarray) -> FredriksonInversion:
-        """Learn the population priors and the model's error from the auxiliary sample."""
-        self._log_prior = _priors(self.task, aux, self.smoothing)
-        served = oracle.query(aux)
+    def run(self, oracle: TabularOracle, targets: Records, *, generator: object = None,
+            progress: Callable[[int], None] | None = None) -> AttributeInference:
+        """The posterior of every target's sensitive value. Deterministic: ``generator`` is
+        taken for the contract."""
+        log_prior = _priors(self.task, self.aux.table, self.smoothing)
+        served_aux = oracle.query(self.aux.table)
+        start = oracle.queries_used
+        served = _responses(self.task, oracle, targets.table)
+        observed = oracle.band_of(targets.outcome)
         if oracle.output == "value" and oracle.classifies:
-            return self
-        if oracle.output == "value":
-            self._sigma = float(np.std(oracle.transform(outcome) - oracle.transform(served))) or 1e-6
+            log_likelihood = _observed_log_probability(served, observed)
+        elif oracle.output == "value":
+            sigma = float(np.std(oracle.transform(self.aux.outcome) - oracle.transform(served_aux))) or 1e-6
+            log_likelihood = -0.5 * ((oracle.transform(targets.outcome)[:, None] - oracle.transform(served)) / sigma) ** 2
         else:
             counts = np.full((oracle.n_bands, oracle.n_bands), self.smoothing)
-            np.add.at(counts, (served, oracle.band_of(outcome)), 1.0)
-            self._log_confusion = np.log(counts / counts.sum(axis=1, keepdims=True))
-        return self
-
-    def infer(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
-        if self._log_prior is None:
-            raise MiriskError("fit the attack on auxiliary data before inferring")
-        start = oracle.queries_used
-        served = _responses(self.task, oracle, records)
-        if oracle.output == "value" and oracle.classifies:
-            log_likelihood = _observed_log_probability(served, oracle.band_of(outcome))
-        elif oracle.output == "value":
-            residual = (oracle.transform(outcome)[:, None] - oracle.transform(served)) / self._sigma
-            log_likelihood = -0.5 * residual**2
-        else:
-            log_likelihood = self._log_confusion[served, oracle.band_of(outcome)[:, None]]
-        joint = (log_likelihood + self._log_prior[None, :]).reshape(len(records), len(self.task.classes), -1)
+            np.add.at(counts, (served_aux, oracle.band_of(self.aux.outcome)), 1.0)
+            log_confusion = np.log(counts / counts.sum(axis=1, keepdims=True))
+            log_likelihood = log_confusion[served, observed[:, None]]
+        joint = (log_likelihood + log_prior[None, :]).reshape(len(targets.table), len(self.task.classes), -1)
         log_posterior = logsumexp(joint, axis=2)
         posterior = np.exp(log_posterior - logsumexp(log_posterior, axis=1, keepdims=True))
         return AttributeInference(self.task.classes, posterior, oracle.queries_used - start)
 
 
+@dataclass(frozen=True)
 class LearnedAttributeAttack:
     """A learned black-box attack: a classifier trained on the auxiliary sample to map a
     person's known columns, their outcome and the model's answers for every candidate
@@ -180,41 +186,39 @@ class LearnedAttributeAttack:
     bands served. Threat model: see the module docstring."""
 
     name = "learned"
+    task: AttributeTask
+    aux: Records = field(compare=False, repr=False)
 
-    def __init__(self, task: AttributeTask, seed: int = 0) -> None:
-        self.task = task
-        self.seed = seed
-        self._known_schema = task.schema.subset(task.known)
-        # Solved to a tight tolerance: at the default (1e-4) the fit, and so a few borderline
-        # records, moved with the model's last float digits (an ONNX copy of a model in float32
-        # differed by two patients of 2,805; at 1e-8 by none).
-        self._classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=LEARNED_TOLERANCE))
-
-    def _features(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> np.ndarray:
-        served = _responses(self.task, oracle, records)
-        observed = oracle.band_of(outcome)
+    def _features(self, oracle: TabularOracle, records: Records) -> np.ndarray:
+        served = _responses(self.task, oracle, records.table)
+        observed = oracle.band_of(records.outcome)
         if oracle.output == "value" and oracle.classifies:
             relative = _observed_log_probability(served, observed)
         elif oracle.output == "value":
-            relative = oracle.transform(served) - oracle.transform(outcome)[:, None]
+            relative = oracle.transform(served) - oracle.transform(records.outcome)[:, None]
         elif oracle.classifies:
             relative = (served == observed[:, None]).astype(float)
         else:
             relative = (served - observed[:, None]).astype(float)
-        return np.hstack([self._known_schema.encode(records), oracle.outcome_features(outcome), relative])
+        known = self.task.schema.subset(self.task.known).encode(records.table)
+        return np.hstack([known, oracle.outcome_features(records.outcome), relative])
 
-    def fit(self, oracle: TabularOracle, aux: pd.DataFrame, outcome: np.ndarray) -> LearnedAttributeAttack:
-        labels = aux[self.task.sensitive].astype(str)
+    def run(self, oracle: TabularOracle, targets: Records, *, generator: object = None,
+            progress: Callable[[int], None] | None = None) -> AttributeInference:
+        """The posterior of every target's sensitive value. The solver is deterministic:
+        ``generator`` is taken for the contract."""
+        labels = self.aux.table[self.task.sensitive].astype(str)
         if labels.nunique() < 2:
             raise MiriskError(f"the auxiliary sample holds one value of {self.task.sensitive!r} only; cannot learn")
-        self._classifier.fit(self._features(oracle, aux, outcome), labels)
-        return self
-
-    def infer(self, oracle: TabularOracle, records: pd.DataFrame, outcome: np.ndarray) -> AttributeInference:
+        # Solved to a tight tolerance: at the default (1e-4) the fit, and so a few borderline
+        # records, moved with the model's last float digits (an ONNX copy of a model in float32
+        # differed by two patients of 2,805; at 1e-8 by none).
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=LEARNED_TOLERANCE))
+        classifier.fit(self._features(oracle, self.aux), labels)
         start = oracle.queries_used
-        probabilities = self._classifier.predict_proba(self._features(oracle, records, outcome))
-        columns = list(self._classifier.classes_)
-        posterior = np.zeros((len(records), len(self.task.classes)))
+        probabilities = classifier.predict_proba(self._features(oracle, targets))
+        columns = list(classifier.classes_)
+        posterior = np.zeros((len(targets.table), len(self.task.classes)))
         for index, value in enumerate(self.task.classes):
             if value in columns:
                 posterior[:, index] = probabilities[:, columns.index(value)]

@@ -69,6 +69,16 @@ def dct_basis(input_shape: tuple[int, int, int], size: tuple[int, int] = (12, 10
     return ImageBasis(mean, torch.as_tensor(components, dtype=torch.float32) * 10.0, f"dct {rows}x{columns}")
 
 
+def basis_for(basis: CodeSpace | None, input_shape: tuple[int, ...]) -> CodeSpace:
+    """``basis``, or the data-free DCT basis of ``input_shape`` when none is given."""
+    if basis is not None:
+        return basis
+    if len(input_shape) != 3:
+        raise MiriskError(f"the DCT basis needs images of shape (channels, height, width), got {tuple(input_shape)}")
+    channels, height, width = input_shape
+    return dct_basis((channels, height, width))
+
+
 def public_face_basis(public_images: np.ndarray, n_components: int = 60, seed: int = 0) -> ImageBasis:
     """Principal components of public faces (people *not* in the target's training set),
     scaled by their standard deviation so a code of 1 is one typical face variation."""

@@ -18,13 +18,14 @@ sent counts against the oracle's query budget.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
 from mirisk.access.oracle import OracleRefused, QueryAccess
-from mirisk.attacks.basis import CodeSpace
+from mirisk.attacks.basis import CodeSpace, basis_for
+from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -34,14 +35,17 @@ from mirisk.threats import ThreatModel
 
 @dataclass(frozen=True)
 class ScoreBlackBox:
-    """NES-estimated ascent on ``log max(score_label, floor)``; every target of the batch
-    in one oracle call per step (``2 * samples`` queries per target per step)."""
+    """NES-estimated ascent on ``log max(score_label, floor)`` in ``basis`` (None: the
+    low DCT frequencies of the model's input); every target of the batch in one oracle call
+    per step (``2 * samples`` queries per target per step)."""
 
+    name = "blackbox-scores"
     iterations: int = 300
     samples: int = 20
     sigma: float = 0.3
     learning_rate: float = 0.1
     floor: float = 1e-6
+    basis: CodeSpace | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.samples < 1:
@@ -49,18 +53,12 @@ class ScoreBlackBox:
         for name in ("sigma", "learning_rate", "floor"):
             check_number(f"the black-box attack's {name}", getattr(self, name), 0, low_open=True)
 
-    def run(
-        self,
-        oracle: QueryAccess,
-        target_labels: Sequence[int] | torch.Tensor,
-        basis: CodeSpace,
-        seed: int = 0,
-        progress: Callable[[int], None] | None = None,
-    ) -> AttackResult:
+    def run(self, oracle: QueryAccess, target_labels: Sequence[int] | torch.Tensor, *,
+            generator: torch.Generator | None = None, progress: Progress | None = None) -> AttackResult:
         """Reconstruct one image per label; stops cleanly, keeping its best, when the budget runs out."""
         prepare_torch()
         labels = as_target_labels(target_labels, oracle.n_classes)
-        generator = torch.Generator().manual_seed(seed)
+        generator, basis = attack_generator(generator), basis_for(self.basis, oracle.input_shape)
         started, queries_at_start = time.perf_counter(), oracle.queries_used
         targets, dimensions = len(labels), basis.dimensions
         per_step = targets * 2 * self.samples
@@ -100,9 +98,9 @@ class ScoreBlackBox:
                 progress(steps_taken)
 
         reconstructions = basis.decode(best_code, oracle.input_shape, oracle.value_range)
-        settings = {**asdict(self), "basis": basis.name, "policy": oracle.policy.spec, "budget": oracle.budget}
+        settings = {**settings_of(self), "basis": basis.name, "policy": oracle.policy.spec, "budget": oracle.budget}
         return AttackResult(
-            attack="blackbox-scores",
+            attack=self.name,
             threat_model=ThreatModel(
                 access=oracle.policy.access,
                 knowledge=("output of the oracle's policy", "the target person's label", f"image basis: {basis.name}"),

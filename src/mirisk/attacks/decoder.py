@@ -15,44 +15,24 @@ per-pixel probabilities (``probs``), raw scores (``logits``) or hard label maps
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from mirisk.errors import MiriskError
+from mirisk.access.segmentation import SegmentationOracle
+from mirisk.attacks.contract import Progress, attack_generator, trainer_seed
+from mirisk.attacks.result import AttackResult
 from mirisk.metrics.image import ssim
-from mirisk.models.segmentation import EncoderDecoder, SegmentationTarget
+from mirisk.models.segmentation import EncoderDecoder
 from mirisk.models.training import TrainingConfig, train_classifier
 from mirisk.runtime import keeps_caller_generators, prepare_torch
+from mirisk.threats import AccessLevel, ThreatModel
 
-OUTPUT_TYPES = ("probs", "logits", "labels")
 PROBABILITY_FLOOR = 1e-30
-
-
-class SegmentationOracle:
-    """Black-box access to a segmenter: answers scans with its outputs of one type, counting
-    every scan as one query."""
-
-    def __init__(self, target: SegmentationTarget, output_type: str = "probs") -> None:
-        if output_type not in OUTPUT_TYPES:
-            raise MiriskError(f"unknown output type {output_type!r}; choose one of {', '.join(OUTPUT_TYPES)}")
-        self._target = target
-        self.output_type = output_type
-        self.n_classes = len(target.class_names)
-        self.queries_used = 0
-
-    def query(self, images: np.ndarray) -> np.ndarray:
-        """Outputs [N, n_classes, H, W]: probabilities, logits, or one-hot label maps."""
-        self.queries_used += len(images)
-        logits = self._target.logits(images)
-        if self.output_type == "logits":
-            return logits.numpy()
-        if self.output_type == "probs":
-            return torch.softmax(logits, dim=1).numpy()
-        return nn.functional.one_hot(logits.argmax(dim=1), self.n_classes).permute(0, 3, 1, 2).float().numpy()
+KNOWLEDGE = ("the model's outputs for the private patients", "queries with the attacker's own scans")
 
 
 @dataclass(frozen=True)
@@ -72,50 +52,62 @@ def reconstruction_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.
     return nn.functional.mse_loss(predicted, target) + 1 - ssim(predicted, target).mean()
 
 
+@dataclass(frozen=True)
 class DecoderInversion:
-    """Train a decoder on (output, scan) pairs of the attacker's own subjects, then invert
-    the private patients' outputs. See the module docstring for the paper and threat model."""
+    """Train a decoder on (output, scan) pairs of the attacker's own scans ``public``, then
+    invert the private patients' outputs. See the module docstring for the paper and threat
+    model."""
 
     name = "decoder"
-
-    def __init__(self, settings: DecoderSettings = DecoderSettings(), seed: int = 0) -> None:
-        self.settings = settings
-        self.seed = seed
-        self._decoder: nn.Module | None = None
-        self._output_type = "probs"
-        self._scale: np.ndarray | None = None
-
-    def _features(self, outputs: np.ndarray) -> np.ndarray:
-        """What the decoder reads. Probabilities are taken as log-probabilities: they are the
-        logits up to a per-pixel constant, so a saturated 0.9999 still carries the margin.
-        Each channel is then scaled by its range on the attacker's own data."""
-        if self._output_type == "probs":
-            outputs = np.log(np.clip(outputs, PROBABILITY_FLOOR, None))
-        if self._scale is None:
-            self._scale = np.maximum(np.abs(outputs).max(axis=(0, 2, 3), keepdims=True), 1e-6)
-        return outputs / self._scale
+    public: np.ndarray = field(compare=False, repr=False)
+    settings: DecoderSettings = DecoderSettings()
 
     @keeps_caller_generators
-    def fit(self, oracle: SegmentationOracle, images: np.ndarray,
-            progress: Callable[[int], None] | None = None) -> DecoderInversion:
-        """Query the model with the attacker's scans and learn outputs -> scans."""
-        prepare_torch(self.seed)
-        self._output_type, self._scale = oracle.output_type, None
-        features = self._features(oracle.query(images))
+    def run(self, oracle: SegmentationOracle, targets: np.ndarray, *, generator: torch.Generator | None = None,
+            progress: Progress | None = None) -> AttackResult:
+        """Scans ``[N, C, H, W]`` in [0, 1] reconstructed from the outputs ``targets`` the
+        attacker holds (``target_labels`` is each one's index). The decoder's training is
+        seeded from ``generator``'s seed; ``progress(epoch)`` is called each epoch. A decoder
+        has no per-target cost, so ``final_cost`` is NaN; ``queries_used`` counts the
+        attacker's own scans sent to fit it."""
+        started, queries_at_start = time.perf_counter(), oracle.queries_used
+        seed = trainer_seed(attack_generator(generator))
+        prepare_torch(seed)
+        served = oracle.query(self.public)
+        scale = channel_scale(features_of(served, oracle.output_type))
         decoder = nn.Sequential(
-            EncoderDecoder(oracle.n_classes, images.shape[1], self.settings.width, self.settings.depth, skips=True),
+            EncoderDecoder(oracle.n_classes, self.public.shape[1], self.settings.width, self.settings.depth,
+                           skips=True),
             nn.Sigmoid(),
         )
         config = TrainingConfig(epochs=self.settings.epochs, learning_rate=self.settings.learning_rate,
-                                batch_size=self.settings.batch_size, seed=self.seed)
-        self._decoder = train_classifier(decoder, features, images.astype(np.float32), config,
-                                         progress=progress, loss_fn=reconstruction_loss)
-        return self
+                                batch_size=self.settings.batch_size, seed=seed)
+        decoder = train_classifier(decoder, features_of(served, oracle.output_type) / scale,
+                                   self.public.astype(np.float32), config, progress=progress,
+                                   loss_fn=reconstruction_loss)
+        with torch.no_grad():
+            x = torch.as_tensor(features_of(np.asarray(targets), oracle.output_type) / scale, dtype=torch.float32)
+            reconstructions = torch.cat([decoder(chunk) for chunk in x.split(32)])
+        count = len(reconstructions)
+        return AttackResult(
+            attack=self.name, reconstructions=reconstructions,
+            threat_model=ThreatModel(AccessLevel.LABEL_ONLY if oracle.output_type == "labels" else AccessLevel.SCORES,
+                                     KNOWLEDGE),
+            target_labels=torch.arange(count), final_cost=torch.full((count,), float("nan")),
+            iterations=torch.full((count,), self.settings.epochs, dtype=torch.int64),
+            stop_reasons=["max-iterations"] * count, seconds=time.perf_counter() - started,
+            settings={**asdict(self.settings), "output_type": oracle.output_type, "seed": seed,
+                      "decoder_scans": len(self.public)},
+            queries_used=oracle.queries_used - queries_at_start,
+        )
 
-    @torch.no_grad()
-    def reconstruct(self, outputs: np.ndarray) -> np.ndarray:
-        """Scans [N, C, H, W] in [0, 1] reconstructed from model outputs."""
-        if self._decoder is None:
-            raise MiriskError("train the decoder (fit) before reconstructing")
-        x = torch.as_tensor(self._features(outputs), dtype=torch.float32)
-        return torch.cat([self._decoder(chunk) for chunk in x.split(32)]).numpy()
+
+def features_of(outputs: np.ndarray, output_type: str) -> np.ndarray:
+    """What the decoder reads. Probabilities are taken as log-probabilities: they are the
+    logits up to a per-pixel constant, so a saturated 0.9999 still carries the margin."""
+    return np.log(np.clip(outputs, PROBABILITY_FLOOR, None)) if output_type == "probs" else outputs
+
+
+def channel_scale(features: np.ndarray) -> np.ndarray:
+    """Each output channel's range on the attacker's own data, to scale the decoder's input."""
+    return np.maximum(np.abs(features).max(axis=(0, 2, 3), keepdims=True), 1e-6)

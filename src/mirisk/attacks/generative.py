@@ -21,12 +21,13 @@ Threat model: white-box. The attacker holds the model's weights and architecture
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
 from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -48,6 +49,7 @@ class GenerativeInversion:
     ``identity(G(z)) + prior_weight * -D(G(z))``; latents are kept within ``latent_clip`` of
     the origin (each coordinate), as GMI clamps them to the prior's support."""
 
+    name = "generative"
     iterations: int = 300
     starts: int = 8
     candidates: int = 64
@@ -56,6 +58,7 @@ class GenerativeInversion:
     identity: str = "cross-entropy"
     latent_clip: float = 2.0
     transforms: int = 2
+    prior: FacePrior | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.starts < 1 or self.candidates < self.starts or self.transforms < 0:
@@ -103,16 +106,20 @@ class GenerativeInversion:
                 chosen.append(pool[probabilities[:, label].topk(self.starts).indices])
         return torch.cat(chosen)
 
-    def run(self, access: WhiteBoxAccess, target_labels: Sequence[int] | torch.Tensor, prior: FacePrior, *,
-            generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> AttackResult:
+    def run(self, access: WhiteBoxAccess, target_labels: Sequence[int] | torch.Tensor, *,
+            generator: torch.Generator | None = None, progress: Progress | None = None) -> AttackResult:
         """One reconstruction per label in ``target_labels``, all people and starts as one batch."""
         prepare_torch()
+        prior = self.prior
+        if prior is None:
+            raise MiriskError("the generative attack needs a face prior (GenerativeInversion(prior=...)); train one "
+                              "with `mirisk train prior` on public photos of other people")
         labels = as_target_labels(target_labels, access.n_classes)
         shape = (prior.shape.channels, prior.shape.height, prior.shape.width)
         if shape != tuple(access.input_shape):
             raise MiriskError(f"the prior makes {shape} images; the model expects {tuple(access.input_shape)}")
         started = time.perf_counter()
-        rng = generator if generator is not None else torch.Generator().manual_seed(0)
+        rng = attack_generator(generator)
         low, high = access.value_range
         batch_labels = labels.repeat_interleave(self.starts)
         latent = self._select_starts(access, labels, prior, rng).clamp(-self.latent_clip, self.latent_clip)
@@ -137,10 +144,10 @@ class GenerativeInversion:
             confidence = robust[torch.arange(len(batch_labels)), batch_labels]
             best = confidence.view(len(labels), self.starts).argmax(1)
             chosen = torch.arange(len(labels)) * self.starts + best
-        settings = asdict(self) | {"prior": prior.metadata.get("data", {}).get("source", "a prior folder"),
+        settings = settings_of(self) | {"prior": prior.metadata.get("data", {}).get("source", "a prior folder"),
                                    "prior_people": len(prior.people)}
         return AttackResult(
-            attack="generative",
+            attack=self.name,
             threat_model=THREAT_MODEL,
             reconstructions=images[chosen].clone(),
             target_labels=labels,

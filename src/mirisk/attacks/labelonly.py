@@ -19,13 +19,14 @@ sends, knows the target person's label, and spends queries from the oracle's bud
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
 from mirisk.access.oracle import OracleRefused, QueryAccess
-from mirisk.attacks.basis import CodeSpace
+from mirisk.attacks.basis import CodeSpace, basis_for
+from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -35,8 +36,10 @@ from mirisk.threats import ThreatModel
 
 @dataclass(frozen=True)
 class BoundaryRepulsion:
-    """Batched boundary repulsion: ``points`` sphere queries per target per step."""
+    """Batched boundary repulsion in ``basis`` (None: the low DCT frequencies of the model's
+    input): ``points`` sphere queries per target per step."""
 
+    name = "labelonly-boundary-repulsion"
     iterations: int = 200
     points: int = 16
     radius: float = 2.0
@@ -45,6 +48,7 @@ class BoundaryRepulsion:
     init_rounds: int = 50
     init_batch: int = 400
     init_scale: float = 3.0
+    basis: CodeSpace | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1:
@@ -55,18 +59,12 @@ class BoundaryRepulsion:
     def _labels(self, oracle: QueryAccess, basis: CodeSpace, codes: torch.Tensor) -> torch.Tensor:
         return oracle.query(basis.decode(codes, oracle.input_shape, oracle.value_range)).argmax(dim=1)
 
-    def run(
-        self,
-        oracle: QueryAccess,
-        target_labels: Sequence[int] | torch.Tensor,
-        basis: CodeSpace,
-        seed: int = 0,
-        progress: Callable[[int], None] | None = None,
-    ) -> AttackResult:
+    def run(self, oracle: QueryAccess, target_labels: Sequence[int] | torch.Tensor, *,
+            generator: torch.Generator | None = None, progress: Progress | None = None) -> AttackResult:
         """Reconstruct one image per label from top labels alone; stops cleanly at the budget."""
         prepare_torch()
         labels = as_target_labels(target_labels, oracle.n_classes)
-        generator = torch.Generator().manual_seed(seed)
+        generator, basis = attack_generator(generator), basis_for(self.basis, oracle.input_shape)
         started, queries_at_start = time.perf_counter(), oracle.queries_used
         targets, dimensions = len(labels), basis.dimensions
         code = torch.zeros(targets, dimensions)
@@ -123,7 +121,7 @@ class BoundaryRepulsion:
 
         reasons = [stop if hit else "no-start-found" for hit in found.tolist()]
         return AttackResult(
-            attack="labelonly-boundary-repulsion",
+            attack=self.name,
             threat_model=ThreatModel(
                 access=oracle.policy.access,
                 knowledge=("the predicted label of each query", "the target person's label", f"image basis: {basis.name}"),
@@ -135,7 +133,7 @@ class BoundaryRepulsion:
             iterations=torch.full((targets,), steps_taken, dtype=torch.int64),
             stop_reasons=reasons,
             seconds=time.perf_counter() - started,
-            settings={**asdict(self), "basis": basis.name, "policy": oracle.policy.spec, "budget": oracle.budget,
+            settings={**settings_of(self), "basis": basis.name, "policy": oracle.policy.spec, "budget": oracle.budget,
                       "start_found": int(found.sum())},
             queries_used=oracle.queries_used - queries_at_start,
         )

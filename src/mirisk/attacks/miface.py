@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from mirisk.access.whitebox import WhiteBoxAccess
+from mirisk.attacks.contract import Progress
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
 from mirisk.validation import check_number
@@ -58,6 +59,7 @@ class MIFace:
     step ``process`` (the paper's PROCESS, e.g. a denoiser) is applied, then the image is
     clipped to the model's value range. ``learning_rate`` is the paper's lambda."""
 
+    name = "miface"
     iterations: int = 5000
     patience: int = 100
     cost_threshold: float = 0.01
@@ -74,13 +76,10 @@ class MIFace:
         check_number("MI-Face cost_threshold", self.cost_threshold, 0, 0.999999)
         check_number("MI-Face start", self.start, 0, 1)
 
-    def run(
-        self,
-        access: WhiteBoxAccess,
-        target_labels: Sequence[int] | torch.Tensor,
-        progress: Callable[[int], None] | None = None,
-    ) -> AttackResult:
-        """Reconstruct one image per label in ``target_labels``; ``progress(step)`` is called each step."""
+    def run(self, access: WhiteBoxAccess, target_labels: Sequence[int] | torch.Tensor, *,
+            generator: torch.Generator | None = None, progress: Progress | None = None) -> AttackResult:
+        """Reconstruct one image per label in ``target_labels``; ``progress(step)`` is called
+        each step. MI-Face draws nothing at random: ``generator`` is taken for the contract."""
         prepare_torch()
         labels = as_target_labels(target_labels, access.n_classes)
         low, high = access.value_range
@@ -151,7 +150,7 @@ class MIFace:
         settings["prior"] = repr(self.prior)
         settings["process"] = repr(self.process)
         return AttackResult(
-            attack="miface",
+            attack=self.name,
             threat_model=THREAT_MODEL,
             reconstructions=best_x,
             target_labels=labels,

@@ -11,10 +11,11 @@ from typing import Any
 
 from mirisk.artifacts import prepare_output_dir, read_json, write_json
 from mirisk.audit.case import UNIT_SCHEMA, AuditSubject, UnitResult
+from mirisk.audit.checks import BudgetCheck
 from mirisk.audit.plan import AttackUnit, AuditPlan
 from mirisk.audit.runner import execute_units
 from mirisk.execution.backends import Backend
-from mirisk.pipelines.faces import headline_identification
+from mirisk.metrics.identification import ImageIdentification
 from mirisk.threats import AccessLevel
 
 Announce = Callable[[str], None] | None
@@ -64,9 +65,7 @@ def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     limited = [replace(unit, id=f"{unit.id}-budget", params={**unit.params, "budget": budget})
                for unit, budget in zip(units, budgets, strict=True)]
     payloads = _metrics_only(limited, plan, subject, backend)
-    checks = [{"unit": unit.id, "access": unit.access.value, "budget": budget, "queries_used": payload["queries_used"],
-               "queries_per_person": budget / payload["n_targets"],
-               **headline_identification(payload["metrics"])}
+    checks = [BudgetCheck.measured(unit, budget, payload).to_json()
               for unit, budget, payload in zip(units, budgets, payloads, strict=True)]
     _store(path, plan, "checks", checks)
     return checks
@@ -90,7 +89,8 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     tested = [(unit, results[unit.id].payload) for unit in plan.units if unit.policy is not None]
     measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
     rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
-             **headline_identification(payload["metrics"]), "queries_used": payload["queries_used"],
+             **ImageIdentification.from_json(payload["metrics"]).headline(),
+             "queries_used": payload["queries_used"],
              **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
     _store(path, plan, "rows", rows)
     return rows

@@ -34,8 +34,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mirisk.audit.checks import BudgetCheck
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
 from mirisk.metrics.attribute import AttributeLeak
+from mirisk.metrics.identification import ImageIdentification
 from mirisk.threats import AccessLevel
 
 LEVELS = ("low", "elevated", "high", "critical")
@@ -54,18 +56,11 @@ IMAGE_THRESHOLDS = (("critical", 0.5), ("high", 0.2))
 WIDE_DISAGREEMENT = 0.5  # the judge rejects at least half of the people the pixel evaluator names
 
 
-def image_baselines(metrics: dict[str, Any]) -> tuple[float, float, str]:
-    """The judge's and re-identification's baselines, and what they are."""
-    base, chance = metrics["baseline"], metrics["chance_top1"]
-    if base.get("available"):
-        return base["independent"]["identification_top1"], base["reid_top1"], "label-permuted baseline"
-    return chance, chance, f"chance (baseline unavailable: {base['reason']})"
-
-
 def image_success(metrics: dict[str, Any]) -> float:
     """The honest headline: the better of the judge's and re-identification's top-1, each less its baseline."""
-    judge_base, reid_base, _ = image_baselines(metrics)
-    return max(metrics["independent"]["identification_top1"] - judge_base, metrics["reid_top1"] - reid_base)
+    measured = ImageIdentification.from_json(metrics)
+    judge_base, reid_base, _ = measured.baselines()
+    return max(measured.judge.identification_top1 - judge_base, measured.reid_top1 - reid_base)
 
 
 def _level_of_excess(excess: float, chance: float) -> str:
@@ -75,32 +70,29 @@ def _level_of_excess(excess: float, chance: float) -> str:
     return "elevated" if excess >= 2 * chance else "low"
 
 
-def _gallery_words(metrics: dict[str, Any]) -> str:
-    """Which photos re-identification searched: held-out ones, or all when the split is unknown."""
-    return "all photos (training split unknown)" if "unknown" in metrics.get("reid_gallery", "") else "held-out photos"
-
-
 def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
-    """Level and the sentences that justify it, for one image attack's metrics."""
-    chance, judge = metrics["chance_top1"], metrics["independent"]
-    judge_base, reid_base, base_name = image_baselines(metrics)
-    measures = {"judge": (judge["identification_top1"], judge["identification_top1_ci"], judge_base),
-                "re-identification": (metrics["reid_top1"], metrics["reid_top1_ci"], reid_base)}
+    """Level and the sentences that justify it, for one image attack's metrics (result.json's)."""
+    measured = ImageIdentification.from_json(metrics)
+    chance, judge = measured.chance_top1, measured.judge
+    judge_base, reid_base, base_name = measured.baselines()
+    measures = {"judge": (judge.identification_top1, judge.identification_top1_ci, judge_base),
+                "re-identification": (measured.reid_top1, measured.reid_top1_ci, reid_base)}
     decisive = max(measures, key=lambda name: measures[name][0] - measures[name][2])
     value, (low, high), base = measures[decisive]
     level = _level_of_excess(value - base, chance)
-    reason = (f"independent judge top-1 {judge['identification_top1']:.0%} [{judge['identification_top1_ci'][0]:.0%}, "
-              f"{judge['identification_top1_ci'][1]:.0%}] vs {judge_base:.0%}; re-identification from {_gallery_words(metrics)} "
-              f"{metrics['reid_top1']:.0%} [{metrics['reid_top1_ci'][0]:.0%}, {metrics['reid_top1_ci'][1]:.0%}] vs "
-              f"{reid_base:.0%} ({base_name}; chance {chance:.1%}); face rate {judge['face_rate']:.0%}; pixel evaluator "
-              f"{metrics['identification_top1']:.0%}")
+    gallery = "all photos (training split unknown)" if "unknown" in measured.reid_gallery else "held-out photos"
+    reason = (f"independent judge top-1 {judge.identification_top1:.0%} [{judge.identification_top1_ci[0]:.0%}, "
+              f"{judge.identification_top1_ci[1]:.0%}] vs {judge_base:.0%}; re-identification from {gallery} "
+              f"{measured.reid_top1:.0%} [{measured.reid_top1_ci[0]:.0%}, {measured.reid_top1_ci[1]:.0%}] vs "
+              f"{reid_base:.0%} ({base_name}; chance {chance:.1%}); face rate {judge.face_rate:.0%}; pixel evaluator "
+              f"{measured.pixel_top1:.0%}")
     low_level, high_level = _level_of_excess(low - base, chance), _level_of_excess(high - base, chance)
     if low_level != high_level:
         reason += f". The {decisive}'s 95% interval spans {low_level} to {high_level}"
-    disagreement = metrics["evaluator_disagreement"]
-    if disagreement["pixel_identified"] >= 3 and disagreement["rate"] >= WIDE_DISAGREEMENT:
-        reason += (f". The evaluators disagree widely: the judge does not recognise {disagreement['judge_rejected']} "
-                   f"of the {disagreement['pixel_identified']} people the pixel evaluator names")
+    disagreement = measured.disagreement
+    if disagreement.pixel_identified >= 3 and disagreement.rate >= WIDE_DISAGREEMENT:
+        reason += (f". The evaluators disagree widely: the judge does not recognise {disagreement.judge_rejected} "
+                   f"of the {disagreement.pixel_identified} people the pixel evaluator names")
     return level, reason
 
 
@@ -216,15 +208,14 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
     chance = next(iter(results.values()))["metrics"]["chance_top1"]
     recommendations += _policy_matrix_recommendations(defences.get("policy_matrix") or [], chance)
     recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
-    checks = {check["unit"]: check for check in defences.get("budget_checks") or []}
+    checks = {check.unit: check for check in map(BudgetCheck.from_json, defences.get("budget_checks") or [])}
     for check in checks.values():
-        before = results[check["unit"]]["metrics"]
+        before = ImageIdentification.from_json(results[check.unit]["metrics"])
         recommendations.append({
-            "action": f"Limit queries per API key to about {check['queries_per_person']:,.0f} per person "
-                      f"({check['budget']:,} for the {check['unit']} attack on everyone).",
-            "effect": f"judge identification {before['independent']['identification_top1']:.0%} -> "
-                      f"{check['judge_top1']:.0%}, re-identification {before['reid_top1']:.0%} -> "
-                      f"{check['reid_top1']:.0%} under a tenth of "
+            "action": f"Limit queries per API key to about {check.queries_per_person:,.0f} per person "
+                      f"({check.budget:,} for the {check.unit} attack on everyone).",
+            "effect": f"judge identification {before.judge.identification_top1:.0%} -> {check.judge_top1:.0%}, "
+                      f"re-identification {before.reid_top1:.0%} -> {check.reid_top1:.0%} under a tenth of "
                       "the queries the attack used",
             "measured": True,
         })

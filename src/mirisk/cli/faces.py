@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.basis import CodeSpace, ImageBasis, dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace, TotalVariationPrior
 from mirisk.cli.common import (
@@ -222,15 +224,16 @@ def oracle_attack_job(
         console.print(f"attacking the gateway at {endpoint}: it answers this key under policy {oracle.policy.spec}, "
                       f"{'no budget' if oracle.remaining is None else f'{oracle.remaining:,} queries left'}",
                       highlight=False)
-    basis = basis_for(target)
+    attack = replace(attack, basis=basis_for(target))
     with progress_bar(f"{title} ({oracle.policy.spec}) on {target.architecture}", attack.iterations) as update:
-        result = attack.run(oracle, torch.arange(target.n_classes), basis, seed=seed, progress=update)
+        result = attack.run(oracle, torch.arange(target.n_classes), generator=seeded(seed), progress=update)
     served = oracle.policy.spec
     twin_result = None
     if baseline:
         with console.status("baseline: the same attack on the label-permuted twin"):
             twin_result = run_baseline(target, dataset, lambda twin: attack.run(
-                Oracle(twin, parse_policy(served), budget=budget), torch.arange(twin.n_classes), basis, seed=seed),
+                Oracle(twin, parse_policy(served), budget=budget), torch.arange(twin.n_classes),
+                generator=seeded(seed)),
                 seed)
     with console.status("measuring identification (independent judge, evaluator, re-identification, SSIM)"):
         report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=twin_result)

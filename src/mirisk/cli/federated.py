@@ -13,7 +13,7 @@ from mirisk.artifacts import prepare_output_dir, write_bytes, write_json, write_
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar
 from mirisk.data.faces import BUNDLED
 from mirisk.figures import reconstruction_grid
-from mirisk.fl.attacks import ATTACKS
+from mirisk.attacks.gradient import ATTACKS
 from mirisk.fl.record import ServerRecord
 from mirisk.fl.simulation import ClientSettings, UpdateDefence
 from mirisk.pipelines.federated import (

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json, write_npz
-from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderSettings
+from mirisk.access.segmentation import OUTPUT_TYPES
+from mirisk.attacks.decoder import DecoderSettings
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app
 from mirisk.data.mri import BUNDLED, LABEL_GROUPS, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError

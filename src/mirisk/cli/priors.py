@@ -16,6 +16,7 @@ from mirisk.attacks.generative import IDENTITY_LOSSES, GenerativeInversion
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app, with_import_options
 from mirisk.attacks.basis import LatentBasis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.cli.faces import BaselineOption, oracle_attack_job, summary_table
 from mirisk.data.faces import BUNDLED
@@ -116,11 +117,11 @@ def attack_generative(
     target_split(target, dataset)
     check_prior_fits(face_prior, target)
     attack = GenerativeInversion(iterations=iterations or GenerativeInversion().iterations, starts=starts,
-                                 identity=identity)
+                                 identity=identity, prior=face_prior)
 
     def run(model_under_attack: TargetModel, progress=None) -> AttackResult:
-        return attack.run(WhiteBoxAccess(model_under_attack), torch.arange(model_under_attack.n_classes), face_prior,
-                          generator=torch.Generator().manual_seed(seed), progress=progress)
+        return attack.run(WhiteBoxAccess(model_under_attack), torch.arange(model_under_attack.n_classes),
+                          generator=seeded(seed), progress=progress)
 
     with progress_bar(f"generative inversion of {target.architecture}", attack.iterations) as update:
         result = run(target, update)

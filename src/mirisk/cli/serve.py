@@ -83,10 +83,9 @@ def serve(
 ) -> None:
     """Serve a model behind API keys, output policies, query budgets, an audit log and a
     probe detector (FastAPI; OpenAPI docs at /docs)."""
-    import uvicorn
 
     from mirisk.gateway.app import create_app
-    from mirisk.gateway.http_server import ServerLimits, server_config
+    from mirisk.gateway.http_server import ServerLimits, run_server, server_config
     from mirisk.gateway.service import Gateway, GatewaySettings
 
     prepare_torch()
@@ -107,7 +106,7 @@ def serve(
         f"{settings.detector.action} (benign band [{settings.detector.low:.3f}, {settings.detector.high:.3f}])")
     console.print(f"serving {target.architecture} ({target.n_classes} classes) on http://{host}:{port} - default "
                   f"policy {gateway.settings.policy}, database {db}, probe detector {watch}", highlight=False)
-    uvicorn.Server(server_config(create_app(gateway), host, port, limits)).run()
+    run_server(server_config(create_app(gateway), host, port, limits))
 
 
 def _budget_text(key: ApiKey) -> str:

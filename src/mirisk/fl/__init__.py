@@ -1,8 +1,7 @@
-"""Federated learning: simulate clients and an honest-but-curious server, and reconstruct a
-client's training images from exactly what the server records."""
+"""Federated learning: simulate clients and an honest-but-curious server, and record exactly
+what the server sees (the gradient attacks on it are in :mod:`mirisk.attacks.gradient`)."""
 
-from mirisk.fl.attacks import GradientInversion, recover_labels
 from mirisk.fl.record import ServerRecord
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
 
-__all__ = ["ClientSettings", "GradientInversion", "ServerRecord", "UpdateDefence", "recover_labels", "simulate_round"]
+__all__ = ["ClientSettings", "ServerRecord", "UpdateDefence", "simulate_round"]

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,12 +115,23 @@ class IndependentIdentification:
     model: str = JUDGE_DESCRIPTION
 
     def to_json(self) -> dict[str, object]:
+        """The judge's rates (``independent`` in result.json); its per-target ranks, lineups
+        and detections go under ``per_target``."""
         payload = asdict(self)
         for key in ("ranks", "lineups", "detected"):
             payload.pop(key)
         payload.update(identification_top1_ci=list(self.identification_top1_ci),
                        identification_top5_ci=list(self.identification_top5_ci), face_rate_ci=list(self.face_rate_ci))
         return payload
+
+    @classmethod
+    def from_json(cls, rates: dict[str, Any], per_target: dict[str, Any]) -> IndependentIdentification:
+        return cls(**{**rates, "identification_top1_ci": tuple(rates["identification_top1_ci"]),
+                      "identification_top5_ci": tuple(rates["identification_top5_ci"]),
+                      "face_rate_ci": tuple(rates["face_rate_ci"]),
+                      "ranks": tuple(per_target["independent_rank"]),
+                      "lineups": tuple(tuple(row) for row in per_target["independent_lineup"]),
+                      "detected": tuple(per_target["face_detected"])})
 
 
 def judge_identification(probe: FaceEmbeddings, target_labels: np.ndarray, gallery: FaceEmbeddings,
@@ -154,12 +166,157 @@ class EvaluatorDisagreement:
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> EvaluatorDisagreement:
+        return cls(**payload)
+
 
 def evaluator_disagreement(pixel_ranks: np.ndarray, judge_ranks: np.ndarray) -> EvaluatorDisagreement:
     pixel_hit, judge_hit = np.asarray(pixel_ranks) == 1, np.asarray(judge_ranks) == 1
     rejected = int((pixel_hit & ~judge_hit).sum())
     identified = int(pixel_hit.sum())
     return EvaluatorDisagreement(rejected / identified if identified else 0.0, identified, rejected)
+
+
+@dataclass(frozen=True)
+class PixelEvaluator:
+    """Which pixel-space evaluator scored the reconstructions, and how well it knows the people."""
+
+    model: str
+    role: str
+    trained_on: str
+    accuracy_on_training_photos: float
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BaselineIdentification:
+    """The label-permuted twin's headline numbers, scored like the target's, or why there
+    is none (``available`` False: verdicts then compare with chance)."""
+
+    available: bool
+    reason: str | None = None
+    kind: str | None = None
+    pixel_top1: float | None = None
+    reid_top1: float | None = None
+    reid_top1_ci: tuple[float, float] | None = None
+    judge_top1: float | None = None
+    judge_top1_ci: tuple[float, float] | None = None
+    judge_top5: float | None = None
+    face_rate: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        if not self.available:
+            return {"available": False, "reason": self.reason}
+        return {"available": True, "kind": self.kind, "identification_top1": self.pixel_top1,
+                "reid_top1": self.reid_top1, "reid_top1_ci": list(self.reid_top1_ci or ()),
+                "independent": {"identification_top1": self.judge_top1,
+                                "identification_top1_ci": list(self.judge_top1_ci or ()),
+                                "identification_top5": self.judge_top5, "face_rate": self.face_rate}}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> BaselineIdentification:
+        if not payload["available"]:
+            return cls(False, reason=payload["reason"])
+        judge = payload["independent"]
+        return cls(True, kind=payload["kind"], pixel_top1=payload["identification_top1"],
+                   reid_top1=payload["reid_top1"], reid_top1_ci=tuple(payload["reid_top1_ci"]),
+                   judge_top1=judge["identification_top1"], judge_top1_ci=tuple(judge["identification_top1_ci"]),
+                   judge_top5=judge["identification_top5"], face_rate=judge["face_rate"])
+
+
+@dataclass(frozen=True)
+class ImageIdentification:
+    """Every identification number for a batch of reconstructions (see the module
+    docstring): the judge (``judge``), the pixel evaluator (``pixel_*``), re-identification
+    from the photos an attacker could hold (``reid_*``), similarity to the closest training
+    photo, chance levels, per-target ranks, and the label-permuted baseline once measured.
+    ``to_json`` is the ``metrics`` object of a face attack's result.json."""
+
+    pixel_top1: float
+    pixel_top5: float
+    reid_top1: float
+    reid_top1_ci: tuple[float, float]
+    reid_top5: float
+    reid_ssim_top1: float
+    reid_ssim_top5: float
+    reid_gallery: str
+    ssim_mean: float
+    psnr_mean: float
+    chance_top1: float
+    chance_top5: float
+    judge: IndependentIdentification
+    disagreement: EvaluatorDisagreement
+    reid_training_photos_top1: float
+    labels: tuple[int, ...]
+    evaluator_ranks: tuple[int, ...]
+    reid_ranks: tuple[int, ...]
+    ssim_closest: tuple[float, ...]
+    evaluator: PixelEvaluator | None = None
+    baseline: BaselineIdentification | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "identification_top1": self.pixel_top1, "identification_top5": self.pixel_top5,
+            "reid_top1": self.reid_top1, "reid_top1_ci": list(self.reid_top1_ci), "reid_top5": self.reid_top5,
+            "reid_ssim_top1": self.reid_ssim_top1, "reid_ssim_top5": self.reid_ssim_top5,
+            "reid_gallery": self.reid_gallery, "ssim_mean": self.ssim_mean, "psnr_mean": self.psnr_mean,
+            "chance_top1": self.chance_top1, "chance_top5": self.chance_top5,
+            "independent": self.judge.to_json(), "evaluator_disagreement": self.disagreement.to_json(),
+            "diagnostics": {"reid_training_photos_top1": self.reid_training_photos_top1, "note": TRAINING_PHOTOS_NOTE},
+            "per_target": {
+                "label": list(self.labels), "evaluator_rank": list(self.evaluator_ranks),
+                "independent_rank": list(self.judge.ranks),
+                "independent_lineup": [list(row) for row in self.judge.lineups],
+                "face_detected": list(self.judge.detected), "reid_rank": list(self.reid_ranks),
+                "ssim_closest": list(self.ssim_closest),
+            },
+        }
+        if self.evaluator is not None:
+            payload["evaluator"] = self.evaluator.to_json()
+        if self.baseline is not None:
+            payload["baseline"] = self.baseline.to_json()
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> ImageIdentification:
+        per_target = payload["per_target"]
+        evaluator, baseline = payload.get("evaluator"), payload.get("baseline")
+        return cls(
+            pixel_top1=payload["identification_top1"], pixel_top5=payload["identification_top5"],
+            reid_top1=payload["reid_top1"], reid_top1_ci=tuple(payload["reid_top1_ci"]), reid_top5=payload["reid_top5"],
+            reid_ssim_top1=payload["reid_ssim_top1"], reid_ssim_top5=payload["reid_ssim_top5"],
+            reid_gallery=payload["reid_gallery"], ssim_mean=payload["ssim_mean"], psnr_mean=payload["psnr_mean"],
+            chance_top1=payload["chance_top1"], chance_top5=payload["chance_top5"],
+            judge=IndependentIdentification.from_json(payload["independent"], per_target),
+            disagreement=EvaluatorDisagreement.from_json(payload["evaluator_disagreement"]),
+            reid_training_photos_top1=payload["diagnostics"]["reid_training_photos_top1"],
+            labels=tuple(per_target["label"]), evaluator_ranks=tuple(per_target["evaluator_rank"]),
+            reid_ranks=tuple(per_target["reid_rank"]), ssim_closest=tuple(per_target["ssim_closest"]),
+            evaluator=None if evaluator is None else PixelEvaluator(**evaluator),
+            baseline=None if baseline is None else BaselineIdentification.from_json(baseline),
+        )
+
+    def headline(self) -> dict[str, Any]:
+        """The numbers a defence comparison reports of one attack: the judge's top-1 (with
+        its interval) and face rate, re-identification from held-out photos, and the pixel
+        evaluator's top-1."""
+        return {"judge_top1": self.judge.identification_top1, "judge_top1_ci": list(self.judge.identification_top1_ci),
+                "face_rate": self.judge.face_rate, "reid_top1": self.reid_top1, "identification_top1": self.pixel_top1}
+
+    def baselines(self) -> tuple[float, float, str]:
+        """The judge's and re-identification's baselines, and what they are: the twin's
+        numbers, or chance when it is unavailable."""
+        base = self.baseline
+        if base is not None and base.available:
+            return float(base.judge_top1), float(base.reid_top1), "label-permuted baseline"  # type: ignore[arg-type]
+        why = "not measured" if base is None else base.reason
+        return self.chance_top1, self.chance_top1, f"chance (baseline unavailable: {why})"
+
+
+TRAINING_PHOTOS_NOTE = "re-identification against the model's own training photos: no attacker holds them"
 
 
 def identification_metrics(
@@ -172,7 +329,7 @@ def identification_metrics(
     n_classes: int,
     judged: IndependentIdentification,
     attacker_photos: np.ndarray | None = None,
-) -> dict[str, object]:
+) -> ImageIdentification:
     """All identification numbers for a batch of reconstructions, with chance levels and
     per-target detail. ``gallery`` holds every real photo of every person; ``in_training``
     marks the ones the target was trained on: re-identification ranks people by their other
@@ -201,32 +358,24 @@ def identification_metrics(
     reid_hits = top_k_hits(correlation, target_labels, 1)
     n = len(target_labels)
 
-    return {
-        "identification_top1": float(top_k_hits(evaluator_scores, target_labels, 1).mean()),
-        "identification_top5": float(top_k_hits(evaluator_scores, target_labels, 5).mean()),
-        "reid_top1": float(reid_hits.mean()),
-        "reid_top1_ci": list(wilson_interval(int(reid_hits.sum()), n)),
-        "reid_top5": float(top_k_hits(correlation, target_labels, 5).mean()),
-        "reid_ssim_top1": float(top_k_hits(structural, target_labels, 1).mean()),
-        "reid_ssim_top5": float(top_k_hits(structural, target_labels, 5).mean()),
-        "reid_gallery": judged.gallery,
-        "ssim_mean": float(closest_ssim.mean()),
-        "psnr_mean": float(closest_psnr.mean()),
-        "chance_top1": chance(n_classes, 1),
-        "chance_top5": chance(n_classes, 5),
-        "independent": judged.to_json(),
-        "evaluator_disagreement": evaluator_disagreement(pixel_ranks, np.array(judged.ranks)).to_json(),
-        "diagnostics": {
-            "reid_training_photos_top1": float(top_k_hits(training_correlation, target_labels, 1).mean()),
-            "note": "re-identification against the model's own training photos: no attacker holds them",
-        },
-        "per_target": {
-            "label": target_labels.tolist(),
-            "evaluator_rank": pixel_ranks.tolist(),
-            "independent_rank": list(judged.ranks),
-            "independent_lineup": [list(row) for row in judged.lineups],
-            "face_detected": list(judged.detected),
-            "reid_rank": rank_of_true(correlation, target_labels).tolist(),
-            "ssim_closest": closest_ssim.tolist(),
-        },
-    }
+    return ImageIdentification(
+        pixel_top1=float(top_k_hits(evaluator_scores, target_labels, 1).mean()),
+        pixel_top5=float(top_k_hits(evaluator_scores, target_labels, 5).mean()),
+        reid_top1=float(reid_hits.mean()),
+        reid_top1_ci=wilson_interval(int(reid_hits.sum()), n),
+        reid_top5=float(top_k_hits(correlation, target_labels, 5).mean()),
+        reid_ssim_top1=float(top_k_hits(structural, target_labels, 1).mean()),
+        reid_ssim_top5=float(top_k_hits(structural, target_labels, 5).mean()),
+        reid_gallery=judged.gallery,
+        ssim_mean=float(closest_ssim.mean()),
+        psnr_mean=float(closest_psnr.mean()),
+        chance_top1=chance(n_classes, 1),
+        chance_top5=chance(n_classes, 5),
+        judge=judged,
+        disagreement=evaluator_disagreement(pixel_ranks, np.array(judged.ranks)),
+        reid_training_photos_top1=float(top_k_hits(training_correlation, target_labels, 1).mean()),
+        labels=tuple(int(label) for label in target_labels),
+        evaluator_ranks=tuple(int(rank) for rank in pixel_ranks),
+        reid_ranks=tuple(int(rank) for rank in rank_of_true(correlation, target_labels)),
+        ssim_closest=tuple(float(value) for value in closest_ssim),
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mirisk.access.tabular import DOSE_BANDS, TabularOracle
-from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, prior_only
+from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, Records, prior_only
 from mirisk.errors import MiriskError
 from mirisk.metrics.attribute import attribute_metrics
 from mirisk.models.tabular import TabularModel
@@ -77,11 +77,10 @@ def run_attribute_attack(
     schema.validate(aux, (*schema.features, schema.target), what="auxiliary data")
     task = AttributeTask(schema, setting.sensitive, setting.known)
     oracle = TabularOracle(model, setting.output, setting.bands, setting.budget)
-    attack = ATTACKS[setting.attack](task)
+    attack = ATTACKS[setting.attack](task, Records(aux, model.recorded_outcome(aux)))
     started = time.perf_counter()
-    attack.fit(oracle, aux, model.recorded_outcome(aux))
     outcome = model.recorded_outcome(records) if setting.outcome_source == "true" else model.predict(records)
-    inference = attack.infer(oracle, records, outcome)
+    inference = attack.run(oracle, Records(records, outcome))
     seconds = time.perf_counter() - started
 
     members = model.is_member(records[schema.id_column])

@@ -12,8 +12,8 @@ from typing import Any
 from mirisk.access.oracle import Oracle
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.basis import dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.result import AttackResult
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -25,7 +25,7 @@ from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.faces import (
-    attacked_people, configured_miface, default_training, headline_identification, measure_face_reconstructions,
+    attacked_people, configured_miface, default_training, measure_face_reconstructions,
     train_face_target,
 )
 from mirisk.runtime import keeps_caller_generators, prepare_torch
@@ -123,8 +123,8 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
     for attack in SWEEP_ATTACKS:
         iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
         result = sweep_reconstructions(target, attack, iterations, seed, task.get("people"))
-        metrics = measure_face_reconstructions(target, dataset, result, seed=seed).metrics
-        point[attack] = {**headline_identification(metrics), "identification_top5": metrics["identification_top5"]}
+        identification = measure_face_reconstructions(target, dataset, result, seed=seed).identification
+        point[attack] = {**identification.headline(), "identification_top5": identification.pixel_top5}
     return point
 
 
@@ -138,4 +138,4 @@ def sweep_reconstructions(model: TargetModel, attack: str, iterations: int, seed
     if attack == "white-box":
         return configured_miface(iterations=iterations).run(WhiteBoxAccess(model), people)
     oracle = Oracle(model, parse_policy("scores"))
-    return ScoreBlackBox(iterations=iterations).run(oracle, people, dct_basis(model.input_shape), seed=seed)
+    return ScoreBlackBox(iterations=iterations).run(oracle, people, generator=seeded(seed))

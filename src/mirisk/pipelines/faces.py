@@ -20,7 +20,14 @@ from mirisk.data.split import SubjectSplit, split_per_subject
 from mirisk.defences import EarlyStopping, TrainingDefences, train_dp_sgd
 from mirisk.figures import lineup_grid, reconstruction_grid
 from mirisk.metrics.face_judge import face_judge
-from mirisk.metrics.identification import FaceEvaluator, identification_metrics, judge_identification
+from mirisk.metrics.identification import (
+    BaselineIdentification,
+    FaceEvaluator,
+    ImageIdentification,
+    PixelEvaluator,
+    identification_metrics,
+    judge_identification,
+)
 from mirisk.models.architectures import build_model
 from mirisk.models.loading import target_split
 from mirisk.models.target import TargetModel
@@ -118,15 +125,20 @@ class FaceInversionReport:
     """The attack's output and every number measured on it, ready to be written."""
 
     result: AttackResult
-    metrics: dict[str, Any]
+    identification: ImageIdentification
     payload: dict[str, Any]
     originals: np.ndarray
     lineup_photos: np.ndarray  # one held-out photo per person, the faces a lineup shows
 
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The identification as result.json holds it."""
+        return self.payload["metrics"]
+
     def lineup_png(self, class_names: tuple[str, ...], heading: str) -> bytes:
         """Each reconstruction beside the judge's five nearest people, the true one framed."""
-        lineups = np.array(self.metrics["per_target"]["independent_lineup"])
-        labels = np.array(self.metrics["per_target"]["label"])
+        lineups = np.array(self.identification.judge.lineups)
+        labels = np.array(self.identification.labels)
         names = [[class_names[c] for c in row] for row in lineups]
         return lineup_grid(self.result.reconstructions.numpy(), self.lineup_photos[lineups],
                            lineups == labels[:, None], names, [class_names[c] for c in labels], heading=heading)
@@ -165,7 +177,7 @@ def face_gallery(target: TargetModel, dataset: ImageDataset, seed: int = 0) -> F
 
 
 def face_identification(target: TargetModel, dataset: ImageDataset, reconstructions: np.ndarray,
-                        labels: np.ndarray, seed: int = 0, gallery: FaceGallery | None = None) -> dict[str, Any]:
+                        labels: np.ndarray, seed: int = 0, gallery: FaceGallery | None = None) -> ImageIdentification:
     """Every identification number for ``reconstructions`` of the people ``labels``: the
     independent judge and the pixel evaluator, both against held-out photos, re-identification
     from the photos an attacker could hold, and similarity to the training photos."""
@@ -181,15 +193,13 @@ def face_identification(target: TargetModel, dataset: ImageDataset, reconstructi
     judge = face_judge()
     judged = judge_identification(judge.embed(reconstructions), labels, judge.embed(held_out.images),
                                   held_out.labels, dataset.n_classes, gallery_name)
-    metrics = identification_metrics(reconstructions, labels, gallery.evaluator, dataset.images, dataset.labels,
-                                     in_training, dataset.n_classes, judged, attacker_photos=attacker_photos)
-    metrics["evaluator"] = {
-        "model": "eigenfaces: per-image standardisation, PCA (whitened), logistic regression",
-        "role": "pixel-space evaluator (same pixel space as the attacks; can be fooled)",
-        "trained_on": gallery_name,
-        "accuracy_on_training_photos": gallery.training_accuracy,
-    }
-    return metrics
+    identification = identification_metrics(reconstructions, labels, gallery.evaluator, dataset.images,
+                                            dataset.labels, in_training, dataset.n_classes, judged,
+                                            attacker_photos=attacker_photos)
+    return replace(identification, evaluator=PixelEvaluator(
+        model="eigenfaces: per-image standardisation, PCA (whitened), logistic regression",
+        role="pixel-space evaluator (same pixel space as the attacks; can be fooled)",
+        trained_on=gallery_name, accuracy_on_training_photos=gallery.training_accuracy))
 
 
 def attacked_people(count: int | None, n_classes: int, seed: int) -> torch.Tensor:
@@ -202,29 +212,20 @@ def attacked_people(count: int | None, n_classes: int, seed: int) -> torch.Tenso
     return torch.as_tensor(np.sort(chosen))
 
 
-def headline_identification(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The numbers a defence comparison reports of one attack: the judge's top-1 (with its
-    interval) and face rate, re-identification from held-out photos, and the pixel evaluator's."""
-    judge = metrics["independent"]
-    return {"judge_top1": judge["identification_top1"], "judge_top1_ci": judge["identification_top1_ci"],
-            "face_rate": judge["face_rate"], "reid_top1": metrics["reid_top1"],
-            "identification_top1": metrics["identification_top1"]}
-
-
 def baseline_metrics(target: TargetModel, dataset: ImageDataset, baseline: AttackResult | BaselineUnavailable | None,
-                     seed: int = 0, gallery: FaceGallery | None = None) -> dict[str, Any]:
+                     seed: int = 0, gallery: FaceGallery | None = None) -> BaselineIdentification:
     """The label-permuted baseline's headline numbers, scored like the target's."""
     if baseline is None:
-        return {"available": False, "reason": "not run (--no-baseline); verdicts compare with chance"}
+        return BaselineIdentification(False, reason="not run (--no-baseline); verdicts compare with chance")
     if isinstance(baseline, BaselineUnavailable):
-        return baseline.to_json()
-    metrics = face_identification(target, dataset, baseline.reconstructions.numpy(), baseline.target_labels.numpy(),
-                                  seed=seed, gallery=gallery)
-    return {"available": True, "kind": "label-permuted twin (same family, recipe and photos; seeded derangement)",
-            "identification_top1": metrics["identification_top1"], "reid_top1": metrics["reid_top1"],
-            "reid_top1_ci": metrics["reid_top1_ci"],
-            "independent": {key: metrics["independent"][key] for key in (
-                "identification_top1", "identification_top1_ci", "identification_top5", "face_rate")}}
+        return BaselineIdentification(False, reason=baseline.reason)
+    twin = face_identification(target, dataset, baseline.reconstructions.numpy(), baseline.target_labels.numpy(),
+                               seed=seed, gallery=gallery)
+    return BaselineIdentification(
+        True, kind="label-permuted twin (same family, recipe and photos; seeded derangement)",
+        pixel_top1=twin.pixel_top1, reid_top1=twin.reid_top1, reid_top1_ci=twin.reid_top1_ci,
+        judge_top1=twin.judge.identification_top1, judge_top1_ci=twin.judge.identification_top1_ci,
+        judge_top5=twin.judge.identification_top5, face_rate=twin.judge.face_rate)
 
 
 def measure_face_reconstructions(
@@ -240,14 +241,14 @@ def measure_face_reconstructions(
     train = dataset.subset(split.train)
     reconstructions = result.reconstructions.numpy()
     labels = result.target_labels.numpy()
-    metrics = face_identification(target, dataset, reconstructions, labels, seed=seed, gallery=gallery)
-    metrics["baseline"] = baseline_metrics(target, dataset, baseline, seed=seed, gallery=gallery)
+    identification = replace(face_identification(target, dataset, reconstructions, labels, seed=seed, gallery=gallery),
+                             baseline=baseline_metrics(target, dataset, baseline, seed=seed, gallery=gallery))
     first_photo = np.array([np.flatnonzero(train.labels == label)[0] for label in labels])
     summary = result.summary()
     payload = {
         "attack": result.attack,
         "threat_model": summary["threat_model"],
-        "metrics": metrics,
+        "metrics": identification.to_json(),
         "n_targets": summary["n_targets"],
         "seconds": summary["seconds"],
         "iterations": result.settings["iterations"],
@@ -270,7 +271,7 @@ def measure_face_reconstructions(
         )
     gallery = dataset.subset(split.held_out)
     lineup_photos = np.stack([gallery.images[np.flatnonzero(gallery.labels == c)[0]] for c in range(dataset.n_classes)])
-    return FaceInversionReport(result, metrics, payload, train.images[first_photo], lineup_photos)
+    return FaceInversionReport(result, identification, payload, train.images[first_photo], lineup_photos)
 
 
 def default_training(architecture: str, private: bool = False) -> TrainingConfig:
@@ -294,7 +295,7 @@ LINEUP_HEADING = ("each reconstruction (left) beside the 5 people the independen
 def write_inversion_outputs(out_dir: Path, report: FaceInversionReport, class_names: tuple[str, ...]) -> list[Path]:
     """``result.json``, ``reconstructions.png``, ``lineup.png`` and ``reconstructions.npz`` (owner-only)."""
     labels = report.result.target_labels.numpy()
-    ranks = report.metrics["per_target"]["independent_rank"]
+    ranks = report.identification.judge.ranks
     titles = [f"{class_names[label]} (judge rank {rank})" for label, rank in zip(labels, ranks, strict=True)]
     heading = (
         f"{report.payload['attack']} on {report.payload['model']['architecture']}: top: a training photo; bottom: reconstruction "

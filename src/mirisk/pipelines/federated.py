@@ -15,7 +15,9 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.mri import BUNDLED as MRI_BUNDLED
 from mirisk.data.mri import load_bundled_slices
 from mirisk.errors import MiriskError
-from mirisk.fl.attacks import ATTACKS, GradientInversion
+from mirisk.attacks.contract import seeded
+from mirisk.attacks.gradient import ATTACKS, GradientInversion
+from mirisk.attacks.result import AttackResult
 from mirisk.fl.metrics import reconstruction_metrics
 from mirisk.fl.record import ServerRecord
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
@@ -96,14 +98,15 @@ def client_images(dataset: ImageDataset, count: int, seed: int) -> np.ndarray:
 
 def attack_and_measure(attack: GradientInversion, record: ServerRecord, data: ImageDataset, chosen: np.ndarray,
                        seed: int, progress: Callable[[int], None] | None = None,
-                       ) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+                       ) -> tuple[AttackResult, dict[str, Any], np.ndarray]:
     """Attack a round whose client images were ``data.images[chosen]``: the attack's result,
     the metrics against the true images (re-identification among everyone's other
     images), and the reconstructions in the originals' order."""
-    result = attack.run(record, seed=seed, progress=progress)
+    result = attack.run(record, generator=seeded(seed), progress=progress)
     gallery = np.setdiff1d(np.arange(len(data.images)), chosen)
     metrics, ordered = reconstruction_metrics(
-        result["reconstructions"], data.images[chosen], data.labels[chosen], result["labels"], data.images[gallery],
+        result.reconstructions.numpy(), data.images[chosen], data.labels[chosen], result.target_labels.numpy(),
+        data.images[gallery],
         data.labels[gallery], data.labels[chosen], data.n_classes,
     )
     return result, metrics, ordered
@@ -124,8 +127,8 @@ def run_gradient_attack(dataset: ImageDataset, setting: FederatedSetting,
     attack = configured_attack(setting.attack, setting.iterations, setting.restarts)
     result, metrics, ordered = attack_and_measure(attack, record, data, chosen, setting.seed, progress)
     payload = {
-        "attack": attack.name, "threat_model": THREAT_MODEL, "metrics": metrics, "seconds": result["seconds"],
-        "objective": result["objective"], "attack_settings": result["settings"],
+        "attack": attack.name, "threat_model": THREAT_MODEL, "metrics": metrics, "seconds": result.seconds,
+        "objective": float(result.final_cost[0]), "attack_settings": result.settings,
         "round": record.metadata(), "update_norm": record.update_norm(), "setting": {**asdict(setting), "client": asdict(setting.client),
                                                 "defence": asdict(setting.defence)},
         "data": {"source": data.source, "images": chosen.tolist()}, "versions": versions(),
@@ -138,8 +141,9 @@ def attack_captured_record(record: ServerRecord, attack_name: str, iterations: i
     """Attack an update captured outside mirisk: reconstructions and recovered labels, with
     no originals to measure against."""
     attack = configured_attack(attack_name, iterations, restarts)
-    result = attack.run(record, seed=seed, progress=progress)
-    payload = {"attack": attack.name, "threat_model": THREAT_MODEL, "seconds": result["seconds"],
-               "objective": result["objective"], "recovered_labels": result["labels"].tolist(),
-               "attack_settings": result["settings"], "round": record.metadata(), "versions": versions()}
-    return {"payload": payload, "reconstructions": result["reconstructions"], "labels": result["labels"]}
+    result = attack.run(record, generator=seeded(seed), progress=progress)
+    labels = result.target_labels.numpy()
+    payload = {"attack": attack.name, "threat_model": THREAT_MODEL, "seconds": result.seconds,
+               "objective": float(result.final_cost[0]), "recovered_labels": labels.tolist(),
+               "attack_settings": result.settings, "round": record.metadata(), "versions": versions()}
+    return {"payload": payload, "reconstructions": result.reconstructions.numpy(), "labels": labels}

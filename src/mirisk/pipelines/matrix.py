@@ -4,7 +4,7 @@ same door a real attacker would use, beside what the policy costs legitimate use
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.basis import ImageBasis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import MIFace
 from mirisk.attacks.result import AttackResult
@@ -23,7 +24,7 @@ from mirisk.models.target import TargetModel
 from mirisk.models.loading import target_split
 from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.faces import (
-    DEFAULT_MIFACE, BaselineUnavailable, headline_identification, measure_face_reconstructions,
+    DEFAULT_MIFACE, BaselineUnavailable, measure_face_reconstructions,
 )
 
 DEFAULT_POLICIES = ("scores", "topk:3", "round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1", "label")
@@ -54,13 +55,13 @@ def policy_cost(target: TargetModel, dataset: ImageDataset, policy_spec: str) ->
 
 def _cell(target: TargetModel, dataset: ImageDataset, result: AttackResult, seed: int,
           baseline: AttackResult | BaselineUnavailable | None) -> dict[str, Any]:
-    metrics = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline).metrics
-    judged = metrics["baseline"]
+    identification = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline).identification
+    twin = identification.baseline
     return {
-        **headline_identification(metrics),
-        "baseline_judge_top1": judged["independent"]["identification_top1"] if judged["available"] else None,
-        "baseline_reid_top1": judged["reid_top1"] if judged["available"] else None,
-        "ssim_mean": metrics["ssim_mean"],
+        **identification.headline(),
+        "baseline_judge_top1": twin.judge_top1 if twin is not None and twin.available else None,
+        "baseline_reid_top1": twin.reid_top1 if twin is not None and twin.available else None,
+        "ssim_mean": identification.ssim_mean,
         "queries_per_target": None if result.queries_used is None else result.queries_used / len(result.target_labels),
         "seconds": result.seconds,
     }
@@ -92,6 +93,7 @@ class PolicyMatrix:
         label-permuted twin (seeded by ``seed``), and each cell carries the twin's numbers."""
         parsed = [parse_policy(spec) for spec in policies]  # fail on a bad spec before any work
         people = torch.arange(target.n_classes) if people is None else people
+        blackbox, labelonly = replace(self.blackbox, basis=self.basis), replace(self.labelonly, basis=self.basis)
 
         def measured(attack: Callable[[TargetModel], AttackResult]) -> dict[str, Any]:
             twin = run_baseline(target, dataset, attack, seed) if baseline else None
@@ -105,10 +107,10 @@ class PolicyMatrix:
                 "reveals": policy.access.value,
                 "cost": policy_cost(target, dataset, policy.spec),
                 "white-box": white_box,
-                "blackbox-scores": measured(lambda model: self.blackbox.run(
-                    Oracle(model, policy, self.budget), people, self.basis, seed=seed)),
-                "labelonly": measured(lambda model: self.labelonly.run(
-                    Oracle(model, policy, self.budget), people, self.basis, seed=seed)),
+                "blackbox-scores": measured(lambda model: blackbox.run(
+                    Oracle(model, policy, self.budget), people, generator=seeded(seed))),
+                "labelonly": measured(lambda model: labelonly.run(
+                    Oracle(model, policy, self.budget), people, generator=seeded(seed))),
             })
             if on_cell is not None:
                 on_cell(policy.spec)

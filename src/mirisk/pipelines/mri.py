@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mirisk.attacks.decoder import OUTPUT_TYPES, DecoderInversion, DecoderSettings, SegmentationOracle
+from mirisk.access.segmentation import OUTPUT_TYPES, SegmentationOracle
+from mirisk.attacks.contract import seeded
+from mirisk.attacks.decoder import DecoderInversion, DecoderSettings
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.metrics.identification import chance, rank_of_true
@@ -120,9 +122,10 @@ def invert_private_subjects(target: SegmentationTarget, private: SliceDataset, a
     each candidate (``neighbours``, or why there is none), which is not the one reconstructed."""
     slices = candidates.slices_per_subject
     oracle = SegmentationOracle(target, output_type)
-    attack = DecoderInversion(decoder, seed=seed).fit(oracle, attacker.images)
-    attacker_queries = oracle.queries_used
-    reconstructions = attack.reconstruct(oracle.query(private.images))
+    observed = oracle.query(private.images)  # the outputs the attacker holds already
+    result = DecoderInversion(attacker.images, decoder).run(oracle, observed, generator=seeded(seed))
+    attacker_queries = result.queries_used
+    reconstructions = result.reconstructions.numpy()
     by_ssim, by_correlation = subject_similarity(reconstructions, candidates.images, slices)
     candidate_ids = list(candidates.subjects)
     truth = np.array([candidate_ids.index(subject) for subject in private.subjects])

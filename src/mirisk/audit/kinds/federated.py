@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mirisk.artifacts import npz_bytes
+from mirisk.attacks.contract import seeded
 from mirisk.audit.case import AuditSubject, NotRetrained, SubjectOptions, UnitResult, refuse_options, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, whole
 from mirisk.audit.verdict import federated_attack_level, federated_recommendations
@@ -107,16 +108,17 @@ def run_gradient_unit(unit: AttackUnit, settings: dict[str, Any], record: Server
         "replay_images": {"source": data.source, "count": len(chosen)},
         "queries_used": None,
     }
-    seconds = result["seconds"]
+    seconds = result.seconds
     if defence.noise == 0:
         checked = dataclasses.replace(defence, clip=defence.clip or replayed.update_norm(), noise=CHECKED_NOISE)
         noisy, _ = replay_round(record, data, checked, seed)
         noisy_result, noisy_metrics, _ = attack_and_measure(attack, noisy, data, chosen, seed)
         payload["defence_check"] = {"defence": checked.describe(), **_headline(noisy_metrics)}
-        seconds += noisy_result["seconds"]
-    captured = attack.run(record, seed=seed)
-    payload["captured"] = {"recovered_labels": captured["labels"].tolist(), "objective": captured["objective"]}
-    payload["seconds"] = seconds + captured["seconds"]
+        seconds += noisy_result.seconds
+    captured = attack.run(record, generator=seeded(seed))
+    captured_labels = captured.target_labels.numpy()
+    payload["captured"] = {"recovered_labels": captured_labels.tolist(), "objective": float(captured.final_cost[0])}
+    payload["seconds"] = seconds + captured.seconds
     if redact:
         return payload, {}
     titles = [f"{data.class_names[label]} ({value:.1f} dB)"
@@ -128,7 +130,7 @@ def run_gradient_unit(unit: AttackUnit, settings: dict[str, Any], record: Server
                     "server's reconstruction"),
         "reconstructions.npz": npz_bytes(reconstructions=ordered, originals=data.images[chosen],
                                          labels=data.labels[chosen]),
-        "captured.npz": npz_bytes(reconstructions=captured["reconstructions"], labels=captured["labels"]),
+        "captured.npz": npz_bytes(reconstructions=captured.reconstructions.numpy(), labels=captured_labels),
     }
 
 

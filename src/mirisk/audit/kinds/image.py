@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from mirisk.access.oracle import Oracle, QueryAccess
 from mirisk.access.policies import parse_policy
@@ -18,16 +17,18 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import npz_bytes, read_json
 from mirisk.attacks.basis import LatentBasis, dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
+from mirisk.attacks.contract import seeded
 from mirisk.attacks.generative import GenerativeInversion
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
-from mirisk.audit.verdict import image_attack_level, image_baselines, image_recommendations
+from mirisk.audit.verdict import image_attack_level, image_recommendations
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.figures import reconstruction_grid
+from mirisk.metrics.identification import ImageIdentification
 from mirisk.metrics.vulnerability import image_vulnerability, most_at_risk_people
 from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
@@ -238,11 +239,10 @@ class ImageCase:
         people = attacked_people(settings.get("people"), target.n_classes, seed)
         if unit.attack == "generative":
             prior = shared_prior(subject, unit.params["prior"])
-            gmi = GenerativeInversion(iterations=unit.params["iterations"])
+            gmi = GenerativeInversion(iterations=unit.params["iterations"], prior=prior)
 
             def attack_model(model: TargetModel):
-                return gmi.run(WhiteBoxAccess(model), people, prior,
-                               generator=torch.Generator().manual_seed(seed))
+                return gmi.run(WhiteBoxAccess(model), people, generator=seeded(seed))
 
             result = attack_model(target)
         elif unit.attack == "miface":
@@ -254,11 +254,12 @@ class ImageCase:
             result = attack_model(target)
         else:
             latent = unit.attack in ("generative-scores", "generative-labelonly")
-            attack = (ScoreBlackBox(iterations=unit.params["iterations"])
-                      if unit.attack in ("blackbox", "generative-scores")
-                      else BoundaryRepulsion(iterations=unit.params["iterations"], init_scale=1.0 if latent else 3.0))
             basis = (LatentBasis(shared_prior(subject, unit.params["prior"])) if latent
                      else dct_basis(target.input_shape))
+            attack = (ScoreBlackBox(iterations=unit.params["iterations"], basis=basis)
+                      if unit.attack in ("blackbox", "generative-scores")
+                      else BoundaryRepulsion(iterations=unit.params["iterations"], init_scale=1.0 if latent else 3.0,
+                                             basis=basis))
             oracle: QueryAccess
             if unit.params.get("gateway"):
                 if subject.remote is None:
@@ -266,12 +267,12 @@ class ImageCase:
                 oracle = subject.remote
             else:
                 oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
-            result = attack.run(oracle, people, basis, seed=seed)
+            result = attack.run(oracle, people, generator=seeded(seed))
             served = oracle.policy.spec
 
             def attack_model(model: TargetModel):
                 twin_oracle = Oracle(model, parse_policy(served), budget=unit.params.get("budget"))
-                return attack.run(twin_oracle, people, basis, seed=seed)
+                return attack.run(twin_oracle, people, generator=seeded(seed))
 
         baseline = run_baseline(target, dataset, attack_model, seed) if settings.get("baseline", True) else None
         report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline,
@@ -284,7 +285,7 @@ class ImageCase:
             payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
         if redact:
             return payload, {}
-        ranks = report.metrics["per_target"]["independent_rank"]
+        ranks = report.identification.judge.ranks
         titles = [f"{target.class_names[i]} (judge rank {rank})" for i, rank in enumerate(ranks)]
         return payload, {
             "reconstructions.png": reconstruction_grid(
@@ -299,14 +300,16 @@ class ImageCase:
         return image_attack_level(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        judge_base, reid_base, base_name = image_baselines(metrics)
-        judge = metrics["independent"]
-        return {key: metrics[key] for key in ("identification_top1", "identification_top5", "reid_top1",
-                                              "reid_top1_ci", "ssim_mean", "chance_top1")} | {
-            "judge_top1": judge["identification_top1"], "judge_top1_ci": judge["identification_top1_ci"],
-            "judge_top5": judge["identification_top5"], "face_rate": judge["face_rate"],
-            "baseline_judge_top1": judge_base, "baseline_reid_top1": reid_base, "baseline": base_name,
-            "evaluator_disagreement": metrics["evaluator_disagreement"]}
+        measured = ImageIdentification.from_json(metrics)
+        judge_base, reid_base, base_name = measured.baselines()
+        judge = measured.judge
+        return {"identification_top1": measured.pixel_top1, "identification_top5": measured.pixel_top5,
+                "reid_top1": measured.reid_top1, "reid_top1_ci": list(measured.reid_top1_ci),
+                "ssim_mean": measured.ssim_mean, "chance_top1": measured.chance_top1,
+                "judge_top1": judge.identification_top1, "judge_top1_ci": list(judge.identification_top1_ci),
+                "judge_top5": judge.identification_top5, "face_rate": judge.face_rate,
+                "baseline_judge_top1": judge_base, "baseline_reid_top1": reid_base, "baseline": base_name,
+                "evaluator_disagreement": measured.disagreement.to_json()}
 
     def recommendations(self, plan, results, description, defences):
         return image_recommendations(plan, results, description["metrics"].get("test_accuracy"), defences)

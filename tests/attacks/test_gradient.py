@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mirisk.errors import MiriskError
-from mirisk.fl.attacks import INVERTING_GRADIENTS, recover_labels
+from mirisk.attacks.gradient import INVERTING_GRADIENTS, recover_labels
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
 from mirisk.models.architectures import build_model
 from mirisk.pipelines.federated import FederatedSetting, run_gradient_attack

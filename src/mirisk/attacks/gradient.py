@@ -20,20 +20,26 @@ client's data."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch.func import vmap
 
+from mirisk.attacks.contract import Progress, attack_generator
+from mirisk.attacks.result import AttackResult
 from mirisk.errors import MiriskError
-from mirisk.validation import check_number
 from mirisk.fl.local_training import local_update
 from mirisk.fl.record import ServerRecord
 from mirisk.runtime import keeps_caller_generators, prepare_torch
+from mirisk.threats import AccessLevel, ThreatModel
+from mirisk.validation import check_number
 
 OBJECTIVES = ("l2", "cosine")
+THREAT_MODEL = ThreatModel(
+    access=AccessLevel.WHITE_BOX,
+    knowledge=("the model the server sent", "the update the client returned", "the number of images",
+               "the local training schedule"),
+)
 
 
 def output_bias_direction(record: ServerRecord) -> torch.Tensor:
@@ -84,12 +90,13 @@ class GradientInversion:
         check_number("the gradient attack's learning rate", self.learning_rate, 0, low_open=True)
         check_number("the gradient attack's total-variation weight", self.tv_weight, 0)
 
-    @keeps_caller_generators
-    def run(self, record: ServerRecord, labels: torch.Tensor | None = None, seed: int = 0,
-            progress: Callable[[int], None] | None = None) -> dict:
-        """Reconstructions ``[n_images, C, H, W]`` (the best restart), the labels used, the
-        final objective and the seconds taken."""
-        prepare_torch(seed)
+    @keeps_caller_generators  # building the record's module draws initial weights
+    def run(self, record: ServerRecord, labels: torch.Tensor | None = None, *,
+            generator: torch.Generator | None = None, progress: Progress | None = None) -> AttackResult:
+        """The client's images ``[n_images, C, H, W]`` (the best restart) for the labels given
+        (None: recovered from the update, iDLG; DLG learns them), with the final objective
+        as every image's cost (the images are matched jointly)."""
+        prepare_torch()
         started = time.perf_counter()
         module, weights = record.module(), record.weights
         names = list(weights)
@@ -99,7 +106,7 @@ class GradientInversion:
         compressed = "sparsify" in record.defence or "quantise" in record.defence
         sent = target != 0 if compressed else torch.ones_like(target, dtype=torch.bool)
         target = target[sent]
-        generator = torch.Generator().manual_seed(seed)
+        generator = attack_generator(generator)
         shape = (self.restarts, record.n_images, *record.input_shape)
         images = torch.rand(shape, generator=generator).requires_grad_(True)
         variables = [images]
@@ -146,13 +153,17 @@ class GradientInversion:
             final = objective()
         best = int(final.argmin())
         used = label_logits[best].argmax(dim=-1) if self.learn_labels else labels
-        return {
-            "reconstructions": images[best].detach().numpy(),
-            "labels": used.detach().numpy().astype(np.int64),
-            "objective": float(final[best]),
-            "seconds": time.perf_counter() - started,
-            "settings": asdict(self),
-        }
+        return AttackResult(
+            attack=self.name,
+            threat_model=THREAT_MODEL,
+            reconstructions=images[best].detach().clone(),
+            target_labels=used.detach().to(torch.int64),
+            final_cost=final[best].detach().expand(record.n_images).clone(),
+            iterations=torch.full((record.n_images,), self.iterations, dtype=torch.int64),
+            stop_reasons=["max-iterations"] * record.n_images,
+            seconds=time.perf_counter() - started,
+            settings=asdict(self),
+        )
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
