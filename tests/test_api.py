@@ -8,6 +8,7 @@ import stat
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -141,3 +142,23 @@ def test_a_model_handed_in_as_an_object_is_not_sent_to_a_remote_backend(targets)
     with pytest.raises(mirisk.MiriskError, match="handed in as an object: save it first"):
         mirisk.audit(targets["softmax"], "bundled:att_faces", threat_models="white-box", config=SETTINGS,
                      backend=Remote())
+
+
+def test_a_tabular_model_in_memory_audits_as_the_cli_does_on_the_same_tables(iwpc_linear, iwpc_split, tmp_path):
+    from mirisk.models.tabular_store import save_tabular_target
+
+    records = pd.concat([iwpc_split.train[:300], iwpc_split.test[:100]], ignore_index=True)
+    aux = iwpc_split.aux[:300].reset_index(drop=True)
+    report = mirisk.audit(iwpc_linear, records, aux=aux, threat_models="scores,label-only",
+                          config={"epsilons": []})
+    model = save_tabular_target(iwpc_linear, tmp_path / "model")
+    records.to_csv(tmp_path / "records.csv", index=False)
+    aux.to_csv(tmp_path / "aux.csv", index=False)
+    from_files = mirisk.audit(model, tmp_path / "records.csv", aux=tmp_path / "aux.csv",
+                              threat_models="scores,label-only", config={"epsilons": []})
+    assert report.verdict == from_files.verdict and report.document["verdict"] == from_files.document["verdict"]
+    for unit_id, result in report.results.items():
+        assert result.metrics == from_files.results[unit_id].metrics
+    assert report.results["scores-fredrikson"].metrics["train"]["n"] == 300  # the members among the records
+    with pytest.raises(mirisk.MiriskError, match="pandas DataFrame"):
+        mirisk.audit(iwpc_linear, tmp_path / "records.csv")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from mirisk.audit.case import AuditSubject, SubjectOptions
@@ -26,11 +27,13 @@ from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.models.imported import ImportSpec, module_target
 from mirisk.models.loading import load_image_target
+from mirisk.models.tabular import TabularModel
 from mirisk.models.target import TargetModel
 from mirisk.threats import AccessLevel, ThreatModel
 
 ThreatModels = str | AccessLevel | ThreatModel | Iterable[str | AccessLevel | ThreatModel] | None
 ImageData = str | Path | ImageDataset | tuple[np.ndarray, np.ndarray] | None
+AuditData = ImageData | pd.DataFrame
 
 
 class ImageClassifier:
@@ -105,31 +108,37 @@ def audit_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
     return read_config(config)
 
 
-def audit(target: str | Path | TargetModel, data: ImageData = None, *, threat_models: ThreatModels = None,
-          budget: int | None = None, config: str | Path | dict[str, Any] | None = None,
-          out: str | Path | None = None, redact: bool = False, force: bool = False,
-          backend: Backend | None = None, on_unit: OnUnit | None = None, aux: str | None = None,
-          sensitive: str | None = None, known: Sequence[str] | None = None) -> AuditReport:
-    """Audit ``target`` (a model path as the CLI takes it, or an image classifier in memory)
-    on ``data`` under ``threat_models`` (default: all that apply), as ``mirisk audit`` does.
-    Without ``out`` nothing is written (``report.save(folder)`` writes it later); with it,
-    results are written as they finish and an unfinished audit there resumes. ``aux``,
-    ``sensitive`` and ``known`` are for tabular models, as on the command line."""
+def audit(target: str | Path | TargetModel | TabularModel, data: AuditData = None, *,
+          threat_models: ThreatModels = None, budget: int | None = None,
+          config: str | Path | dict[str, Any] | None = None, out: str | Path | None = None, redact: bool = False,
+          force: bool = False, backend: Backend | None = None, on_unit: OnUnit | None = None,
+          aux: str | Path | pd.DataFrame | None = None, sensitive: str | None = None,
+          known: Sequence[str] | None = None) -> AuditReport:
+    """Audit ``target`` (a model path as the CLI takes it, an image classifier in memory, or
+    a tabular model in memory with its records as a DataFrame) on ``data`` under
+    ``threat_models`` (default: all that apply), as ``mirisk audit`` does. Without ``out``
+    nothing is written (``report.save(folder)`` writes it later); with it, results are
+    written as they finish and an unfinished audit there resumes. ``aux`` (a path, or a
+    DataFrame for a model in memory), ``sensitive`` and ``known`` are for tabular models, as
+    on the command line."""
     settings = audit_config(config)
-    if isinstance(target, TargetModel):
+    columns = sensitive or settings.get("sensitive"), known or settings.get("known")
+    chosen = columns[0], None if columns[1] is None else tuple(columns[1])
+    if isinstance(target, TabularModel):
+        if not isinstance(data, pd.DataFrame):
+            raise MiriskError("a tabular model in memory is audited on its records as a pandas DataFrame (data=...)")
+        subject: AuditSubject = case_for("tabular").subject(target, data, aux, *chosen)
+    elif isinstance(target, TargetModel):
         if aux is not None or sensitive is not None or known:
             raise MiriskError("aux, sensitive and known apply to tabular models; this is an image classifier")
-        subject: AuditSubject = case_for("image").subject(target, image_data(data, target))
+        subject = case_for("image").subject(target, image_data(data, target))
     elif isinstance(target, (str, Path)):
-        if data is not None and not isinstance(data, (str, Path)):
+        if (data is not None and not isinstance(data, (str, Path))) or isinstance(aux, pd.DataFrame):
             raise MiriskError("a model given by its path takes its data as a path (or bundled:...) too")
-        sensitive = sensitive or settings.get("sensitive")
-        known = known or settings.get("known")
-        subject = load_subject(target, None if data is None else str(data),
-                               SubjectOptions(aux, sensitive, None if known is None else tuple(known)))
+        subject = load_subject(target, None if data is None else str(data), SubjectOptions(aux, *chosen))
     else:
-        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, or wrap a torch module with "
-                          "mirisk.ImageClassifier.from_module")
+        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, a tabular model, or wrap a "
+                          "torch module with mirisk.ImageClassifier.from_module")
     plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
     return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
                      backend=backend)

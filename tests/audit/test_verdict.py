@@ -3,7 +3,7 @@
 from mirisk.audit.kinds import build_plan
 from mirisk.audit.plan import parse_accesses
 from mirisk.audit.verdict import (
-    image_attack_level, image_recommendations, segmentation_attack_level, segmentation_recommendations,
+    image_attack_level, image_recommendations, image_success, segmentation_attack_level, segmentation_recommendations,
     tabular_attack_level, threat_verdicts,
 )
 from mirisk.metrics.identification import (
@@ -103,6 +103,19 @@ def test_a_threat_model_inherits_the_attacks_of_less_revealing_access():
     assert verdict["by_threat_model"]["white-box"]["level"] == "high"  # the label-only attack works for it too
     assert verdict["by_threat_model"]["scores"]["decided_by"] == "label-only-repulsion"
     assert verdict["overall"] == "high"
+
+
+def test_of_two_attacks_at_the_same_level_the_stronger_decides_the_threat_model():
+    plan = build_plan("image", parse_accesses("white-box"), None, {})
+    results = {"white-box-miface": {"metrics": image_metrics(0.55)},  # both critical; grey 20 points stronger
+               "white-box-miface-grey": {"metrics": image_metrics(0.75)}}
+    assert [unit.id for unit in plan.units][:2] == ["white-box-miface", "white-box-miface-grey"]
+    verdict = threat_verdicts(plan, results, image_attack_level, image_success)
+    decision = verdict["by_threat_model"]["white-box"]
+    assert decision["level"] == "critical" and decision["decided_by"] == "white-box-miface-grey"
+    assert "75%" in decision["reason"]
+    assert threat_verdicts(plan, results, image_attack_level)["by_threat_model"]["white-box"]["decided_by"] == (
+        "white-box-miface")  # without a strength, the plan's order
 
 
 def segmentation_result(output, reid, ssim=0.5, chance=0.01):

@@ -63,7 +63,7 @@ def test_connections_past_the_cap_get_503_until_idle_ones_time_out(strict_server
 
 def test_the_server_runs_with_its_startup_heap_frozen(monkeypatch):
     """Full collections of a heap holding torch, the model and the app paused the server
-    60-110 ms each under load; frozen, they take under a millisecond (BENCHMARKS.md)."""
+    about 125 ms each under load; frozen, they take 0.3 ms (BENCHMARKS.md)."""
     import gc
 
     import uvicorn

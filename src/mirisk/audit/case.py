@@ -134,6 +134,10 @@ class AuditCase(Protocol):
     def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
         """The risk level of one attack's metrics and the sentences that justify it."""
 
+    def attack_strength(self, metrics: dict[str, Any]) -> float:
+        """How far one attack got above its baseline, in the units its level counts: which
+        of two attacks of the same level decides a threat model."""
+
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """The metrics the report shows of one attack."""
 

@@ -61,7 +61,7 @@ def build_report(plan: AuditPlan, case: AuditCase, description: dict[str, Any], 
     measured of them: ``dp_sweep`` (DP-SGD retrains), ``budget_checks`` (query budgets),
     ``policy_matrix`` (output policies)."""
     payloads = {unit_id: result.payload for unit_id, result in results.items()}
-    verdict = threat_verdicts(plan, payloads, case.attack_level)
+    verdict = threat_verdicts(plan, payloads, case.attack_level, case.attack_strength)
     attacks = []
     for unit in plan.units:
         payload = results[unit.id].payload

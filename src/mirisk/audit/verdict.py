@@ -24,7 +24,8 @@ CCS 2022). The reason also gives the advantage over the prior alone, and the lev
 would give where it is higher, with why it does not count:
   critical  a >= 25 points;  high  a >= 10;  elevated  a >= 3;  low  otherwise
 A threat model's verdict is the worst over the attacks at its access level or any less
-revealing one (an attacker with scores can also use the top label); a threat model the
+revealing one (an attacker with scores can also use the top label), decided, among attacks
+of that level, by the one furthest above its baseline; a threat model the
 plan could not test for this kind of model gets no verdict, only its reason. The audit's
 verdict is the worst over its threat models.
 """
@@ -96,6 +97,16 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     return level, reason
 
 
+def reid_excess(metrics: dict[str, Any]) -> float:
+    """Re-identification top-1 above chance: how far a decoder or gradient attack got."""
+    return metrics["reid_top1"] - metrics["chance_top1"]
+
+
+def tabular_advantage(metrics: dict[str, Any]) -> float:
+    """An attribute attack's advantage over the stronger of its baselines (what its level counts)."""
+    return AttributeLeak.from_json(metrics["train"] or metrics).model_advantage
+
+
 def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one decoder attack: can the reconstruction be matched back to the patient?"""
     p, chance = metrics["reid_top1"], metrics["chance_top1"]
@@ -141,11 +152,14 @@ def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
 
 
 AttackLevel = Callable[[dict[str, Any]], tuple[str, str]]
+AttackStrength = Callable[[dict[str, Any]], float]
 
 
-def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]], attack_level: AttackLevel) -> dict[str, Any]:
+def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]], attack_level: AttackLevel,
+                    strength: AttackStrength | None = None) -> dict[str, Any]:
     """Per attack (by the kind's ``attack_level`` rule on its metrics), per threat model (worst
-    at that access or below) and overall."""
+    at that access or below; among attacks of the same level, the strongest by the kind's
+    ``strength``, so the reason shown is the strongest evidence) and overall."""
     per_attack = {}
     for unit in plan.units:
         level, reason = attack_level(results[unit.id]["metrics"])
@@ -156,7 +170,8 @@ def threat_verdicts(plan: AuditPlan, results: dict[str, dict[str, Any]], attack_
         evidence = [unit.id for unit in plan.units if unit.access in reachable]
         if not evidence:
             continue
-        worst = max(evidence, key=lambda unit_id: level_index(per_attack[unit_id]["level"]))
+        worst = max(evidence, key=lambda unit_id: (level_index(per_attack[unit_id]["level"]),
+                                                   strength(results[unit_id]["metrics"]) if strength else 0.0))
         by_threat[access.value] = {"level": per_attack[worst]["level"], "decided_by": worst,
                                    "reason": per_attack[worst]["reason"], "evidence": evidence}
     overall = max((v["level"] for v in by_threat.values()), key=level_index, default="low")

@@ -9,7 +9,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 from rich.table import Table
 
@@ -20,9 +19,9 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.basis import CodeSpace, ImageBasis, dct_basis, public_face_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
-from mirisk.attacks.contract import seeded
+from mirisk.attacks.contract import Attack
 from mirisk.attacks.labelonly import BoundaryRepulsion
-from mirisk.attacks.miface import MIFace, TotalVariationPrior
+from mirisk.attacks.miface import TotalVariationPrior
 from mirisk.cli.common import (
     ApiKeyOption, EndpointOption, attack_app, console, demo_app, friendly_errors, progress_bar, train_app,
     with_import_options,
@@ -37,14 +36,13 @@ from mirisk.models.loading import load_image_target
 from mirisk.models.store import save_target
 from mirisk.models.target import TargetModel
 from mirisk.models.training import TrainingConfig
-from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.pipelines.matrix import DEFAULT_POLICIES, PolicyMatrix
+from mirisk.pipelines.face_attack import attack_faces
 from mirisk.pipelines.faces import (
     DEFAULT_MIFACE,
     FaceInversionReport,
     configured_miface,
     default_training,
-    measure_face_reconstructions,
     target_split,
     train_face_target,
     write_inversion_outputs,
@@ -133,7 +131,8 @@ def attack_miface(
         iterations=iterations, learning_rate=learning_rate, patience=patience, cost_threshold=cost_threshold,
         start=start, prior=TotalVariationPrior(tv_weight) if tv_weight > 0 else None,
     )
-    report = run_and_measure(target, dataset, attack, seed, baseline)
+    report = run_and_measure(f"MI-Face on {target.architecture}", target, dataset, attack, WhiteBoxAccess, seed,
+                             baseline)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, reconstructions.npz (owner-only)")
@@ -224,19 +223,13 @@ def oracle_attack_job(
         console.print(f"attacking the gateway at {endpoint}: it answers this key under policy {oracle.policy.spec}, "
                       f"{'no budget' if oracle.remaining is None else f'{oracle.remaining:,} queries left'}",
                       highlight=False)
-    attack = replace(attack, basis=basis_for(target))
-    with progress_bar(f"{title} ({oracle.policy.spec}) on {target.architecture}", attack.iterations) as update:
-        result = attack.run(oracle, torch.arange(target.n_classes), generator=seeded(seed), progress=update)
     served = oracle.policy.spec
-    twin_result = None
-    if baseline:
-        with console.status("baseline: the same attack on the label-permuted twin"):
-            twin_result = run_baseline(target, dataset, lambda twin: attack.run(
-                Oracle(twin, parse_policy(served), budget=budget), torch.arange(twin.n_classes),
-                generator=seeded(seed)),
-                seed)
-    with console.status("measuring identification (independent judge, evaluator, re-identification, SSIM)"):
-        report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=twin_result)
+
+    def access(model: TargetModel) -> QueryAccess:  # the twin is attacked locally, under the same policy
+        return oracle if model is target else Oracle(model, parse_policy(served), budget=budget)
+
+    report = run_and_measure(f"{title} ({served}) on {target.architecture}", target, dataset,
+                             replace(attack, basis=basis_for(target)), access, seed, baseline)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     if report.payload["budget_limited"]:
@@ -327,20 +320,13 @@ def public_basis(folder: Path, target: TargetModel) -> ImageBasis:
     return public_face_basis(public.images)
 
 
-def run_and_measure(target: TargetModel, dataset: ImageDataset, attack: MIFace, seed: int,
-                    baseline: bool = True) -> FaceInversionReport:
-    """MI-Face with a progress bar, the same attack on the label-permuted twin (unless
-    ``baseline`` is False), then the measurements with a status line."""
-    target_split(target, dataset)  # refuse mismatched data before a long attack
-    with progress_bar(f"MI-Face on {target.architecture}", attack.iterations) as update:
-        result = attack.run(WhiteBoxAccess(target), torch.arange(target.n_classes), progress=update)
-    twin_result = None
-    if baseline:
-        with console.status("baseline: MI-Face on the label-permuted twin"):
-            twin_result = run_baseline(target, dataset, lambda twin: attack.run(
-                WhiteBoxAccess(twin), torch.arange(twin.n_classes)), seed)
-    with console.status("measuring identification (independent judge, evaluator, re-identification, SSIM)"):
-        return measure_face_reconstructions(target, dataset, result, seed=seed, baseline=twin_result)
+def run_and_measure(title: str, target: TargetModel, dataset: ImageDataset, attack: Attack,
+                    access: Callable[[TargetModel], Any], seed: int, baseline: bool = True) -> FaceInversionReport:
+    """:func:`~mirisk.pipelines.face_attack.attack_faces` with a progress bar for the attack
+    and a line for each later stage."""
+    with progress_bar(title, attack.iterations) as update:  # type: ignore[attr-defined]
+        return attack_faces(target, dataset, attack, access, seed=seed, baseline=baseline, progress=update,
+                            stage=console.print)
 
 
 def summary_table(payloads: list[dict[str, Any]]) -> Table:
@@ -396,7 +382,8 @@ def demo_faces(
             target = train_face_target(architecture.value, dataset, progress=update)
         model_dir = prepare_output_dir(out_dir / architecture.value, force=True)
         save_target(target, model_dir / "model", force=True)
-        report = run_and_measure(target, dataset, DEFAULT_MIFACE, seed=0)
+        report = run_and_measure(f"MI-Face on {target.architecture}", target, dataset, DEFAULT_MIFACE, WhiteBoxAccess,
+                                 seed=0)
         result_dir = prepare_output_dir(model_dir / "miface", force=True)
         write_inversion_outputs(result_dir, report, target.class_names)
         payloads.append(report.payload)

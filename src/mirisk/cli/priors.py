@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
 from mirisk.access.whitebox import WhiteBoxAccess
@@ -16,19 +15,16 @@ from mirisk.attacks.generative import IDENTITY_LOSSES, GenerativeInversion
 from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app, with_import_options
 from mirisk.attacks.basis import LatentBasis
 from mirisk.attacks.blackbox import ScoreBlackBox
-from mirisk.attacks.contract import seeded
 from mirisk.attacks.labelonly import BoundaryRepulsion
-from mirisk.cli.faces import BaselineOption, oracle_attack_job, summary_table
+from mirisk.cli.faces import BaselineOption, oracle_attack_job, run_and_measure, summary_table
 from mirisk.data.faces import BUNDLED
 from mirisk.errors import MiriskError
 from mirisk.data.faces import BUNDLED_PUBLIC, load_faces
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target
 from mirisk.models.target import TargetModel
-from mirisk.attacks.result import AttackResult
-from mirisk.pipelines.face_baseline import run_baseline
 from mirisk.models.loading import target_split
-from mirisk.pipelines.faces import measure_face_reconstructions, write_inversion_outputs
+from mirisk.pipelines.faces import write_inversion_outputs
 from mirisk.priors.gan import PriorShape
 from mirisk.priors.store import BUNDLED_PRIOR, check_prior_fits, load_prior, save_prior
 from mirisk.priors.training import PriorTraining, prior_from_checkpoint, train_prior
@@ -118,19 +114,8 @@ def attack_generative(
     check_prior_fits(face_prior, target)
     attack = GenerativeInversion(iterations=iterations or GenerativeInversion().iterations, starts=starts,
                                  identity=identity, prior=face_prior)
-
-    def run(model_under_attack: TargetModel, progress=None) -> AttackResult:
-        return attack.run(WhiteBoxAccess(model_under_attack), torch.arange(model_under_attack.n_classes),
-                          generator=seeded(seed), progress=progress)
-
-    with progress_bar(f"generative inversion of {target.architecture}", attack.iterations) as update:
-        result = run(target, update)
-    twin = None
-    if baseline:
-        with console.status("baseline: the same attack on the label-permuted twin"):
-            twin = run_baseline(target, dataset, run, seed)
-    with console.status("measuring identification (independent judge, evaluator, re-identification, SSIM)"):
-        report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=twin)
+    report = run_and_measure(f"generative inversion of {target.architecture}", target, dataset, attack,
+                             WhiteBoxAccess, seed, baseline)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, lineup.png, reconstructions.npz (owner-only)")

@@ -111,8 +111,8 @@ def server_config(app: object, host: str, port: int, limits: ServerLimits) -> uv
 def run_server(config: uvicorn.Config) -> None:
     """Serve ``config`` until stopped, with the startup heap frozen (``gc.freeze``): the
     libraries, the model and the app leave the garbage collector's oldest generation, whose
-    full collections otherwise paused the server 60-110 ms each under load (the 99th
-    percentile of one-face requests went from about 60 ms to 11 ms; BENCHMARKS.md)."""
+    full collections otherwise paused the server about 125 ms each under load (the 99th
+    percentile of one-face requests went from 80 ms to 13.5 ms; BENCHMARKS.md)."""
     gc.collect()
     gc.freeze()
     uvicorn.Server(config).run()

@@ -22,7 +22,7 @@ from mirisk.artifacts import npz_bytes
 from mirisk.attacks.contract import seeded
 from mirisk.audit.case import AuditSubject, NotRetrained, SubjectOptions, UnitResult, refuse_options, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, whole
-from mirisk.audit.verdict import federated_attack_level, federated_recommendations
+from mirisk.audit.verdict import federated_attack_level, federated_recommendations, reid_excess
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
@@ -198,6 +198,9 @@ class FederatedCase(NotRetrained):
 
     def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
         return federated_attack_level(metrics)
+
+    def attack_strength(self, metrics: dict[str, Any]) -> float:
+        return reid_excess(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {key: metrics[key] for key in ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")}

@@ -6,6 +6,7 @@ CVPR 2020); each judged by the independent face recogniser beside its label-perm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,12 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import npz_bytes, read_json
 from mirisk.attacks.basis import LatentBasis, dct_basis
 from mirisk.attacks.blackbox import ScoreBlackBox
-from mirisk.attacks.contract import seeded
+from mirisk.attacks.contract import Attack
 from mirisk.attacks.generative import GenerativeInversion
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
-from mirisk.audit.verdict import image_attack_level, image_recommendations
+from mirisk.audit.verdict import image_attack_level, image_recommendations, image_success
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
@@ -34,10 +35,10 @@ from mirisk.models.architectures import ARCHITECTURES
 from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target, target_split
 from mirisk.models.target import TargetModel
-from mirisk.pipelines.face_baseline import run_baseline
+from mirisk.pipelines.face_attack import attack_faces
 from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
 from mirisk.pipelines.faces import (
-    LINEUP_HEADING, FaceGallery, attacked_people, configured_miface, face_gallery, measure_face_reconstructions,
+    LINEUP_HEADING, FaceGallery, attacked_people, configured_miface, face_gallery,
 )
 from mirisk.pipelines.matrix import policy_cost
 from mirisk.priors.store import BUNDLED_PRIOR, FacePrior, check_prior_fits, load_prior
@@ -237,21 +238,13 @@ class ImageCase:
                  redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
         target, dataset, seed = subject.target, subject.dataset, settings["seed"]
         people = attacked_people(settings.get("people"), target.n_classes, seed)
+        attack: Attack
+        access: Callable[[TargetModel], Any] = WhiteBoxAccess
         if unit.attack == "generative":
-            prior = shared_prior(subject, unit.params["prior"])
-            gmi = GenerativeInversion(iterations=unit.params["iterations"], prior=prior)
-
-            def attack_model(model: TargetModel):
-                return gmi.run(WhiteBoxAccess(model), people, generator=seeded(seed))
-
-            result = attack_model(target)
+            attack = GenerativeInversion(iterations=unit.params["iterations"],
+                                         prior=shared_prior(subject, unit.params["prior"]))
         elif unit.attack == "miface":
-            miface = configured_miface(iterations=unit.params["iterations"], start=unit.params.get("start"))
-
-            def attack_model(model: TargetModel):
-                return miface.run(WhiteBoxAccess(model), people)
-
-            result = attack_model(target)
+            attack = configured_miface(iterations=unit.params["iterations"], start=unit.params.get("start"))
         else:
             latent = unit.attack in ("generative-scores", "generative-labelonly")
             basis = (LatentBasis(shared_prior(subject, unit.params["prior"])) if latent
@@ -267,16 +260,16 @@ class ImageCase:
                 oracle = subject.remote
             else:
                 oracle = Oracle(target, parse_policy(unit.policy), budget=unit.params.get("budget"))
-            result = attack.run(oracle, people, generator=seeded(seed))
-            served = oracle.policy.spec
+            served, budget = oracle.policy.spec, unit.params.get("budget")
 
-            def attack_model(model: TargetModel):
-                twin_oracle = Oracle(model, parse_policy(served), budget=unit.params.get("budget"))
-                return attack.run(twin_oracle, people, generator=seeded(seed))
+            def oracle_for(model: TargetModel) -> QueryAccess:  # the twin locally, under the policy served
+                return oracle if model is target else Oracle(model, parse_policy(served), budget=budget)
 
-        baseline = run_baseline(target, dataset, attack_model, seed) if settings.get("baseline", True) else None
-        report = measure_face_reconstructions(target, dataset, result, seed=seed, baseline=baseline,
-                                              gallery=shared_gallery(subject, seed))
+            access = oracle_for
+
+        report = attack_faces(target, dataset, attack, access, people=people, seed=seed,
+                              baseline=settings.get("baseline", True), gallery=shared_gallery(subject, seed))
+        result = report.result
         payload = report.payload
         if unit.params.get("gateway"):
             payload["deployment"] = {**settings["deployment"], "stopped_by_gateway": sorted(
@@ -298,6 +291,9 @@ class ImageCase:
 
     def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
         return image_attack_level(metrics)
+
+    def attack_strength(self, metrics: dict[str, Any]) -> float:
+        return image_success(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
         measured = ImageIdentification.from_json(metrics)

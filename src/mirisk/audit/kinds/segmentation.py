@@ -13,7 +13,7 @@ from mirisk.audit.case import (
     AuditSubject, NotRetrained, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
 )
 from mirisk.audit.plan import AttackUnit, AuditPlan, whole
-from mirisk.audit.verdict import segmentation_attack_level, segmentation_recommendations
+from mirisk.audit.verdict import reid_excess, segmentation_attack_level, segmentation_recommendations
 from mirisk.data.mri import BUNDLED, SliceDataset, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError
 from mirisk.execution.tasks import portable_path
@@ -210,6 +210,9 @@ class SegmentationCase(NotRetrained):
 
     def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
         return segmentation_attack_level(metrics)
+
+    def attack_strength(self, metrics: dict[str, Any]) -> float:
+        return reid_excess(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}

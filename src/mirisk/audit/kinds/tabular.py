@@ -15,7 +15,7 @@ from mirisk.audit.case import (
     AuditSubject, NoQueryChecks, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
 )
 from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, whole
-from mirisk.audit.verdict import tabular_attack_level, tabular_recommendations
+from mirisk.audit.verdict import tabular_advantage, tabular_attack_level, tabular_recommendations
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
@@ -24,7 +24,7 @@ from mirisk.models.imported import ImportSpec
 from mirisk.models.tabular import TabularModel
 from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_import import is_manifest, load_any_tabular
-from mirisk.pipelines.attribute import AttributeSetting, run_attribute_attack
+from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
 from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, recorded_split, task_columns
 from mirisk.pipelines.iwpc import dp_sweep as iwpc_dp_sweep
 from mirisk.threats import AccessLevel
@@ -61,6 +61,22 @@ class TabularCase(NoQueryChecks):
         sensitive, known = task_columns(target, options.sensitive, options.known)
         return AuditSubject(self.name, target, records=records, aux=population, sensitive=sensitive,
                             known=tuple(known))
+
+    def subject(self, target: TabularModel, records: pd.DataFrame, aux: pd.DataFrame | None,
+                sensitive: str | None, known: tuple[str, ...] | None) -> AuditSubject:
+        """The subject for a tabular model and tables already in memory: the people to attack
+        and the attacker's population sample (None: half of the records the model was not
+        trained on, as from files), checked against the model's schema."""
+        for name, table in (("records", records), ("aux", aux)):
+            if table is not None and not isinstance(table, pd.DataFrame):
+                raise MiriskError(f"a tabular model's {name} are a pandas DataFrame, not {type(table).__name__}")
+        schema = target.schema
+        schema.validate(records, (*schema.features, schema.target, schema.id_column), what="the records")
+        if aux is None:
+            records, aux = held_out_aux(records, target, seed=0)
+        sensitive, known = task_columns(target, sensitive, known)
+        return AuditSubject(self.name, target, records=records.reset_index(drop=True), aux=aux.reset_index(drop=True),
+                            sensitive=sensitive, known=tuple(known))
 
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         target = subject.target
@@ -122,6 +138,9 @@ class TabularCase(NoQueryChecks):
 
     def attack_level(self, metrics: dict[str, Any]) -> tuple[str, str]:
         return tabular_attack_level(metrics)
+
+    def attack_strength(self, metrics: dict[str, Any]) -> float:
+        return tabular_advantage(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
         train = metrics["train"] or metrics
