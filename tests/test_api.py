@@ -162,3 +162,24 @@ def test_a_tabular_model_in_memory_audits_as_the_cli_does_on_the_same_tables(iwp
     assert report.results["scores-fredrikson"].metrics["train"]["n"] == 300  # the members among the records
     with pytest.raises(mirisk.MiriskError, match="pandas DataFrame"):
         mirisk.audit(iwpc_linear, tmp_path / "records.csv")
+
+
+def test_a_segmenter_in_memory_audits_as_its_folder_does(segmenter_dir):
+    settings = {"decoder_epochs": 3}
+    from_folder = mirisk.audit(segmenter_dir, threat_models="label-only", config=settings)
+    segmenter = mirisk.load_model(segmenter_dir)
+    in_memory = mirisk.audit(segmenter, threat_models="label-only", config=settings)
+    assert in_memory.verdict == from_folder.verdict
+    assert in_memory.results["label-only-decoder"].metrics == from_folder.results["label-only-decoder"].metrics
+    # slices handed in are checked for the training patients, and no neighbouring slices are assumed
+    from mirisk.audit.kinds.segmentation import load_segmentation_data
+
+    slices = load_segmentation_data(segmenter, None)
+    handed = mirisk.audit(segmenter, slices, threat_models="label-only", config=settings)
+    neighbour = handed.results["label-only-decoder"].metrics["reid_neighbour"]
+    assert not neighbour["available"] and "handed in memory" in neighbour["reason"]
+    others = slices.of_subjects([s for s in slices.subjects if s not in segmenter.data["train_subjects"]])
+    with pytest.raises(mirisk.MiriskError, match="lack 8 of the model's training subjects"):
+        mirisk.audit(segmenter, others, threat_models="label-only", config=settings)
+    with pytest.raises(mirisk.MiriskError, match="apply to tabular models"):
+        mirisk.audit(segmenter, aux="aux.csv")

@@ -23,17 +23,19 @@ from mirisk.audit.kinds import case_for, check_config, detect_case, load_subject
 from mirisk.audit.run import AuditReport, OnUnit, plan_for_subject, run_audit
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
+from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
 from mirisk.models.imported import ImportSpec, module_target
 from mirisk.models.loading import load_image_target
+from mirisk.models.segmentation import SegmentationTarget
 from mirisk.models.tabular import TabularModel
 from mirisk.models.target import TargetModel
 from mirisk.threats import AccessLevel, ThreatModel
 
 ThreatModels = str | AccessLevel | ThreatModel | Iterable[str | AccessLevel | ThreatModel] | None
 ImageData = str | Path | ImageDataset | tuple[np.ndarray, np.ndarray] | None
-AuditData = ImageData | pd.DataFrame
+AuditData = ImageData | pd.DataFrame | SliceDataset
 
 
 class ImageClassifier:
@@ -114,8 +116,8 @@ def audit(target: str | Path | TargetModel | TabularModel, data: AuditData = Non
           force: bool = False, backend: Backend | None = None, on_unit: OnUnit | None = None,
           aux: str | Path | pd.DataFrame | None = None, sensitive: str | None = None,
           known: Sequence[str] | None = None) -> AuditReport:
-    """Audit ``target`` (a model path as the CLI takes it, an image classifier in memory, or
-    a tabular model in memory with its records as a DataFrame) on ``data`` under
+    """Audit ``target`` (a model path as the CLI takes it, or in memory: an image classifier,
+    a tabular model with its records as a DataFrame, or a segmenter) on ``data`` under
     ``threat_models`` (default: all that apply), as ``mirisk audit`` does. Without ``out``
     nothing is written (``report.save(folder)`` writes it later); with it, results are
     written as they finish and an unfinished audit there resumes. ``aux`` (a path, or a
@@ -124,21 +126,26 @@ def audit(target: str | Path | TargetModel | TabularModel, data: AuditData = Non
     settings = audit_config(config)
     columns = sensitive or settings.get("sensitive"), known or settings.get("known")
     chosen = columns[0], None if columns[1] is None else tuple(columns[1])
-    if isinstance(target, TabularModel):
+    if isinstance(target, (SegmentationTarget, TargetModel)) and (aux is not None or sensitive is not None or known):
+        raise MiriskError(f"aux, sensitive and known apply to tabular models; this is a {type(target).__name__}")
+    if isinstance(target, SegmentationTarget):
+        if data is not None and not isinstance(data, SliceDataset):
+            raise MiriskError("a segmenter in memory is audited on a SliceDataset (mirisk.data.mri.load_mri), or on "
+                              "the slices it records (data=None)")
+        subject: AuditSubject = case_for("segmentation").subject(target, data)
+    elif isinstance(target, TabularModel):
         if not isinstance(data, pd.DataFrame):
             raise MiriskError("a tabular model in memory is audited on its records as a pandas DataFrame (data=...)")
-        subject: AuditSubject = case_for("tabular").subject(target, data, aux, *chosen)
+        subject = case_for("tabular").subject(target, data, aux, *chosen)
     elif isinstance(target, TargetModel):
-        if aux is not None or sensitive is not None or known:
-            raise MiriskError("aux, sensitive and known apply to tabular models; this is an image classifier")
         subject = case_for("image").subject(target, image_data(data, target))
     elif isinstance(target, (str, Path)):
         if (data is not None and not isinstance(data, (str, Path))) or isinstance(aux, pd.DataFrame):
             raise MiriskError("a model given by its path takes its data as a path (or bundled:...) too")
         subject = load_subject(target, None if data is None else str(data), SubjectOptions(aux, *chosen))
     else:
-        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, a tabular model, or wrap a "
-                          "torch module with mirisk.ImageClassifier.from_module")
+        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, a tabular model, a segmenter, "
+                          "or wrap a torch module with mirisk.ImageClassifier.from_module")
     plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
     return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
                      backend=backend)

@@ -45,7 +45,7 @@ class ScoreBlackBox:
     sigma: float = 0.3
     learning_rate: float = 0.1
     floor: float = 1e-6
-    basis: CodeSpace | None = field(default=None, compare=False)
+    basis: CodeSpace | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.samples < 1:

@@ -73,8 +73,8 @@ class DecoderInversion:
         started, queries_at_start = time.perf_counter(), oracle.queries_used
         seed = trainer_seed(attack_generator(generator))
         prepare_torch(seed)
-        served = oracle.query(self.public)
-        scale = channel_scale(features_of(served, oracle.output_type))
+        features = features_of(oracle.query(self.public), oracle.output_type)
+        scale = channel_scale(features)
         decoder = nn.Sequential(
             EncoderDecoder(oracle.n_classes, self.public.shape[1], self.settings.width, self.settings.depth,
                            skips=True),
@@ -82,7 +82,7 @@ class DecoderInversion:
         )
         config = TrainingConfig(epochs=self.settings.epochs, learning_rate=self.settings.learning_rate,
                                 batch_size=self.settings.batch_size, seed=seed)
-        decoder = train_classifier(decoder, features_of(served, oracle.output_type) / scale,
+        decoder = train_classifier(decoder, features / scale,
                                    self.public.astype(np.float32), config, progress=progress,
                                    loss_fn=reconstruction_loss)
         with torch.no_grad():

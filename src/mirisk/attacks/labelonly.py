@@ -48,7 +48,7 @@ class BoundaryRepulsion:
     init_rounds: int = 50
     init_batch: int = 400
     init_scale: float = 3.0
-    basis: CodeSpace | None = field(default=None, compare=False)
+    basis: CodeSpace | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1:

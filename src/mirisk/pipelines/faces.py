@@ -115,10 +115,6 @@ class BaselineUnavailable:
 
     reason: str
 
-    def to_json(self) -> dict[str, object]:
-        return {"available": False, "reason": self.reason}
-
-
 
 @dataclass
 class FaceInversionReport:

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-
 from mirisk.access.oracle import Oracle, QueryAccess
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
@@ -278,8 +277,9 @@ class ImageCase:
             payload["policy_cost"] = policy_cost(target, dataset, unit.policy)
         if redact:
             return payload, {}
-        ranks = report.identification.judge.ranks
-        titles = [f"{target.class_names[i]} (judge rank {rank})" for i, rank in enumerate(ranks)]
+        measured = report.identification  # each person's name beside the judge's rank of them (a sample, or all)
+        titles = [f"{target.class_names[label]} (judge rank {rank})"
+                  for label, rank in zip(measured.labels, measured.judge.ranks, strict=True)]
         return payload, {
             "reconstructions.png": reconstruction_grid(
                 report.originals, result.reconstructions.numpy(), titles,

@@ -84,15 +84,24 @@ def segmentation_source(target: SegmentationTarget, data: str | None) -> dict[st
 def load_segmentation_data(target: SegmentationTarget, data: str | None) -> SliceDataset:
     """The slices the segmenter was trained from, loaded as recorded at training. Every
     training subject must be present: they are the patients the audit tries to re-identify."""
-    private = target.data.get("train_subjects")
     slices = load_mri(**segmentation_source(target, data))
+    check_holds_training_subjects(target, slices)
+    return slices
+
+
+def check_holds_training_subjects(target: SegmentationTarget, slices: SliceDataset) -> None:
+    """Refuse slices that lack any of the model's training subjects (the patients the audit
+    tries to re-identify), or hold no one else (the attacker needs scans of others)."""
+    private = target.data.get("train_subjects")
+    if not private:
+        raise MiriskError("this segmenter does not record its training subjects; train it with "
+                          "`mirisk train segmenter`, or audit its file through a manifest (docs/own-models.md)")
     missing = sorted(set(private) - set(slices.subjects))
     if missing:
         raise MiriskError(f"the data lack {len(missing)} of the model's training subjects ({', '.join(missing[:5])}"
                           f"{', ...' if len(missing) > 5 else ''}); audit it on the scans it was trained on")
     if len(slices.subjects) == len(private):
         raise MiriskError("the data hold only the model's training subjects; the attacker needs scans of others")
-    return slices
 
 
 def run_decoder_unit(unit: AttackUnit, settings: dict[str, Any], target: SegmentationTarget, data: SliceDataset,
@@ -171,6 +180,18 @@ class SegmentationCase(NotRetrained):
         slices = load_segmentation_data(target, data)
         return AuditSubject(self.name, with_dice(target, slices), slices=slices,
                             neighbour_slices=load_neighbour_slices(segmentation_source(target, data)))
+
+    def subject(self, target: SegmentationTarget, slices: SliceDataset | None) -> AuditSubject:
+        """The subject for a segmenter in memory: on ``slices`` handed in (checked to hold
+        its training subjects and others; no neighbouring slices are known for them, and the
+        report says so), or on the slices it records (None), as from its folder."""
+        if slices is None:
+            slices = load_segmentation_data(target, None)
+            neighbours: SliceDataset | str = load_neighbour_slices(segmentation_source(target, None))
+        else:
+            check_holds_training_subjects(target, slices)
+            neighbours = "the slices were handed in memory, without their neighbouring slices"
+        return AuditSubject(self.name, with_dice(target, slices), slices=slices, neighbour_slices=neighbours)
 
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         target, slices = subject.target, subject.slices

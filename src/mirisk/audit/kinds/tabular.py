@@ -74,6 +74,7 @@ class TabularCase(NoQueryChecks):
         schema.validate(records, (*schema.features, schema.target, schema.id_column), what="the records")
         if aux is None:
             records, aux = held_out_aux(records, target, seed=0)
+        schema.validate(aux, (*schema.features, schema.target), what="the auxiliary sample")
         sensitive, known = task_columns(target, sensitive, known)
         return AuditSubject(self.name, target, records=records.reset_index(drop=True), aux=aux.reset_index(drop=True),
                             sensitive=sensitive, known=tuple(known))
