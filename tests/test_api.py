@@ -183,3 +183,23 @@ def test_a_segmenter_in_memory_audits_as_its_folder_does(segmenter_dir):
         mirisk.audit(segmenter, others, threat_models="label-only", config=settings)
     with pytest.raises(mirisk.MiriskError, match="apply to tabular models"):
         mirisk.audit(segmenter, aux="aux.csv")
+
+
+def test_a_federated_round_in_memory_audits_as_its_folder_does(faces, tmp_path):
+    from mirisk.models.architectures import build_model
+    from mirisk.fl.simulation import simulate_round
+    from mirisk.pipelines.federated import downscaled
+
+    small = downscaled(faces, 2)
+    torch.manual_seed(0)
+    module = build_model("lenet", small.input_shape, small.n_classes)
+    record = simulate_round(module, torch.as_tensor(small.images[[0, 10]]), torch.as_tensor(small.labels[[0, 10]]),
+                            "lenet", small.n_classes)
+    settings = {"gradient_attacks": ["idlg"], "gradient_iterations": 60, "gradient_restarts": 1}
+    in_memory = mirisk.audit(record, faces, config=settings)  # the photos pooled to the round's 56 x 46
+    folder = record.save(tmp_path / "round")
+    from_folder = mirisk.audit(folder, "bundled:att_faces", config=settings)
+    assert in_memory.verdict == from_folder.verdict
+    assert in_memory.results["white-box-idlg"].metrics == from_folder.results["white-box-idlg"].metrics
+    with pytest.raises(mirisk.MiriskError, match="replayed on stand-in images"):
+        mirisk.audit(record, faces.images)

@@ -26,6 +26,7 @@ from mirisk.data.images import ImageDataset
 from mirisk.data.mri import SliceDataset
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import Backend
+from mirisk.fl.record import ServerRecord
 from mirisk.models.imported import ImportSpec, module_target
 from mirisk.models.loading import load_image_target
 from mirisk.models.segmentation import SegmentationTarget
@@ -110,14 +111,47 @@ def audit_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
     return read_config(config)
 
 
-def audit(target: str | Path | TargetModel | TabularModel, data: AuditData = None, *,
+def subject_of(target: Any, data: AuditData, aux: str | Path | pd.DataFrame | None, sensitive: str | None,
+               known: tuple[str, ...] | None) -> AuditSubject:
+    """What :func:`audit` audits: a model given by its path (with its data as paths), or one
+    of each kind in memory with its data."""
+    if isinstance(target, (SegmentationTarget, TargetModel, ServerRecord)) and (aux is not None or sensitive or known):
+        raise MiriskError(f"aux, sensitive and known apply to tabular models; this is a {type(target).__name__}")
+    if isinstance(target, SegmentationTarget):
+        if data is not None and not isinstance(data, SliceDataset):
+            raise MiriskError("a segmenter in memory is audited on a SliceDataset (mirisk.data.mri.load_mri), or on "
+                              "the slices it records (data=None)")
+        return case_for("segmentation").subject(target, data)
+    if isinstance(target, ServerRecord):
+        if data is not None and not isinstance(data, (ImageDataset, str, Path)):
+            raise MiriskError("a federated round in memory is replayed on stand-in images: an ImageDataset, a photo "
+                              "folder or bundled:...")
+        return case_for("federated").subject(target, data if isinstance(data, ImageDataset) or data is None
+                                             else str(data))
+    if isinstance(target, TabularModel):
+        if not isinstance(data, pd.DataFrame):
+            raise MiriskError("a tabular model in memory is audited on its records as a pandas DataFrame (data=...)")
+        return case_for("tabular").subject(target, data, aux, sensitive, known)
+    if isinstance(target, TargetModel):
+        return case_for("image").subject(target, image_data(data, target))
+    if isinstance(target, (str, Path)):
+        if (data is not None and not isinstance(data, (str, Path))) or isinstance(aux, pd.DataFrame):
+            raise MiriskError("a model given by its path takes its data as a path (or bundled:...) too")
+        return load_subject(target, None if data is None else str(data), SubjectOptions(aux, sensitive, known))
+    raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, a tabular model, a segmenter, a "
+                      "federated round's record, or wrap a torch module with mirisk.ImageClassifier.from_module")
+
+
+def audit(target: str | Path | TargetModel | TabularModel | SegmentationTarget | ServerRecord,
+          data: AuditData = None, *,
           threat_models: ThreatModels = None, budget: int | None = None,
           config: str | Path | dict[str, Any] | None = None, out: str | Path | None = None, redact: bool = False,
           force: bool = False, backend: Backend | None = None, on_unit: OnUnit | None = None,
           aux: str | Path | pd.DataFrame | None = None, sensitive: str | None = None,
           known: Sequence[str] | None = None) -> AuditReport:
     """Audit ``target`` (a model path as the CLI takes it, or in memory: an image classifier,
-    a tabular model with its records as a DataFrame, or a segmenter) on ``data`` under
+    a tabular model with its records as a DataFrame, a segmenter, or a federated round's
+    ``ServerRecord`` with its stand-in images) on ``data`` under
     ``threat_models`` (default: all that apply), as ``mirisk audit`` does. Without ``out``
     nothing is written (``report.save(folder)`` writes it later); with it, results are
     written as they finish and an unfinished audit there resumes. ``aux`` (a path, or a
@@ -125,27 +159,7 @@ def audit(target: str | Path | TargetModel | TabularModel, data: AuditData = Non
     on the command line."""
     settings = audit_config(config)
     columns = sensitive or settings.get("sensitive"), known or settings.get("known")
-    chosen = columns[0], None if columns[1] is None else tuple(columns[1])
-    if isinstance(target, (SegmentationTarget, TargetModel)) and (aux is not None or sensitive is not None or known):
-        raise MiriskError(f"aux, sensitive and known apply to tabular models; this is a {type(target).__name__}")
-    if isinstance(target, SegmentationTarget):
-        if data is not None and not isinstance(data, SliceDataset):
-            raise MiriskError("a segmenter in memory is audited on a SliceDataset (mirisk.data.mri.load_mri), or on "
-                              "the slices it records (data=None)")
-        subject: AuditSubject = case_for("segmentation").subject(target, data)
-    elif isinstance(target, TabularModel):
-        if not isinstance(data, pd.DataFrame):
-            raise MiriskError("a tabular model in memory is audited on its records as a pandas DataFrame (data=...)")
-        subject = case_for("tabular").subject(target, data, aux, *chosen)
-    elif isinstance(target, TargetModel):
-        subject = case_for("image").subject(target, image_data(data, target))
-    elif isinstance(target, (str, Path)):
-        if (data is not None and not isinstance(data, (str, Path))) or isinstance(aux, pd.DataFrame):
-            raise MiriskError("a model given by its path takes its data as a path (or bundled:...) too")
-        subject = load_subject(target, None if data is None else str(data), SubjectOptions(aux, *chosen))
-    else:
-        raise MiriskError(f"cannot audit a {type(target).__name__}: give a model path, a tabular model, a segmenter, "
-                          "or wrap a torch module with mirisk.ImageClassifier.from_module")
+    subject = subject_of(target, data, aux, columns[0], None if columns[1] is None else tuple(columns[1]))
     plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
     return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
                      backend=backend)

@@ -49,7 +49,12 @@ def load_replay_images(record: ServerRecord, data: str | None) -> ImageDataset:
                           "(a photo folder, bundled:att_faces or bundled:ixi_t1)")
     if Path(data).is_file():
         raise MiriskError(f"{data} is a file; a federated round is replayed on a folder of photos or bundled images")
-    dataset = load_client_images(data)
+    return fitted_replay_images(record, load_client_images(data), data)
+
+
+def fitted_replay_images(record: ServerRecord, dataset: ImageDataset, data: str) -> ImageDataset:
+    """``dataset`` (named ``data`` in errors) pooled to the record's input shape, refused
+    when it cannot be, holds more people than the model's classes, or too few images."""
     channels, height, width = record.input_shape
     factor = dataset.images.shape[-2] // height if height else 0
     if factor < 1 or downscaled(dataset, factor).input_shape != tuple(record.input_shape):
@@ -156,6 +161,13 @@ class FederatedCase(NotRetrained):
         refuse_options(model, options, self.name)
         record = ServerRecord.load(model)
         return AuditSubject(self.name, record, dataset=load_replay_images(record, data))
+
+    def subject(self, record: ServerRecord, data: ImageDataset | str | None) -> AuditSubject:
+        """The subject for a round's record in memory, replayed on stand-in images given as
+        an ImageDataset or as ``--data`` takes them."""
+        images = (fitted_replay_images(record, data, data.source) if isinstance(data, ImageDataset)
+                  else load_replay_images(record, data))
+        return AuditSubject(self.name, record, dataset=images)
 
     def describe(self, subject: AuditSubject) -> dict[str, Any]:
         record = subject.target
