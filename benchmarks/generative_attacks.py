@@ -3,7 +3,7 @@ basis-space attacks, on models of the private people (s01-s20), judged by the in
 recogniser beside each attack's label-permuted baseline, over seeds.
 
 Run: ``python benchmarks/generative_attacks.py [--arch cnn] [--seeds 0 1 2] [--runs-from A.json B.json]
-[--attacks gmi latent-scores latent-label miface dct-scores dct-label] [--gmi-iterations N]
+[--attacks gmi if-gmi latent-scores latent-label miface dct-scores dct-label] [--gmi-iterations N]
 [--scores-iterations N] [--label-iterations N]``. Each seed retrains the target (split and
 weights) and its twin; rates are pooled over seeds with a 95% Wilson interval (per-seed
 values in the JSON). The score attacks spend 40 queries per person per step (50 steps:
@@ -36,13 +36,15 @@ from mirisk.pipelines.faces import configured_miface, default_training, train_fa
 from mirisk.priors.store import check_prior_fits, load_prior
 from mirisk.runtime import prepare_torch, versions
 
-ATTACKS = ("gmi", "latent-scores", "latent-label", "miface", "dct-scores", "dct-label")
+ATTACKS = ("gmi", "if-gmi", "latent-scores", "latent-label", "miface", "dct-scores", "dct-label")
 
 
 def attack_runner(name: str, people: torch.Tensor, args: argparse.Namespace, seed: int, prior):
     """A function that runs attack ``name`` on a model, the same for the target and its twin."""
-    if name == "gmi":
-        gmi = GenerativeInversion(iterations=args.gmi_iterations, prior=prior)
+    if name in ("gmi", "if-gmi"):
+        features = args.feature_steps if name == "if-gmi" else 0
+        gmi = GenerativeInversion(iterations=args.gmi_iterations - features, feature_steps=features,
+                                  feature_radius=args.feature_radius, prior=prior)
         return lambda model: gmi.run(WhiteBoxAccess(model), people, generator=seeded(seed))
     if name == "miface":
         miface = configured_miface(iterations=args.miface_iterations)
@@ -67,6 +69,9 @@ def main() -> None:
     parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--gmi-iterations", type=int, default=100)
+    parser.add_argument("--feature-steps", type=int, default=50,
+                        help="if-gmi: of the --gmi-iterations steps, these many in the first feature map")
+    parser.add_argument("--feature-radius", type=float, default=0.5)
     parser.add_argument("--miface-iterations", type=int, default=1000)
     parser.add_argument("--scores-iterations", type=int, default=50)
     parser.add_argument("--label-iterations", type=int, default=100)

@@ -54,7 +54,23 @@ def test_the_same_seed_gives_the_same_reconstructions(private_cnn, prior):
 
 @pytest.mark.parametrize("bad", [dict(learning_rate=float("nan")), dict(prior_weight=float("inf")),
                                  dict(iterations=0), dict(identity="dice"), dict(latent_clip=-1.0),
-                                 dict(starts=8, candidates=4)])
+                                 dict(starts=8, candidates=4), dict(feature_steps=-1),
+                                 dict(feature_radius=0.0), dict(feature_radius=float("nan"))])
 def test_bad_parameters_are_refused_before_any_work(bad):
     with pytest.raises(MiriskError):
         GenerativeInversion(**bad)
+
+
+def test_the_feature_search_stays_within_its_radius_of_the_latent_search(private_cnn, prior):
+    """IF-GMI's phase moves the first feature map at most ``feature_radius`` times its mean
+    magnitude (and keeps it non-negative), so the image stays near the latent search's face;
+    with no feature steps the attack is the latent search alone."""
+    access, people = WhiteBoxAccess(private_cnn), [0, 1]
+    latent_only = GenerativeInversion(iterations=3, starts=1, candidates=2, prior=prior)
+    with_features = replace(latent_only, feature_steps=4, feature_radius=0.25)
+    first = latent_only.run(access, people, generator=seeded(2))
+    second = with_features.run(access, people, generator=seeded(2))
+    assert not torch.equal(first.reconstructions, second.reconstructions)
+    assert second.iterations.tolist() == [7, 7] and second.settings["feature_steps"] == 4
+    bounded = replace(with_features, feature_radius=1e-6).run(access, people, generator=seeded(2))
+    assert torch.allclose(bounded.reconstructions, first.reconstructions, atol=1e-3)

@@ -182,3 +182,9 @@ def test_generative_attacks_refuse_a_model_of_the_priors_own_people_and_bad_opti
     result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--access", "top-k",
                                  "--out", str(tmp_path / "k")])
     assert result.exit_code == 2 and "--access must be one of" in result.output
+    result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--access", "scores",
+                                 "--feature-steps", "5", "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2 and "white-box attack only" in result.output
+    result = runner.invoke(app, ["attack", "generative", "--model", str(private_softmax_dir), "--iterations", "0",
+                                 "--out", str(tmp_path / "z")])
+    assert result.exit_code == 2 and "iterations >= 1" in result.output  # 0 is refused, not read as the default

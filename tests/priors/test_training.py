@@ -19,6 +19,16 @@ def test_the_generator_makes_images_of_the_model_shape_in_range():
     assert half.shape == (2, 1, 56, 46) and Discriminator(SMALL)(half).shape == (2,)
 
 
+def test_decoding_a_feature_map_gives_the_image_of_its_latent():
+    generator, latent = Generator(SMALL).eval(), torch.randn(3, 16)
+    for layer in Generator.FEATURE_LAYERS:
+        decoded = generator.half_from_features(generator.features(latent, layer), layer)
+        assert torch.allclose(decoded, generator.forward_half(latent))
+    assert torch.equal(generator.upsample(generator.forward_half(latent)), generator(latent))
+    with pytest.raises(ValueError):
+        generator.features(latent, 3)
+
+
 def test_diff_augment_is_seeded_and_keeps_the_shape():
     images = torch.rand(4, 1, 56, 46)
     first = diff_augment(images, torch.Generator().manual_seed(3))

@@ -76,6 +76,11 @@ def attack_generative(
     = GenerativeInversion().starts,
     identity: Annotated[str, typer.Option(help=f"White-box identity loss: {', '.join(IDENTITY_LOSSES)}.")]
     = GenerativeInversion().identity,
+    feature_steps: Annotated[int, typer.Option(help="White-box: steps in the generator's first feature map after "
+                                                    "the latent steps (IF-GMI, Qiu et al. ECCV 2024).")]
+    = GenerativeInversion().feature_steps,
+    feature_radius: Annotated[float, typer.Option(help="White-box: how far each feature may move, in units of the "
+                                                       "map's mean magnitude.")] = GenerativeInversion().feature_radius,
     policy: Annotated[str | None, typer.Option(help="Black-box: the oracle's output policy (default: scores, or "
                                                     "label for label-only).")] = None,
     budget: Annotated[int | None, typer.Option(help="Black-box: total query budget (all people together).")] = None,
@@ -92,13 +97,16 @@ def attack_generative(
         raise MiriskError(f"--access must be one of {', '.join(GENERATIVE_ACCESS)}, got {access!r}")
     if access == "white-box" and (policy is not None or budget is not None):
         raise MiriskError("--policy and --budget apply to the black-box accesses (scores, label-only), not white-box")
+    if access != "white-box" and feature_steps:
+        raise MiriskError("--feature-steps applies to the white-box attack only")
     metadata = model / "target.json"
     recorded = read_json(metadata).get("data", {}).get("source") if data is None and metadata.is_file() else None
     source = data if data is not None else recorded
     face_prior = load_prior(prior)
     if access != "white-box":
-        attack = (ScoreBlackBox(iterations=iterations or ScoreBlackBox().iterations) if access == "scores"
-                  else BoundaryRepulsion(iterations=iterations or BoundaryRepulsion().iterations, init_scale=1.0))
+        attack = (ScoreBlackBox(iterations=_or_default(iterations, ScoreBlackBox().iterations)) if access == "scores"
+                  else BoundaryRepulsion(iterations=_or_default(iterations, BoundaryRepulsion().iterations),
+                                         init_scale=1.0))
 
         def latent_space(target: TargetModel) -> LatentBasis:
             check_prior_fits(face_prior, target)
@@ -112,10 +120,16 @@ def attack_generative(
     target = load_image_target(model, spec, dataset)
     target_split(target, dataset)
     check_prior_fits(face_prior, target)
-    attack = GenerativeInversion(iterations=iterations or GenerativeInversion().iterations, starts=starts,
-                                 identity=identity, prior=face_prior)
+    attack = GenerativeInversion(iterations=_or_default(iterations, GenerativeInversion().iterations), starts=starts,
+                                 identity=identity, feature_steps=feature_steps, feature_radius=feature_radius,
+                                 prior=face_prior)
     report = run_and_measure(f"generative inversion of {target.architecture}", target, dataset, attack,
                              WhiteBoxAccess, seed, baseline)
     write_inversion_outputs(out_dir, report, target.class_names)
     console.print(summary_table([report.payload]))
     console.print(f"wrote {out_dir}/result.json, reconstructions.png, lineup.png, reconstructions.npz (owner-only)")
+
+
+def _or_default(value: int | None, default: int) -> int:
+    """``value`` as given (0 included, so that the attack refuses it), or ``default`` when not given."""
+    return default if value is None else value

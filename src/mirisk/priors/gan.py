@@ -63,15 +63,32 @@ class Generator(nn.Module):
                                   _up_block(width, width // 2), nn.Conv2d(width // 2, shape.channels, 3, padding=1),
                                   nn.Sigmoid())
 
+    FEATURE_LAYERS = (1, 2)
+
+    def features(self, latent: torch.Tensor, layer: int) -> torch.Tensor:
+        """The generator's ``layer``-th feature map for ``latent`` (1: after the projection,
+        2: after the first upsampling block): the intermediate space IF-GMI searches."""
+        if layer not in self.FEATURE_LAYERS:
+            raise ValueError(f"feature layer must be one of {self.FEATURE_LAYERS}, got {layer}")
+        code = self.project(latent)
+        return code if layer == 1 else self.body[0](code)
+
+    def half_from_features(self, features: torch.Tensor, layer: int) -> torch.Tensor:
+        """The half-resolution image decoded from the ``layer``-th feature map."""
+        half_h, half_w = self.shape.half
+        return self.body[layer - 1:](features)[..., :half_h, :half_w]
+
     def forward_half(self, latent: torch.Tensor) -> torch.Tensor:
         """The image at half resolution, as the discriminator sees it."""
-        half_h, half_w = self.shape.half
-        return self.body(self.project(latent))[..., :half_h, :half_w]
+        return self.half_from_features(self.project(latent), 1)
 
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        half = self.forward_half(latent)
+    def upsample(self, half: torch.Tensor) -> torch.Tensor:
+        """A half-resolution image at the full image size."""
         return nn.functional.interpolate(half, size=(self.shape.height, self.shape.width), mode="bilinear",
                                          align_corners=False)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.upsample(self.forward_half(latent))
 
 
 class Discriminator(nn.Module):
