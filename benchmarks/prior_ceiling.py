@@ -35,19 +35,19 @@ from seeded_runs import pooled_rate
 SPACES = ("photo", "latent", "features-1", "features-2")
 
 
-def generator_from(generator: Generator, space: str):
+def search_space(generator: Generator, space: str):
     """The starting code for ``space`` (from a latent) and the function that decodes it."""
     if space == "latent":
         return (lambda latent: latent), generator
     layer = int(space.split("-")[1])
     return (lambda latent: generator.features(latent, layer),
-            lambda code: generator.upsample(generator.half_from_features(code, layer)))
+            lambda code: generator.from_features(code, layer))
 
 
 def project(photos: torch.Tensor, generator: Generator, space: str, steps: int, starts: int,
             rng: torch.Generator) -> torch.Tensor:
     """Each photo's best pixel-loss projection into ``space`` over ``starts`` random latents."""
-    start, decode = generator_from(generator, space)
+    start, decode = search_space(generator, space)
     n = len(photos)
     with torch.no_grad():
         code = start(torch.randn(n * starts, generator.shape.latent_dim, generator=rng))

@@ -24,6 +24,7 @@ def test_decoding_a_feature_map_gives_the_image_of_its_latent():
     for layer in Generator.FEATURE_LAYERS:
         decoded = generator.half_from_features(generator.features(latent, layer), layer)
         assert torch.allclose(decoded, generator.forward_half(latent))
+        assert torch.allclose(generator.from_features(generator.features(latent, layer), layer), generator(latent))
     assert torch.equal(generator.upsample(generator.forward_half(latent)), generator(latent))
     with pytest.raises(ValueError):
         generator.features(latent, 3)

@@ -18,7 +18,7 @@ With ``feature_steps`` > 0 the search then continues in the generator's first fe
 as IF-GMI does (Qiu, Fang, Yu, Zhang, Wang, Xia & Yang, "A Closer Look at GAN Priors:
 Exploiting Intermediate Features for Enhanced Model Inversion Attacks", ECCV 2024): the
 latent alone cannot hold most people (projecting a person's own photo into the shipped
-prior's latent, the judge names 30%; into its first feature map, 100%: BENCHMARKS.md,
+prior's latent, the judge names 37%; into its first feature map, 100%: BENCHMARKS.md,
 "How much of a person the prior holds"). Each feature may move at most ``feature_radius``
 times the map's mean magnitude from where the latent search left it, and stays non-negative
 (the map follows a ReLU), so the image stays near the prior's faces. (IF-GMI bounds the move by an L1 ball and
@@ -135,13 +135,13 @@ class GenerativeInversion:
         """IF-GMI's second phase: the same losses on the first feature map, kept within the
         radius of ``start`` and non-negative."""
         reach = self.feature_radius * start.abs().mean(dim=(1, 2, 3), keepdim=True)
-        low, high = (start - reach).clamp_min(0), start + reach
+        floor, ceiling = (start - reach).clamp_min(0), start + reach
         features = start.clone().requires_grad_(True)
         optimiser = torch.optim.Adam([features], lr=self.learning_rate * float(start.abs().mean()))
         for step in range(self.feature_steps):
             self._step(access, prior, prior.generator.half_from_features(features, 1), labels, optimiser, rng)
             with torch.no_grad():
-                features.copy_(torch.maximum(torch.minimum(features, high), low))
+                features.clamp_(floor, ceiling)
             if progress is not None:
                 progress(self.iterations + step + 1)
         return features.detach()
@@ -177,7 +177,7 @@ class GenerativeInversion:
         if self.feature_steps:
             features = self._search_features(access, prior, features, batch_labels, rng, progress)
         with torch.no_grad():
-            generated = prior.generator.upsample(prior.generator.half_from_features(features, 1))
+            generated = prior.generator.from_features(features, 1)
             images = low + (high - low) * generated
             robust = torch.softmax(self._robust_logits(access, generated, rng), dim=1)
             confidence = robust[torch.arange(len(batch_labels)), batch_labels]

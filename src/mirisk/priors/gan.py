@@ -78,6 +78,10 @@ class Generator(nn.Module):
         half_h, half_w = self.shape.half
         return self.body[layer - 1:](features)[..., :half_h, :half_w]
 
+    def from_features(self, features: torch.Tensor, layer: int) -> torch.Tensor:
+        """The full-size image decoded from the ``layer``-th feature map."""
+        return self.upsample(self.half_from_features(features, layer))
+
     def forward_half(self, latent: torch.Tensor) -> torch.Tensor:
         """The image at half resolution, as the discriminator sees it."""
         return self.half_from_features(self.project(latent), 1)
