@@ -1,5 +1,6 @@
 """The verdict rules on hand-made evidence."""
 
+from mirisk.audit.checks import PolicyRow
 from mirisk.audit.kinds import build_plan
 from mirisk.audit.plan import parse_accesses
 from mirisk.audit.verdict import (
@@ -143,8 +144,10 @@ def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get
 
 def test_the_policy_matrix_recommends_the_best_policy_that_keeps_accuracy_and_calibration_or_warns():
     def row(policy, identification, accuracy, calibration=0.05, access="scores"):
-        return {"policy": policy, "access": access, "judge_top1": identification, "identification_top1": identification,
-                "reid_top1": identification, "accuracy": accuracy, "calibration_error": calibration}
+        return PolicyRow(policy=policy, access=access, attack=f"{access}-{policy}", judge_top1=identification,
+                         judge_top1_ci=(0.0, 1.0), face_rate=1.0, reid_top1=identification,
+                         identification_top1=identification, queries_used=100, accuracy=accuracy,
+                         calibration_error=calibration).to_json()
 
     plan = build_plan("image", parse_accesses("scores"), None, {})
     results = {"scores-blackbox": {"metrics": image_metrics(0.8), "queries_used": 100}}

@@ -1,5 +1,6 @@
 """What an audit's defence checks measured, typed: each black-box attack rerun under a
-per-deployment query budget (``defences/budget_checks.json`` holds their ``to_json``)."""
+per-deployment query budget (``defences/budget_checks.json`` holds their ``to_json``) and
+each output policy attacked through (``defences/policy_matrix.json``)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,44 @@ class BudgetCheck:
         return cls(unit=unit.id, access=unit.access.value, budget=budget, queries_used=payload["queries_used"],
                    queries_per_person=budget / payload["n_targets"],
                    **ImageIdentification.from_json(payload["metrics"]).headline())
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """One output policy of the matrix: the attack that got through it, what the independent
+    judge, re-identification and the pixel evaluator made of its reconstructions, and what
+    the policy costs a legitimate user on held-out photos (calibration error None where the
+    policy reveals no score). One row of ``defences/policy_matrix.json``."""
+
+    policy: str
+    access: str
+    attack: str
+    judge_top1: float
+    judge_top1_ci: tuple[float, float]
+    face_rate: float
+    reid_top1: float
+    identification_top1: float
+    queries_used: int
+    accuracy: float
+    calibration_error: float | None
+
+    @property
+    def success(self) -> float:
+        """The attack's success as the verdict reads it: the better of judge identification
+        and held-out re-identification."""
+        return max(self.judge_top1, self.reid_top1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "judge_top1_ci": list(self.judge_top1_ci)}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> PolicyRow:
+        return cls(**{**payload, "judge_top1_ci": tuple(payload["judge_top1_ci"])})
+
+    @classmethod
+    def measured(cls, unit: AttackUnit, payload: dict[str, Any]) -> PolicyRow:
+        """The row of ``unit`` (an attack through one policy) from its payload."""
+        if unit.policy is None:
+            raise ValueError(f"attack unit {unit.id} runs through no output policy")
+        return cls(policy=unit.policy, access=unit.access.value, attack=unit.id, queries_used=payload["queries_used"],
+                   **ImageIdentification.from_json(payload["metrics"]).headline(), **payload["policy_cost"])

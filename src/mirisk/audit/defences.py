@@ -11,11 +11,10 @@ from typing import Any
 
 from mirisk.artifacts import prepare_output_dir, read_json, write_json
 from mirisk.audit.case import UNIT_SCHEMA, AuditSubject, UnitResult
-from mirisk.audit.checks import BudgetCheck
+from mirisk.audit.checks import BudgetCheck, PolicyRow
 from mirisk.audit.plan import AttackUnit, AuditPlan
 from mirisk.audit.runner import execute_units
 from mirisk.execution.backends import Backend
-from mirisk.metrics.identification import ImageIdentification
 from mirisk.threats import AccessLevel
 
 Announce = Callable[[str], None] | None
@@ -88,10 +87,7 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
         announce(f"attacking through the output policies {', '.join(unit.policy for unit in units)}")
     tested = [(unit, results[unit.id].payload) for unit in plan.units if unit.policy is not None]
     measured = list(zip(units, _metrics_only(units, plan, subject, backend), strict=True))
-    rows = [{"policy": unit.policy, "access": unit.access.value, "attack": unit.id,
-             **ImageIdentification.from_json(payload["metrics"]).headline(),
-             "queries_used": payload["queries_used"],
-             **payload["policy_cost"]} for unit, payload in [*tested, *measured]]
+    rows = [PolicyRow.measured(unit, payload).to_json() for unit, payload in [*tested, *measured]]
     _store(path, plan, "rows", rows)
     return rows
 

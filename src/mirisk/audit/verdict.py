@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mirisk.audit.checks import BudgetCheck
+from mirisk.audit.checks import BudgetCheck, PolicyRow
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
 from mirisk.metrics.attribute import AttributeLeak
 from mirisk.metrics.identification import ImageIdentification
@@ -221,7 +221,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
             "measured": True,
         })
     chance = next(iter(results.values()))["metrics"]["chance_top1"]
-    recommendations += _policy_matrix_recommendations(defences.get("policy_matrix") or [], chance)
+    recommendations += _policy_matrix_recommendations(
+        [PolicyRow.from_json(row) for row in defences.get("policy_matrix") or []], chance)
     recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
     checks = {check.unit: check for check in map(BudgetCheck.from_json, defences.get("budget_checks") or [])}
     for check in checks.values():
@@ -321,43 +322,41 @@ CALIBRATION_TOLERANCE = 0.05  # keeps its scores meaningful when calibration err
 USEFUL_DROP = 0.05  # and "helps" when it lowers the attack's success by at least 5 points
 
 
-def _policy_matrix_recommendations(rows: list[dict[str, Any]], chance: float) -> list[dict[str, Any]]:
+def _policy_matrix_recommendations(rows: list[PolicyRow], chance: float) -> list[dict[str, Any]]:
     """The score-revealing policy that lowers the score attack's success most (the better of
     identification and re-identification, as in the verdict) while keeping accuracy and
     calibration; or, when none does, a measured warning not to rely on them."""
-    full = next((row for row in rows if row["policy"] == "scores"), None)
+    full = next((row for row in rows if row.policy == "scores"), None)
     if full is None:
         return []
-
-    def success(row: dict[str, Any]) -> float:
-        return max(row["judge_top1"], row["reid_top1"])
-
-    candidates = [row for row in rows if row["access"] == "scores" and row["policy"] != "scores"]
-    useful = [row for row in candidates if success(row) <= success(full) - USEFUL_DROP
-              and row["accuracy"] >= full["accuracy"] - ACCURACY_TOLERANCE
-              and row["calibration_error"] <= full["calibration_error"] + CALIBRATION_TOLERANCE]
+    candidates = [row for row in rows if row.access == "scores" and row.policy != "scores"]
+    useful = [row for row in candidates if row.success <= full.success - USEFUL_DROP
+              and row.accuracy >= full.accuracy - ACCURACY_TOLERANCE
+              and row.calibration_error is not None and full.calibration_error is not None
+              and row.calibration_error <= full.calibration_error + CALIBRATION_TOLERANCE]
     if useful:
-        best = min(useful, key=success)
-        level = identification_level(success(best), chance)
+        best = min(useful, key=lambda row: row.success)
+        level = identification_level(best.success, chance)
         return [{
-            "action": f"If scores must be served, serve them as {best['policy']}.",
-            "effect": f"score black-box judge identification {full['judge_top1']:.0%} -> "
-                      f"{best['judge_top1']:.0%}, re-identification {full['reid_top1']:.0%} -> "
-                      f"{best['reid_top1']:.0%}" + (" (still above the elevated threshold: not a complete defence)"
-                                                     if level_index(level) >= level_index("elevated") else ""),
-            "cost": f"accuracy {full['accuracy']:.1%} -> {best['accuracy']:.1%}; calibration error "
-                    f"{full['calibration_error']:.3f} -> {best['calibration_error']:.3f}"
+            "action": f"If scores must be served, serve them as {best.policy}.",
+            "effect": f"score black-box judge identification {full.judge_top1:.0%} -> "
+                      f"{best.judge_top1:.0%}, re-identification {full.reid_top1:.0%} -> "
+                      f"{best.reid_top1:.0%}" + (" (still above the elevated threshold: not a complete defence)"
+                                                 if level_index(level) >= level_index("elevated") else ""),
+            "cost": f"accuracy {full.accuracy:.1%} -> {best.accuracy:.1%}; calibration error "
+                    f"{full.calibration_error:.3f} -> {best.calibration_error:.3f}"
                     + ("; the noise is drawn afresh for each query, so an attacker who repeats queries averages it "
-                       "away: pair it with a per-key query budget" if "noise:" in best["policy"] else ""),
+                       "away: pair it with a per-key query budget" if "noise:" in best.policy else ""),
             "measured": True,
         }]
     if not candidates:
         return []
+    successes = [row.success for row in candidates]
     return [{
         "action": "Do not rely on rounding, noising or reshaping the scores.",
-        "effect": f"{', '.join(row['policy'] for row in candidates)}: the score attack still reaches "
-                  f"{min(map(success, candidates)):.0%}-{max(map(success, candidates)):.0%} (vs "
-                  f"{success(full):.0%} with full scores), or the policy costs accuracy or calibration",
+        "effect": f"{', '.join(row.policy for row in candidates)}: the score attack still reaches "
+                  f"{min(successes):.0%}-{max(successes):.0%} (vs "
+                  f"{full.success:.0%} with full scores), or the policy costs accuracy or calibration",
         "measured": True,
     }]
 
