@@ -119,14 +119,19 @@ def test_of_two_attacks_at_the_same_level_the_stronger_decides_the_threat_model(
         "white-box-miface")  # without a strength, the plan's order
 
 
+def segmentation_metrics(reid, ssim=0.5, chance=0.01):
+    return {"reid_top1": reid, "reid_top1_ci": [0.0, 1.0], "reid_top5": reid, "ssim_mean": ssim,
+            "ssim_brain_mean": ssim, "chance_top1": chance}
+
+
 def segmentation_result(output, reid, ssim=0.5, chance=0.01):
-    return {"metrics": {"reid_top1": reid, "ssim_mean": ssim, "chance_top1": chance},
-            "threat_model": {"output_type": output}, "queries_used": 120}
+    return {"metrics": segmentation_metrics(reid, ssim, chance), "threat_model": {"output_type": output},
+            "queries_used": 120}
 
 
 def test_segmentation_levels_use_re_identification_and_skipped_threat_models_get_no_verdict():
-    assert segmentation_attack_level({"reid_top1": 0.6, "ssim_mean": 0.5, "chance_top1": 0.01})[0] == "critical"
-    assert segmentation_attack_level({"reid_top1": 0.02, "ssim_mean": 0.2, "chance_top1": 0.01})[0] == "low"
+    assert segmentation_attack_level(segmentation_metrics(0.6, 0.5))[0] == "critical"
+    assert segmentation_attack_level(segmentation_metrics(0.02, 0.2))[0] == "low"
     plan = build_plan("segmentation", parse_accesses("scores,top-k,label-only"), None, {})
     results = {"scores-decoder": segmentation_result("probs", 0.9, 0.6),
                "label-only-decoder": segmentation_result("labels", 0.04, 0.3)}

@@ -1,6 +1,7 @@
 """What an audit's defence checks measured, typed: each black-box attack rerun under a
 per-deployment query budget (``defences/budget_checks.json`` holds their ``to_json``) and
-each output policy attacked through (``defences/policy_matrix.json``)."""
+each output policy attacked through (``defences/policy_matrix.json``), and each DP-SGD
+retrain measured (the points of ``defences/dp_sweep.json``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from mirisk.audit.plan import AttackUnit
 from mirisk.metrics.identification import ImageIdentification
+from mirisk.pipelines.face_sweep import SWEEP_ATTACKS
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,51 @@ class PolicyRow:
             raise ValueError(f"attack unit {unit.id} runs through no output policy")
         return cls(policy=unit.policy, access=unit.access.value, attack=unit.id, queries_used=payload["queries_used"],
                    **ImageIdentification.from_json(payload["metrics"]).headline(), **payload["policy_cost"])
+
+
+@dataclass(frozen=True)
+class RetrainAttack:
+    """What one attack reached on a DP-SGD retrain of a face model."""
+
+    judge_top1: float
+    reid_top1: float
+    identification_top1: float
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> RetrainAttack:
+        return cls(**{key: payload[key] for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FaceRetrain:
+    """A face model retrained with DP-SGD at ``epsilon``: its accuracy on held-out photos and
+    what each sweep attack (``white-box``, ``scores``) reached on it."""
+
+    epsilon: float
+    test_accuracy: float
+    chance_top1: float
+    attacks: dict[str, RetrainAttack]
+
+    @classmethod
+    def from_json(cls, point: dict[str, Any]) -> FaceRetrain:
+        """From a point of the face sweep (its attacks under their names)."""
+        return cls(epsilon=point["epsilon"], test_accuracy=point["test_accuracy"], chance_top1=point["chance_top1"],
+                   attacks={name: RetrainAttack.from_json(point[name]) for name in SWEEP_ATTACKS})
+
+
+@dataclass(frozen=True)
+class DosingRetrain:
+    """The linear dosing model retrained at ``epsilon`` (None: non-private least squares):
+    its error on held-out patients and the attack's accuracy on the training records'
+    ``sensitive`` column (from the recorded dose)."""
+
+    epsilon: float | None
+    mae: float
+    within_20pct: float
+    attack_accuracy: float
+
+    @classmethod
+    def from_json(cls, point: dict[str, Any], sensitive: str) -> DosingRetrain:
+        """From a point of the IWPC sweep, for the column ``sensitive``."""
+        return cls(epsilon=point["epsilon"], mae=point["mae"], within_20pct=point["within_20pct"],
+                   attack_accuracy=point[f"{sensitive}_true_train"])

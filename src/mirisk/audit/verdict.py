@@ -35,10 +35,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mirisk.audit.checks import BudgetCheck, PolicyRow
+from mirisk.audit.checks import BudgetCheck, DosingRetrain, FaceRetrain, PolicyRow
 from mirisk.audit.plan import ACCESS_ORDER, AuditPlan
 from mirisk.metrics.attribute import AttributeLeak
 from mirisk.metrics.identification import ImageIdentification
+from mirisk.metrics.reidentification import RoundReconstruction, ScanReidentification
 from mirisk.threats import AccessLevel
 
 LEVELS = ("low", "elevated", "high", "critical")
@@ -97,11 +98,6 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     return level, reason
 
 
-def reid_excess(metrics: dict[str, Any]) -> float:
-    """Re-identification top-1 above chance: how far a decoder or gradient attack got."""
-    return metrics["reid_top1"] - metrics["chance_top1"]
-
-
 def tabular_advantage(metrics: dict[str, Any]) -> float:
     """An attribute attack's advantage over the stronger of its baselines (what its level counts)."""
     return AttributeLeak.from_json(metrics["train"] or metrics).model_advantage
@@ -109,23 +105,20 @@ def tabular_advantage(metrics: dict[str, Any]) -> float:
 
 def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one decoder attack: can the reconstruction be matched back to the patient?"""
-    p, chance = metrics["reid_top1"], metrics["chance_top1"]
-    reason = (f"re-identification top-1 {p:.0%} of the training patients (chance {chance:.1%}); SSIM "
-              f"{metrics['ssim_mean']:.2f} to their own scan")
-    return identification_level(p, chance), reason
+    leak = ScanReidentification.from_json(metrics)
+    reason = (f"re-identification top-1 {leak.reid_top1:.0%} of the training patients (chance {leak.chance_top1:.1%}); "
+              f"SSIM {leak.ssim_mean:.2f} to their own scan")
+    return identification_level(leak.reid_top1, leak.chance_top1), reason
 
 
 def federated_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one gradient attack on the replayed round."""
-    p, chance = metrics["reid_top1"], metrics["chance_top1"]
-    reason = (f"re-identification top-1 {p:.0%} of the client images (chance {chance:.1%}); SSIM "
-              f"{metrics['ssim_mean']:.2f}, PSNR {metrics['psnr_mean']:.1f} dB, labels recovered "
-              f"{metrics['label_accuracy']:.0%}")
-    judge = metrics.get("independent")
-    if judge is not None:
-        reason += (f"; independent judge top-1 {judge['identification_top1']:.0%}, face rate "
-                   f"{judge['face_rate']:.0%}")
-    return identification_level(p, chance), reason
+    leak = RoundReconstruction.from_json(metrics)
+    reason = (f"re-identification top-1 {leak.reid_top1:.0%} of the client images (chance {leak.chance_top1:.1%}); "
+              f"SSIM {leak.ssim_mean:.2f}, PSNR {leak.psnr_mean:.1f} dB, labels recovered {leak.label_accuracy:.0%}")
+    if leak.judge_top1 is not None and leak.judge_face_rate is not None:
+        reason += f"; independent judge top-1 {leak.judge_top1:.0%}, face rate {leak.judge_face_rate:.0%}"
+    return identification_level(leak.reid_top1, leak.chance_top1), reason
 
 
 def advantage_level(advantage: float) -> str:
@@ -223,7 +216,8 @@ def image_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]], t
     chance = next(iter(results.values()))["metrics"]["chance_top1"]
     recommendations += _policy_matrix_recommendations(
         [PolicyRow.from_json(row) for row in defences.get("policy_matrix") or []], chance)
-    recommendations += _image_dp_recommendations(results, test_accuracy, defences.get("dp_sweep") or [])
+    recommendations += _image_dp_recommendations(results, test_accuracy,
+                                                 [FaceRetrain.from_json(point) for point in defences.get("dp_sweep") or []])
     checks = {check.unit: check for check in map(BudgetCheck.from_json, defences.get("budget_checks") or [])}
     for check in checks.values():
         before = ImageIdentification.from_json(results[check.unit]["metrics"])
@@ -258,16 +252,16 @@ def segmentation_recommendations(plan: AuditPlan, results: dict[str, dict[str, A
     for richer, poorer, action, restriction in steps:
         if richer not in by_output or poorer not in by_output:
             continue
-        before, after = by_output[richer]["metrics"], by_output[poorer]["metrics"]
-        effect = (f"re-identification {before['reid_top1']:.0%} -> {after['reid_top1']:.0%}, SSIM "
-                  f"{before['ssim_mean']:.2f} -> {after['ssim_mean']:.2f}")
-        if after["reid_top1"] > before["reid_top1"] - USEFUL_DROP:
+        before, after = (ScanReidentification.from_json(by_output[output]["metrics"]) for output in (richer, poorer))
+        effect = (f"re-identification {before.reid_top1:.0%} -> {after.reid_top1:.0%}, SSIM "
+                  f"{before.ssim_mean:.2f} -> {after.ssim_mean:.2f}")
+        if after.reid_top1 > before.reid_top1 - USEFUL_DROP:
             recommendations.append({"action": f"Do not count on {'withholding' if poorer == 'probs' else 'serving'} "
                                               f"{restriction} to protect the patients.",
                                     "effect": effect + ": the patients are re-identified as well as before",
                                     "measured": True})
             continue
-        still = level_index(segmentation_attack_level(after)[0]) >= level_index("elevated")
+        still = level_index(identification_level(after.reid_top1, after.chance_top1)) >= level_index("elevated")
         recommendations.append({
             "action": action,
             "effect": effect + (" (still above the elevated threshold: not a complete defence)" if still else ""),
@@ -294,13 +288,13 @@ def federated_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]
         check = payload.get("defence_check")
         if check is None:
             continue
-        before = payload["metrics"]
+        before, after = RoundReconstruction.from_json(payload["metrics"]), RoundReconstruction.from_json(check)
         defence = check["defence"]
         recommendations.append({
             "action": f"Clip each client's update (here at {defence['clip']:.3g}) and add Gaussian noise of "
                       f"{defence['noise']:g} x the clip before it leaves the client.",
-            "effect": f"{unit.attack}: re-identification {before['reid_top1']:.0%} -> {check['reid_top1']:.0%}, SSIM "
-                      f"{before['ssim_mean']:.2f} -> {check['ssim_mean']:.2f} on the replayed round",
+            "effect": f"{unit.attack}: re-identification {before.reid_top1:.0%} -> {after.reid_top1:.0%}, SSIM "
+                      f"{before.ssim_mean:.2f} -> {after.ssim_mean:.2f} on the replayed round",
             "cost": f"epsilon per round {defence['epsilon_per_round']:.3g}: this stops the optimisers measured here, "
                     "it is no formal privacy guarantee; the accuracy cost needs a training run to measure",
             "measured": True,
@@ -365,23 +359,24 @@ SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box"), "scores": ("score
 
 
 def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy: float | None,
-                              dp_sweep: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                              retrains: list[FaceRetrain]) -> list[dict[str, Any]]:
     """One per epsilon: each attack's judge identification and held-out re-identification on
     the audited model -> on the DP retrain."""
     recommendations = []
-    for point in dp_sweep:
+    for retrain in retrains:
         effects = []
         for attack, (unit_id, label) in SWEEP_UNITS.items():
-            before = results.get(unit_id, {}).get("metrics")
-            after = point[attack]
-            judge = (f"{before['independent']['identification_top1']:.1%} -> " if before else "") + \
-                f"{after['judge_top1']:.1%}"
-            reid = (f"{before['reid_top1']:.1%} -> " if before else "") + f"{after['reid_top1']:.1%}"
+            measured = results.get(unit_id, {}).get("metrics")
+            before = None if measured is None else ImageIdentification.from_json(measured)
+            after = retrain.attacks[attack]
+            judge = (f"{before.judge.identification_top1:.1%} -> " if before else "") + f"{after.judge_top1:.1%}"
+            reid = (f"{before.reid_top1:.1%} -> " if before else "") + f"{after.reid_top1:.1%}"
             effects.append(f"{label}: judge identification {judge}, re-identification {reid}")
         recommendations.append({
-            "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
-            "effect": "; ".join(effects) + f" (chance {point['chance_top1']:.1%})",
-            "cost": f"test accuracy {'' if test_accuracy is None else f'{test_accuracy:.1%} -> '}{point['test_accuracy']:.1%}",
+            "action": f"Train with DP-SGD at epsilon {retrain.epsilon:g}.",
+            "effect": "; ".join(effects) + f" (chance {retrain.chance_top1:.1%})",
+            "cost": f"test accuracy {'' if test_accuracy is None else f'{test_accuracy:.1%} -> '}"
+                    f"{retrain.test_accuracy:.1%}",
             "measured": True,
         })
     return recommendations
@@ -414,16 +409,16 @@ def tabular_recommendations(plan: AuditPlan, results: dict[str, dict[str, Any]],
             "measured": True,
         })
     if dp_sweep:
-        public = next(point for point in dp_sweep if point["epsilon"] is None)
-        for point in dp_sweep:
-            if point["epsilon"] is None:
+        retrains = [DosingRetrain.from_json(point, plan.settings["sensitive"]) for point in dp_sweep]
+        public = next(retrain for retrain in retrains if retrain.epsilon is None)
+        for retrain in retrains:
+            if retrain.epsilon is None:
                 continue
-            sensitive = plan.settings["sensitive"]
             recommendations.append({
-                "action": f"Train with DP-SGD at epsilon {point['epsilon']:g}.",
-                "effect": f"attack {public[f'{sensitive}_true_train']:.0%} -> {point[f'{sensitive}_true_train']:.0%}",
-                "cost": f"held-out MAE {public['mae']:.1f} -> {point['mae']:.1f}; within 20% "
-                        f"{public['within_20pct']:.0%} -> {point['within_20pct']:.0%}",
+                "action": f"Train with DP-SGD at epsilon {retrain.epsilon:g}.",
+                "effect": f"attack {public.attack_accuracy:.0%} -> {retrain.attack_accuracy:.0%}",
+                "cost": f"held-out MAE {public.mae:.1f} -> {retrain.mae:.1f}; within 20% "
+                        f"{public.within_20pct:.0%} -> {retrain.within_20pct:.0%}",
                 "measured": True,
             })
     else:

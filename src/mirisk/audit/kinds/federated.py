@@ -22,11 +22,12 @@ from mirisk.artifacts import npz_bytes
 from mirisk.attacks.contract import seeded
 from mirisk.audit.case import AuditSubject, NotRetrained, SubjectOptions, UnitResult, refuse_options, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, whole
-from mirisk.audit.verdict import federated_attack_level, federated_recommendations, reid_excess
+from mirisk.audit.verdict import federated_attack_level, federated_recommendations
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
 from mirisk.fl.record import ServerRecord
+from mirisk.metrics.reidentification import RoundReconstruction
 from mirisk.metrics.vulnerability import federated_vulnerability
 from mirisk.models.imported import ImportSpec
 from mirisk.fl.simulation import ClientSettings, UpdateDefence, simulate_round
@@ -212,10 +213,10 @@ class FederatedCase(NotRetrained):
         return federated_attack_level(metrics)
 
     def attack_strength(self, metrics: dict[str, Any]) -> float:
-        return reid_excess(metrics)
+        return RoundReconstruction.from_json(metrics).excess
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {key: metrics[key] for key in ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")}
+        return RoundReconstruction.from_json(metrics).headline()
 
     def recommendations(self, plan, results, description, defences):
         return federated_recommendations(plan, results)

@@ -13,12 +13,13 @@ from mirisk.audit.case import (
     AuditSubject, NotRetrained, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
 )
 from mirisk.audit.plan import AttackUnit, AuditPlan, whole
-from mirisk.audit.verdict import reid_excess, segmentation_attack_level, segmentation_recommendations
+from mirisk.audit.verdict import segmentation_attack_level, segmentation_recommendations
 from mirisk.data.mri import BUNDLED, SliceDataset, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError
 from mirisk.execution.tasks import portable_path
 from mirisk.figures import reconstruction_grid
 from mirisk.metrics.identification import chance
+from mirisk.metrics.reidentification import ScanReidentification
 from mirisk.metrics.vulnerability import most_at_risk_people, segmentation_vulnerability
 from mirisk.models.imported import ImportSpec
 from mirisk.models.segmentation import SegmentationTarget, mean_dice
@@ -233,10 +234,10 @@ class SegmentationCase(NotRetrained):
         return segmentation_attack_level(metrics)
 
     def attack_strength(self, metrics: dict[str, Any]) -> float:
-        return reid_excess(metrics)
+        return ScanReidentification.from_json(metrics).excess
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {key: metrics[key] for key in ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")}
+        return ScanReidentification.from_json(metrics).headline()
 
     def recommendations(self, plan, results, description, defences):
         return segmentation_recommendations(plan, results)
