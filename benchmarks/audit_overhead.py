@@ -6,7 +6,12 @@ its own process, one after the other: once for wall time at the given settings, 
 cProfile at a few iterations (the same units) to count how often the model is loaded and the
 pixel evaluator fitted. The two report.json files must agree on every verdict and attack metric.
 
-Run: ``python benchmarks/audit_overhead.py [--old REV] [--settings demo|fast] [--out FILE]``.
+With ``--pairs N`` the timed audits alternate old, new, old, new ... N times and the speed-up
+is the median of the N pairs' ratios (each side's CPU time in user and kernel mode, page
+faults and peak memory are recorded too); ``--no-count`` skips the profiled runs.
+
+Run: ``python benchmarks/audit_overhead.py [--old REV] [--settings demo|fast] [--pairs N] [--no-count]
+[--out FILE]``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -25,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = {"miface_iterations": 100, "blackbox_iterations": 10, "labelonly_iterations": 10}
 # One side's audit, run in a fresh process whose PYTHONPATH puts that side's code first.
 SIDE = r"""
-import cProfile, json, pstats, sys, time
+import cProfile, json, pstats, resource, sys, time
 from pathlib import Path
 import mirisk
 from mirisk.audit import plan_audit, run_audit
@@ -47,7 +53,10 @@ if profiler:
     counts = {"model_loads": calls("models/store.py", "load_target"),
               "data_loads": calls("data/faces.py", "load_faces"),
               "evaluator_fits": calls("metrics/identification.py", "fit")}
-print(json.dumps({"seconds": seconds, "code": mirisk.__file__, **counts}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "user_seconds": usage.ru_utime, "system_seconds": usage.ru_stime,
+                  "minor_faults": usage.ru_minflt, "max_rss_mb": usage.ru_maxrss / 1024, "code": mirisk.__file__,
+                  **counts}))
 """
 
 
@@ -85,6 +94,9 @@ def main() -> None:
     parser.add_argument("--old", default="HEAD~1", help="The revision of the old code path.")
     parser.add_argument("--settings", choices=("demo", "fast"), default="demo",
                         help="demo: the demo's audit settings for the timed runs; fast: a few iterations.")
+    parser.add_argument("--pairs", type=int, default=1, help="Alternating old/new timed audits.")
+    parser.add_argument("--count", action=argparse.BooleanOptionalAction, default=True,
+                        help="Count model loads and evaluator fits in a profiled run of each side.")
     parser.add_argument("--out", default="benchmarks/results/audit_overhead.json")
     args = parser.parse_args()
     from mirisk.data import load_faces
@@ -101,20 +113,27 @@ def main() -> None:
         fast.write_text("".join(f"{key} = {value}\n" for key, value in FAST.items()))
         timed_config = None if args.settings == "demo" else fast
         sides = {"old": old, "new": ROOT / "src"}
-        runs = {}
-        for name, source in sides.items():
-            started = time.perf_counter()
-            runs[name] = run_side(source, model, timed_config, scratch / f"{name}-timed", profile=False)
-            counted = run_side(source, model, fast, scratch / f"{name}-counted", profile=True)
-            runs[name].update({key: counted[key] for key in ("model_loads", "data_loads", "evaluator_fits")})
-            print(f"{name}: {runs[name]['seconds']:.0f} s, {runs[name]['model_loads']} model loads, "
-                  f"{runs[name]['evaluator_fits']} evaluator fits ({time.perf_counter() - started:.0f} s)", flush=True)
-        reports = {name: json.loads((scratch / f"{name}-timed" / "report.json").read_text()) for name in sides}
+        timed: dict[str, list[dict]] = {name: [] for name in sides}
+        for pair in range(args.pairs):
+            for name, source in sides.items():
+                timed[name].append(run_side(source, model, timed_config, scratch / f"{name}-timed-{pair}",
+                                            profile=False))
+                print(f"pair {pair}, {name}: {timed[name][-1]['seconds']:.0f} s, kernel "
+                      f"{timed[name][-1]['system_seconds']:.0f} s", flush=True)
+        runs = {name: {"timed": [{key: value for key, value in run.items() if key != "code"} for run in timed[name]]}
+                for name in sides}
+        if args.count:
+            for name, source in sides.items():
+                counted = run_side(source, model, fast, scratch / f"{name}-counted", profile=True)
+                runs[name].update({key: counted[key] for key in ("model_loads", "data_loads", "evaluator_fits")})
+                print(f"{name}: {runs[name]['model_loads']} model loads, {runs[name]['evaluator_fits']} evaluator "
+                      "fits", flush=True)
+        reports = {name: json.loads((scratch / f"{name}-timed-0" / "report.json").read_text()) for name in sides}
         agree = comparable(reports["old"]) == comparable(reports["new"])
+        ratios = [old_run["seconds"] / new_run["seconds"] for old_run, new_run in zip(timed["old"], timed["new"])]
     result = {"settings": vars(args), "old_revision": subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", args.old], capture_output=True, text=True).stdout.strip(),
-        "runs": {name: {key: value for key, value in run.items() if key != "code"} for name, run in runs.items()},
-        "speedup": runs["old"]["seconds"] / runs["new"]["seconds"], "reports_agree": agree,
+        "runs": runs, "pair_speedups": ratios, "speedup": float(statistics.median(ratios)), "reports_agree": agree,
         "verdict": reports["new"]["verdict"]["overall"], "versions": versions(),
         "date": time.strftime("%Y-%m-%d")}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

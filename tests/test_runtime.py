@@ -1,13 +1,17 @@
-"""Library entry points seed what they need without changing the caller's random generators."""
+"""Library entry points seed what they need without changing the caller's random generators, and
+the process keeps freed tensor memory for reuse."""
 
+import platform
 import random
+import resource
 
 import numpy as np
+import pytest
 import torch
 
 from mirisk.models.training import TrainingConfig
 from mirisk.pipelines.faces import train_face_target
-from mirisk.runtime import global_generators_kept
+from mirisk.runtime import global_generators_kept, prepare_torch, reuse_freed_memory
 
 
 def seed_everything(seed: int) -> None:
@@ -45,3 +49,17 @@ def test_training_a_model_keeps_the_callers_generators_and_depends_only_on_its_s
     second = train_face_target("softmax", faces, config=config)
     weights = zip(first.module.state_dict().values(), second.module.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in weights)
+
+
+def test_freed_tensor_memory_is_reused_not_faulted_in_again():
+    """glibc would unmap a freed 64 MB tensor and fault every page in again for the next."""
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator setting is glibc's")
+    prepare_torch()
+    assert reuse_freed_memory()
+    pages = 64 * 2**20 // resource.getpagesize()
+    torch.ones(16 * 2**20)  # the heap grows to hold it once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        torch.ones(16 * 2**20)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < pages // 2
