@@ -25,7 +25,7 @@ from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.faces import (
-    attacked_people, configured_miface, default_training, measure_face_reconstructions,
+    attacked_people, configured_miface, default_training, face_gallery, measure_face_reconstructions,
     train_face_target,
 )
 from mirisk.runtime import keeps_caller_generators, prepare_torch
@@ -120,10 +120,12 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
         "vulnerability": image_vulnerability(target, dataset),
         "chance_top1": chance(dataset.n_classes, 1),
     }
+    gallery = face_gallery(target, dataset, seed)  # one split and evaluator for both attacks
     for attack in SWEEP_ATTACKS:
         iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
         result = sweep_reconstructions(target, attack, iterations, seed, task.get("people"))
-        identification = measure_face_reconstructions(target, dataset, result, seed=seed).identification
+        identification = measure_face_reconstructions(target, dataset, result, seed=seed,
+                                                      gallery=gallery).identification
         point[attack] = {**identification.headline(), "identification_top5": identification.pixel_top5}
     return point
 
