@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mirisk.audit.checks import DosingRetrain, FaceRetrain, PolicyRow
+from mirisk.audit.checks import BudgetCheck, DosingRetrain, FaceRetrain, PolicyRow
 from mirisk.audit.plan import AttackUnit
 from mirisk.threats import AccessLevel
 
@@ -36,3 +36,10 @@ def test_an_iwpc_sweep_point_reads_back_for_the_audited_column():
     point = {"epsilon": None, "epsilon_spent": None, "repeats": 1, "mae": 8.5, "within_20pct": 0.45,
              "VKORC1_true_train": 0.6, "CYP2C9_true_train": 0.8}
     assert DosingRetrain.from_json(point, "CYP2C9") == DosingRetrain(None, 8.5, 0.45, 0.8)
+
+
+def test_a_budget_check_survives_its_json():
+    check = BudgetCheck(unit="scores-blackbox", access="scores", budget=400, queries_used=400, queries_per_person=10.0,
+                        judge_top1=0.05, judge_top1_ci=(0.01, 0.16), face_rate=0.0, reid_top1=0.4,
+                        identification_top1=0.3)
+    assert BudgetCheck.from_json(json.loads(json.dumps(check.to_json()))) == check

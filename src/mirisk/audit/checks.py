@@ -6,15 +6,30 @@ retrain measured (the points of ``defences/dp_sweep.json``)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mirisk.audit.plan import AttackUnit
 from mirisk.metrics.identification import ImageIdentification
 from mirisk.pipelines.face_sweep import SWEEP_ATTACKS
 
+Row = TypeVar("Row", bound="JudgedRow")
+
+
+class JudgedRow:
+    """JSON for a row of judged numbers: its ``judge_top1_ci`` is a tuple here, a list there."""
+
+    judge_top1_ci: tuple[float, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "judge_top1_ci": list(self.judge_top1_ci)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls: type[Row], payload: dict[str, Any]) -> Row:
+        return cls(**{**payload, "judge_top1_ci": tuple(payload["judge_top1_ci"])})
+
 
 @dataclass(frozen=True)
-class BudgetCheck:
+class BudgetCheck(JudgedRow):
     """One black-box attack rerun under a per-deployment query budget: the budget, what it
     spent, and what the independent judge, re-identification and the pixel evaluator made
     of its reconstructions (one row of ``defences/budget_checks.json``)."""
@@ -30,13 +45,6 @@ class BudgetCheck:
     reid_top1: float
     identification_top1: float
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "judge_top1_ci": list(self.judge_top1_ci)}
-
-    @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> BudgetCheck:
-        return cls(**{**payload, "judge_top1_ci": tuple(payload["judge_top1_ci"])})
-
     @classmethod
     def measured(cls, unit: AttackUnit, budget: int, payload: dict[str, Any]) -> BudgetCheck:
         """The check of ``unit`` under ``budget`` from its rerun's payload."""
@@ -46,7 +54,7 @@ class BudgetCheck:
 
 
 @dataclass(frozen=True)
-class PolicyRow:
+class PolicyRow(JudgedRow):
     """One output policy of the matrix: the attack that got through it, what the independent
     judge, re-identification and the pixel evaluator made of its reconstructions, and what
     the policy costs a legitimate user on held-out photos (calibration error None where the
@@ -69,13 +77,6 @@ class PolicyRow:
         """The attack's success as the verdict reads it: the better of judge identification
         and held-out re-identification."""
         return max(self.judge_top1, self.reid_top1)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "judge_top1_ci": list(self.judge_top1_ci)}
-
-    @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> PolicyRow:
-        return cls(**{**payload, "judge_top1_ci": tuple(payload["judge_top1_ci"])})
 
     @classmethod
     def measured(cls, unit: AttackUnit, payload: dict[str, Any]) -> PolicyRow:
