@@ -4,7 +4,6 @@ library entry point seeds its own work without changing the caller's random gene
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import platform
 import random
@@ -32,12 +31,9 @@ def reuse_freed_memory() -> bool:
     attack is page-faulted in again: in an audit of the CNN, 42% of the CPU time was the
     kernel's (BENCHMARKS.md, "Freed memory kept for reuse"). The process's peak memory stays
     reserved instead. Whether it applied: False off glibc, where nothing changes."""
-    library = ctypes.util.find_library("c")
-    if library is None:
+    if platform.libc_ver()[0] != "glibc":
         return False
-    libc = ctypes.CDLL(library)
-    if not hasattr(libc, "gnu_get_libc_version"):
-        return False
+    libc = ctypes.CDLL(None)  # the C library this process already runs on
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_BYTES))
 
 
