@@ -21,7 +21,7 @@ from mirisk.data import load_faces
 from mirisk.data.faces import BUNDLED
 from mirisk.pipelines.face_baseline import label_permuted_twin
 from mirisk.pipelines.face_sweep import (
-    SWEEP_ATTACKS, epsilon_recipes, face_sweep, parse_recipes, sweep_reconstructions,
+    SWEEP_ATTACKS, classic_sweep_attacks, epsilon_recipes, face_sweep, parse_recipes, sweep_reconstructions,
 )
 from mirisk.pipelines.faces import (
     default_training, measure_face_reconstructions, train_face_target,
@@ -38,18 +38,17 @@ TWIN = "label-permuted twin (undefended recipe)"
 def seed_run(args: argparse.Namespace, seed: int, faces) -> dict:
     """One seed: every sweep point, then the same two attacks on the undefended model's twin."""
     recipes = epsilon_recipes(EPSILONS) + parse_recipes(DEFENCES)
-    iterations = {"white-box": args.miface_iterations, "scores": args.blackbox_iterations}
-    points = face_sweep(BUNDLED, args.arch, recipes, (args.n_train,), blackbox_iterations=iterations["scores"],
-                        miface_iterations=iterations["white-box"], seed=seed, people=args.people,
+    attacks = classic_sweep_attacks(args.miface_iterations, args.blackbox_iterations)
+    points = face_sweep(BUNDLED, args.arch, recipes, (args.n_train,), attacks, seed=seed, people=args.people,
                         on_point=lambda done: print("seed", seed, "point", done, flush=True))
     config = replace(default_training(args.arch), seed=seed)
     target = train_face_target(args.arch, faces, n_train=args.n_train, split_seed=seed, config=config)
     twin = label_permuted_twin(target, faces, seed)
     point = {"defence": TWIN, "epsilon": None, "n_train": args.n_train, "epsilon_spent": None,
              "train_accuracy": twin.metrics["train_accuracy"], "test_accuracy": twin.metrics["test_accuracy"]}
-    for attack in SWEEP_ATTACKS:  # the twin's reconstructions, judged against the target's split and gallery
-        result = sweep_reconstructions(twin, attack, iterations[attack], seed, args.people)
-        point[attack] = measure_face_reconstructions(target, faces, result, seed=seed).identification.headline()
+    for attack in attacks:  # the twin's reconstructions, judged against the target's split and gallery
+        result = sweep_reconstructions(twin, attack, seed, args.people)
+        point[attack.access] = measure_face_reconstructions(target, faces, result, seed=seed).identification.headline()
     return {"seed": seed, "n_targets": args.people or faces.n_classes, "points": [*points, point]}
 
 

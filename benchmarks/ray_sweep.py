@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from mirisk.execution.backends import LocalBackend, RayBackend
-from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep, parse_recipes
+from mirisk.pipelines.face_sweep import classic_sweep_attacks, epsilon_recipes, face_sweep, parse_recipes
 from mirisk.runtime import versions
 
 DEFENCES = ("weight-decay=0.001,weight-decay=0.01,dropout=0.1,dropout=0.3,label-smoothing=0.05,"
@@ -35,7 +35,7 @@ DEFENCES = ("weight-decay=0.001,weight-decay=0.01,dropout=0.1,dropout=0.3,label-
 def timed_sweep(backend) -> tuple[float, list[dict]]:
     started = time.perf_counter()
     points = face_sweep("bundled:att_faces", "softmax", epsilon_recipes((None,)) + parse_recipes(DEFENCES), (7,),
-                        blackbox_iterations=20, miface_iterations=200, backend=backend)
+                        classic_sweep_attacks(miface_iterations=200, blackbox_iterations=20), backend=backend)
     return time.perf_counter() - started, points
 
 

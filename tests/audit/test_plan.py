@@ -48,7 +48,7 @@ def test_settings_for_another_kind_of_model_are_refused_and_tested_policies_not_
     with pytest.raises(MiriskError, match="decoder_epochs, policies do not apply to a tabular model"):
         build_plan("tabular", parse_accesses("scores"), None, {"decoder_epochs": 5, "policies": ["round:2"]})
     plan = build_plan("image", parse_accesses("scores,top-k"), None, {"policies": ["scores", "topk:3", "round:1"]})
-    assert [unit.id for unit in policy_units(plan)] == ["policy-round-1-blackbox"]
+    assert [unit.id for unit in policy_units(plan, {})] == ["policy-round-1-blackbox"]
 
 
 def test_fingerprint_follows_the_settings():

@@ -5,10 +5,10 @@ import pytest
 
 from mirisk.errors import MiriskError
 from mirisk.execution.backends import LocalBackend, RayBackend, make_backend
-from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep, parse_recipes
+from mirisk.pipelines.face_sweep import classic_sweep_attacks, epsilon_recipes, face_sweep, parse_recipes
 
 RECIPES = epsilon_recipes((None,)) + parse_recipes("label-smoothing=0.05")
-TINY = {"n_trains": (3,), "blackbox_iterations": 2, "miface_iterations": 10, "people": 5}
+TINY = {"n_trains": (3,), "attacks": classic_sweep_attacks(miface_iterations=10, blackbox_iterations=2), "people": 5}
 
 
 def test_tasks_carry_only_json_and_name_a_known_function():

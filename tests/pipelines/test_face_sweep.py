@@ -1,9 +1,11 @@
-"""The face defence sweep's recipes (the sweep itself runs in tests/cli/test_sweep.py and the audit)."""
+"""The face defence sweep's recipes and attacks (the sweep itself runs in tests/cli/test_sweep.py and the audit)."""
 
 import pytest
 
 from mirisk.errors import MiriskError
-from mirisk.pipelines.face_sweep import epsilon_recipes, parse_recipes
+from mirisk.pipelines.face_sweep import (
+    SweepAttack, classic_sweep_attacks, epsilon_recipes, face_sweep, generative_sweep_attacks, parse_recipes,
+)
 
 
 def test_recipes_parse_and_bad_ones_are_named():
@@ -22,3 +24,16 @@ def test_epsilon_recipes_label_each_budget():
     undefended, private = epsilon_recipes((None, 3.0))
     assert undefended.defences.is_default and undefended.epsilon is None
     assert private.label == "DP ε=3" and private.defences.dp.epsilon == 3.0
+
+
+def test_a_sweep_attack_must_fit_its_level_and_its_prior():
+    assert [attack.unit for attack in generative_sweep_attacks("bundled:att_faces_public")] == [
+        "white-box-generative", "scores-generative"]
+    with pytest.raises(MiriskError, match="at 'scores' is one of blackbox, generative-scores, got 'miface'"):
+        SweepAttack("scores", "x", "miface", 10)
+    with pytest.raises(MiriskError, match="the generative attack needs a face prior"):
+        SweepAttack("white-box", "x", "generative", 10)
+    with pytest.raises(MiriskError, match="the miface attack takes no face prior"):
+        SweepAttack("white-box", "x", "miface", 10, prior="bundled:att_faces_public")
+    with pytest.raises(MiriskError, match="one attack at each of white-box, scores"):
+        face_sweep("bundled:att_faces", "softmax", epsilon_recipes((None,)), attacks=classic_sweep_attacks()[:1])

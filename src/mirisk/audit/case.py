@@ -154,14 +154,18 @@ class AuditCase(Protocol):
     def retrainable(self, subject: AuditSubject) -> bool:
         """Whether the audit can retrain this model with DP-SGD (its data and recipe are known)."""
 
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
-        """The DP-SGD retrains at the plan's epsilons, measured (only when retrainable)."""
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                 backend: Backend | None) -> list[dict[str, Any]]:
+        """The DP-SGD retrains at the plan's epsilons, measured (only when retrainable) by the
+        attacks that ``results`` (each unit's payload) show leaking most."""
 
     def query_checks(self, plan: AuditPlan) -> bool:
         """Whether the query-budget checks and the output-policy matrix apply."""
 
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
-        """The attack units of the output-policy matrix (none where it does not apply)."""
+    def policy_units(self, plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[AttackUnit]:
+        """The attack units of the output-policy matrix, each the attack that ``results``
+        (each unit's payload) show leaking most at its access level (none where the matrix
+        does not apply)."""
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         """The attack chart's bars (metric, reference, label) and the reference's name."""
@@ -195,7 +199,7 @@ class NoQueryChecks:
     def query_checks(self, plan: AuditPlan) -> bool:
         return False
 
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
+    def policy_units(self, plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[AttackUnit]:
         return []
 
 
@@ -205,7 +209,8 @@ class NotRetrained(NoQueryChecks):
     def retrainable(self, subject: AuditSubject) -> bool:
         return False
 
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                 backend: Backend | None) -> list[dict[str, Any]]:
         raise MiriskError("the audit does not retrain this kind of model with DP-SGD")
 
 

@@ -87,17 +87,25 @@ class PolicyRow(JudgedRow):
                    **ImageIdentification.from_json(payload["metrics"]).headline(), **payload["policy_cost"])
 
 
+# The attack each sweep level ran before a sweep point recorded it (report.json before 2026-12-03).
+CLASSIC_SWEEP_UNITS = {"white-box": "white-box-miface", "scores": "scores-blackbox"}
+
+
 @dataclass(frozen=True)
 class RetrainAttack:
-    """What one attack reached on a DP-SGD retrain of a face model."""
+    """What one attack (``unit``: the audit unit it repeats) reached on a DP-SGD retrain of
+    a face model."""
 
+    unit: str
     judge_top1: float
     reid_top1: float
     identification_top1: float
 
     @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> RetrainAttack:
-        return cls(**{key: payload[key] for key in cls.__dataclass_fields__})
+    def from_json(cls, payload: dict[str, Any], access: str) -> RetrainAttack:
+        """From a sweep point's numbers at ``access``."""
+        return cls(unit=payload.get("attack", CLASSIC_SWEEP_UNITS[access]), judge_top1=payload["judge_top1"],
+                   reid_top1=payload["reid_top1"], identification_top1=payload["identification_top1"])
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ class FaceRetrain:
     def from_json(cls, point: dict[str, Any]) -> FaceRetrain:
         """From a point of the face sweep (its attacks under their names)."""
         return cls(epsilon=point["epsilon"], test_accuracy=point["test_accuracy"], chance_top1=point["chance_top1"],
-                   attacks={name: RetrainAttack.from_json(point[name]) for name in SWEEP_ATTACKS})
+                   attacks={name: RetrainAttack.from_json(point[name], name) for name in SWEEP_ATTACKS})
 
 
 @dataclass(frozen=True)

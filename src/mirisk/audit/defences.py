@@ -20,11 +20,11 @@ from mirisk.threats import AccessLevel
 Announce = Callable[[str], None] | None
 
 
-def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path | None, announce: Announce = None,
-                 backend: Backend | None = None) -> list[dict[str, Any]] | None:
+def run_defences(plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult], out_dir: Path | None,
+                 announce: Announce = None, backend: Backend | None = None) -> list[dict[str, Any]] | None:
     """Retrain a model mirisk trained (so its data and split are known) with DP-SGD at the
-    plan's epsilons and measure utility and attack success again (the case says how, or that
-    it cannot). Resumable like the attacks."""
+    plan's epsilons and measure utility and attack success again, by the attacks that leaked
+    most (the case says how, or that it cannot). Resumable like the attacks."""
     if not plan.settings["epsilons"] or not subject.case.retrainable(subject):
         return None
     path = None if out_dir is None else out_dir / "defences" / "dp_sweep.json"
@@ -35,7 +35,7 @@ def run_defences(plan: AuditPlan, subject: AuditSubject, out_dir: Path | None, a
             return stored["points"]
     if announce is not None:
         announce(f"retraining with DP-SGD at epsilon {', '.join(f'{e:g}' for e in plan.settings['epsilons'])}")
-    points = subject.case.dp_sweep(plan, subject, backend)
+    points = subject.case.dp_sweep(plan, subject, _payloads(results), backend)
     if path is not None:
         prepare_output_dir(path.parent, force=True)
         write_json(path, {**key, "points": points})
@@ -48,10 +48,11 @@ BUDGET_DIVISOR = 10  # the budget checked: a tenth of the queries the unlimited 
 def run_budget_checks(plan: AuditPlan, subject: AuditSubject, results: dict[str, UnitResult],
                       out_dir: Path | None, backend: Backend | None = None,
                       announce: Announce = None) -> list[dict[str, Any]] | None:
-    """Run each black-box attack on images (scores, top-k, label-only) again under a
-    per-deployment budget of a tenth of the queries it used without one, so the query-limit
-    advice is measured, not derived. Metrics only (no images); resumable like the attacks."""
-    units = [unit for unit in plan.units if unit.attack in ("blackbox", "labelonly")]
+    """Run each attack that spends queries (on images: scores, top-k and label-only, in pixel
+    space and in a face prior's latent space) again under a per-deployment budget of a tenth
+    of the queries it used without one, so the query-limit advice is measured, not derived.
+    Metrics only (no images); resumable like the attacks."""
+    units = [unit for unit in plan.units if "budget" in unit.params]  # the units that spend queries
     if not subject.case.query_checks(plan) or not units or plan.budget is not None:
         return None
     path = None if out_dir is None else out_dir / "defences" / "budget_checks.json"
@@ -76,7 +77,7 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     """Each output policy of the plan beside those the threat models tested (full scores,
     top-k, labels only): the attack that gets through it, and what it costs legitimate
     users (accuracy and calibration on held-out photos). Metrics only; resumable."""
-    units = subject.case.policy_units(plan) if subject.case.query_checks(plan) else []
+    units = subject.case.policy_units(plan, _payloads(results)) if subject.case.query_checks(plan) else []
     if not units or AccessLevel.SCORES not in plan.accesses:
         return None
     path = None if out_dir is None else out_dir / "defences" / "policy_matrix.json"
@@ -90,6 +91,10 @@ def run_policy_matrix(plan: AuditPlan, subject: AuditSubject, results: dict[str,
     rows = [PolicyRow.measured(unit, payload).to_json() for unit, payload in [*tested, *measured]]
     _store(path, plan, "rows", rows)
     return rows
+
+
+def _payloads(results: dict[str, UnitResult]) -> dict[str, dict[str, Any]]:
+    return {unit_id: result.payload for unit_id, result in results.items()}
 
 
 def _stored(path: Path | None, plan: AuditPlan, field: str) -> Any | None:

@@ -164,7 +164,7 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path | None = None, r
                               "or pass --force")
         write_json(stored, {"fingerprint": plan.fingerprint(), **plan.as_dict()})
     results = run_units(plan, subject, out, redact, on_unit, backend)
-    measured = {"dp_sweep": run_defences(plan, subject, out, announce, backend),
+    measured = {"dp_sweep": run_defences(plan, subject, results, out, announce, backend),
                 "budget_checks": run_budget_checks(plan, subject, results, out, backend, announce),
                 "policy_matrix": run_policy_matrix(plan, subject, results, out, backend, announce)}
     defences = {name: value for name, value in measured.items() if value}

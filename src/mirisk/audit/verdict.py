@@ -320,7 +320,8 @@ def _policy_matrix_recommendations(rows: list[PolicyRow], chance: float) -> list
     """The score-revealing policy that lowers the score attack's success most (the better of
     identification and re-identification, as in the verdict) while keeping accuracy and
     calibration; or, when none does, a measured warning not to rely on them."""
-    full = next((row for row in rows if row.policy == "scores"), None)
+    # the strongest attack through full scores: the one the other policies were attacked with
+    full = max((row for row in rows if row.policy == "scores"), key=lambda row: row.success, default=None)
     if full is None:
         return []
     candidates = [row for row in rows if row.access == "scores" and row.policy != "scores"]
@@ -355,23 +356,23 @@ def _policy_matrix_recommendations(rows: list[PolicyRow], chance: float) -> list
     }]
 
 
-SWEEP_UNITS = {"white-box": ("white-box-miface", "white-box"), "scores": ("scores-blackbox", "score black-box")}
+SWEEP_LABELS = {"white-box": "white-box", "scores": "score black-box"}
 
 
 def _image_dp_recommendations(results: dict[str, dict[str, Any]], test_accuracy: float | None,
                               retrains: list[FaceRetrain]) -> list[dict[str, Any]]:
     """One per epsilon: each attack's judge identification and held-out re-identification on
-    the audited model -> on the DP retrain."""
+    the audited model -> on the DP retrain (the attack the retrain was measured with)."""
     recommendations = []
     for retrain in retrains:
         effects = []
-        for attack, (unit_id, label) in SWEEP_UNITS.items():
-            measured = results.get(unit_id, {}).get("metrics")
+        for access, after in retrain.attacks.items():
+            measured = results.get(after.unit, {}).get("metrics")
             before = None if measured is None else ImageIdentification.from_json(measured)
-            after = retrain.attacks[attack]
             judge = (f"{before.judge.identification_top1:.1%} -> " if before else "") + f"{after.judge_top1:.1%}"
             reid = (f"{before.reid_top1:.1%} -> " if before else "") + f"{after.reid_top1:.1%}"
-            effects.append(f"{label}: judge identification {judge}, re-identification {reid}")
+            effects.append(f"{SWEEP_LABELS[access]} ({after.unit}): judge identification {judge}, "
+                           f"re-identification {reid}")
         recommendations.append({
             "action": f"Train with DP-SGD at epsilon {retrain.epsilon:g}.",
             "effect": "; ".join(effects) + f" (chance {retrain.chance_top1:.1%})",

@@ -1,6 +1,8 @@
 """Privacy-utility-risk sweep for face recognisers: retrain under each defence recipe and
-training-set size, then measure accuracy and how well the white-box and score black-box
-inversions identify the people (Fredrikson et al., CCS 2015; DP-SGD, Abadi et al. 2016)."""
+training-set size, then measure accuracy and how well a white-box and a score black-box
+inversion identify the people: MI-Face and the DCT score attack (Fredrikson et al., CCS
+2015), or their latent-space versions in a face prior (GMI, Zhang et al., CVPR 2020), the
+audit's strongest of each (DP-SGD, Abadi et al. 2016)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,6 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from mirisk.access.oracle import Oracle
-from mirisk.access.policies import parse_policy
-from mirisk.access.whitebox import WhiteBoxAccess
-from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.contract import seeded
 from mirisk.attacks.result import AttackResult
 from mirisk.data.faces import load_faces
@@ -25,12 +23,47 @@ from mirisk.metrics.identification import chance
 from mirisk.metrics.vulnerability import image_vulnerability
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.faces import (
-    attacked_people, configured_miface, default_training, face_gallery, measure_face_reconstructions,
-    train_face_target,
+    attacked_people, default_training, face_gallery, measure_face_reconstructions, train_face_target,
 )
+from mirisk.pipelines.face_attacks import LATENT_ATTACKS, SCORE_ATTACKS, WHITE_BOX_ATTACKS, build_face_attack, sweep_access
+from mirisk.priors.store import FacePrior, load_prior
 from mirisk.runtime import keeps_caller_generators, prepare_torch
 
-SWEEP_ATTACKS = ("white-box", "scores")
+SWEEP_ATTACKS = ("white-box", "scores")  # the access levels each point is measured at
+
+
+@dataclass(frozen=True)
+class SweepAttack:
+    """The attack a sweep runs on every retrain at one of :data:`SWEEP_ATTACKS`: its name
+    (see :mod:`mirisk.pipelines.face_attacks`), steps, face prior (latent attacks) and
+    MI-Face start; ``unit`` names it in the results (the audit unit it repeats)."""
+
+    access: str
+    unit: str
+    attack: str
+    iterations: int
+    prior: str | None = None
+    start: float | None = None
+
+    def __post_init__(self) -> None:
+        allowed = WHITE_BOX_ATTACKS if self.access == "white-box" else SCORE_ATTACKS
+        if self.access not in SWEEP_ATTACKS or self.attack not in allowed:
+            raise MiriskError(f"a sweep attack at {self.access!r} is one of {', '.join(allowed)}, got {self.attack!r}")
+        if (self.prior is None) == (self.attack in LATENT_ATTACKS):
+            raise MiriskError(f"the {self.attack} attack {'needs a' if self.prior is None else 'takes no'} face prior")
+
+
+def classic_sweep_attacks(miface_iterations: int = 1000, blackbox_iterations: int = 100) -> tuple[SweepAttack, ...]:
+    """MI-Face with the weights and the DCT score black-box attack, the sweep's pixel-space pair."""
+    return (SweepAttack("white-box", "white-box-miface", "miface", miface_iterations),
+            SweepAttack("scores", "scores-blackbox", "blackbox", blackbox_iterations))
+
+
+def generative_sweep_attacks(prior: str, generative_iterations: int = 100,
+                             scores_iterations: int = 50) -> tuple[SweepAttack, ...]:
+    """GMI with the weights and NES through the scores, both in the latent space of ``prior``."""
+    return (SweepAttack("white-box", "white-box-generative", "generative", generative_iterations, prior),
+            SweepAttack("scores", "scores-generative", "generative-scores", scores_iterations, prior))
 
 
 @dataclass(frozen=True)
@@ -79,8 +112,7 @@ def face_sweep(
     architecture: str,
     recipes: list[Recipe],
     n_trains: tuple[int, ...] = (7,),
-    blackbox_iterations: int = 100,
-    miface_iterations: int = 1000,
+    attacks: tuple[SweepAttack, ...] | None = None,
     seed: int = 0,
     on_point: Callable[[int], None] | None = None,
     backend: Backend | None = None,
@@ -88,11 +120,15 @@ def face_sweep(
 ) -> list[dict[str, Any]]:
     """One point per recipe and training-set size on the faces at ``data`` (a folder or
     ``bundled:att_faces``): the model's accuracy and vulnerability factors, then
-    identification top-1 (and re-identification) by each attack, of all people or a seeded
-    sample of ``people``. Each point is one task of ``backend`` (default: this process)."""
+    identification top-1 (and re-identification) by each of ``attacks`` (default:
+    :func:`classic_sweep_attacks`), one per access level, of all people or a seeded sample
+    of ``people``. Each point is one task of ``backend`` (default: this process)."""
+    attacks = attacks or classic_sweep_attacks()
+    if sorted(attack.access for attack in attacks) != sorted(SWEEP_ATTACKS):
+        raise MiriskError(f"a sweep runs one attack at each of {', '.join(SWEEP_ATTACKS)}")
     tasks = [{"data": portable_path(data), "architecture": architecture, "n_train": n_train, "label": recipe.label,
               "epsilon": recipe.epsilon, "defences": asdict(recipe.defences), "seed": seed,
-              "blackbox_iterations": blackbox_iterations, "miface_iterations": miface_iterations, "people": people}
+              "attacks": [asdict(attack) for attack in attacks], "people": people}
              for n_train in n_trains for recipe in recipes]
     done = iter(range(1, len(tasks) + 1))
     return (backend or LocalBackend()).map(
@@ -121,23 +157,26 @@ def sweep_point(task: dict[str, Any]) -> dict[str, Any]:
         "chance_top1": chance(dataset.n_classes, 1),
     }
     gallery = face_gallery(target, dataset, seed)  # one split and evaluator for both attacks
-    for attack in SWEEP_ATTACKS:
-        iterations = task["miface_iterations"] if attack == "white-box" else task["blackbox_iterations"]
-        result = sweep_reconstructions(target, attack, iterations, seed, task.get("people"))
+    for attack in (SweepAttack(**document) for document in task["attacks"]):
+        result = sweep_reconstructions(target, attack, seed, task.get("people"))
         identification = measure_face_reconstructions(target, dataset, result, seed=seed,
                                                       gallery=gallery).identification
-        point[attack] = {**identification.headline(), "identification_top5": identification.pixel_top5}
+        point[attack.access] = {**identification.headline(), "identification_top5": identification.pixel_top5,
+                                "attack": attack.unit}
     return point
 
 
+@lru_cache(maxsize=2)
+def _prior(source: str) -> FacePrior:
+    return load_prior(source)
+
+
 @keeps_caller_generators
-def sweep_reconstructions(model: TargetModel, attack: str, iterations: int, seed: int,
-                          count: int | None) -> AttackResult:
-    """One of :data:`SWEEP_ATTACKS` run on ``model``, for all its people (``count`` None) or a
-    seeded sample of ``count``."""
+def sweep_reconstructions(model: TargetModel, attack: SweepAttack, seed: int, count: int | None) -> AttackResult:
+    """``attack`` run on ``model``, for all its people (``count`` None) or a seeded sample of
+    ``count``."""
     prepare_torch(seed)
     people = attacked_people(count, model.n_classes, seed)
-    if attack == "white-box":
-        return configured_miface(iterations=iterations).run(WhiteBoxAccess(model), people)
-    oracle = Oracle(model, parse_policy("scores"))
-    return ScoreBlackBox(iterations=iterations).run(oracle, people, generator=seeded(seed))
+    prior = None if attack.prior is None else _prior(attack.prior)
+    inversion = build_face_attack(attack.attack, attack.iterations, prior, attack.start)
+    return inversion.run(sweep_access(attack.attack)(model), people, generator=seeded(seed))

@@ -80,10 +80,16 @@ def load_prior(folder: str | Path = BUNDLED_PRIOR) -> FacePrior:
 
 def check_prior_fits(prior: FacePrior, target: TargetModel) -> None:
     """Refuse a prior of another image shape, or one learnt from any person the model knows."""
+    check_prior_fits_faces(prior, tuple(target.input_shape), target.class_names)
+
+
+def check_prior_fits_faces(prior: FacePrior, input_shape: tuple[int, ...], people: tuple[str, ...]) -> None:
+    """Refuse a prior of another image shape than ``input_shape``, or one learnt from any of
+    ``people``."""
     shape = (prior.shape.channels, prior.shape.height, prior.shape.width)
-    if shape != tuple(target.input_shape):
-        raise MiriskError(f"the prior makes {shape} images; the model expects {tuple(target.input_shape)}")
-    overlap = sorted(set(prior.people) & set(target.class_names))
+    if shape != tuple(input_shape):
+        raise MiriskError(f"the prior makes {shape} images; the model expects {tuple(input_shape)}")
+    overlap = sorted(set(prior.people) & set(people))
     if overlap:
         raise MiriskError(f"the prior was learnt from {len(overlap)} of the model's own people (e.g. {overlap[0]}); "
                           "a prior must come from other people: train one with `mirisk train prior --data DIR`")

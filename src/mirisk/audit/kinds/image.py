@@ -15,11 +15,6 @@ from mirisk.access.oracle import Oracle, QueryAccess
 from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import npz_bytes, read_json
-from mirisk.attacks.basis import LatentBasis, dct_basis
-from mirisk.attacks.blackbox import ScoreBlackBox
-from mirisk.attacks.contract import Attack
-from mirisk.attacks.generative import GenerativeInversion
-from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
 from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
 from mirisk.audit.verdict import image_attack_level, image_recommendations, image_success
@@ -35,10 +30,11 @@ from mirisk.models.imported import ImportSpec
 from mirisk.models.loading import load_image_target, target_split
 from mirisk.models.target import TargetModel
 from mirisk.pipelines.face_attack import attack_faces
-from mirisk.pipelines.face_sweep import epsilon_recipes, face_sweep
-from mirisk.pipelines.faces import (
-    LINEUP_HEADING, FaceGallery, attacked_people, configured_miface, face_gallery,
+from mirisk.pipelines.face_attacks import (
+    LABEL_ATTACKS, LATENT_ATTACKS, SCORE_ATTACKS, WHITE_BOX_ATTACKS, build_face_attack,
 )
+from mirisk.pipelines.face_sweep import SWEEP_ATTACKS, SweepAttack, classic_sweep_attacks, epsilon_recipes, face_sweep
+from mirisk.pipelines.faces import LINEUP_HEADING, FaceGallery, attacked_people, face_gallery
 from mirisk.pipelines.matrix import policy_cost
 from mirisk.priors.store import BUNDLED_PRIOR, FacePrior, check_prior_fits, load_prior
 from mirisk.threats import AccessLevel
@@ -55,20 +51,54 @@ MID_GREY_START = 0.5
 IMAGE_POLICIES = ("round:2", "round:1", "noise:laplace:0.05", "reverse-sigmoid:0.5,0.1")
 
 
-def policy_units(plan: AuditPlan) -> list[AttackUnit]:
-    """The plan's extra output policies (those its threat models do not test already) as
-    attack units: the score black-box attack through each policy that still reveals scores,
-    the label-only attack through the others."""
-    units = []
+def extra_policies(plan: AuditPlan) -> list[str]:
+    """The plan's output policies that its threat models do not test already."""
     tested = {unit.policy for unit in plan.units}
-    for spec in (spec for spec in plan.settings.get("policies", []) if spec not in tested):
+    return [spec for spec in plan.settings.get("policies", []) if spec not in tested]
+
+
+def strongest_unit(plan: AuditPlan, results: dict[str, dict[str, Any]], attacks: tuple[str, ...],
+                   policy: str | None) -> AttackUnit | None:
+    """Of the plan's local units running one of ``attacks`` through ``policy`` (None: with
+    the weights), the one whose result leaks most (the verdict's measure; the first planned
+    on a tie), or None when there is none."""
+    units = [unit for unit in plan.units
+             if unit.attack in attacks and unit.policy == policy and not unit.params.get("gateway") and unit.id in results]
+    return max(units, key=lambda unit: image_success(results[unit.id]["metrics"]), default=None)
+
+
+def policy_units(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[AttackUnit]:
+    """The plan's extra output policies as attack units: through each policy that still
+    reveals scores, the score attack that leaked most through full scores; through the
+    others, the label-only attack that leaked most (the DCT attacks where none ran)."""
+    units = []
+    for spec in extra_policies(plan):
         access = parse_policy(spec).access
-        attack, key = ("labelonly", "labelonly_iterations") if access is AccessLevel.LABEL_ONLY else (
-            "blackbox", "blackbox_iterations")
+        label_only = access is AccessLevel.LABEL_ONLY
+        strongest = strongest_unit(plan, results, LABEL_ATTACKS if label_only else SCORE_ATTACKS,
+                                   "label" if label_only else "scores")
+        if strongest is None:
+            attack, key = ("labelonly", "labelonly_iterations") if label_only else ("blackbox", "blackbox_iterations")
+            params: dict[str, Any] = {"iterations": plan.settings[key], "budget": plan.budget}
+        else:
+            attack, params = strongest.attack, dict(strongest.params)
         slug = "".join(character if character.isalnum() or character == "." else "-" for character in spec)
-        units.append(AttackUnit(f"policy-{slug}-{attack}", attack, access, spec,
-                                {"iterations": plan.settings[key], "budget": plan.budget}))
+        units.append(AttackUnit(f"policy-{slug}-{attack}", attack, access, spec, params))
     return units
+
+
+def sweep_attacks(plan: AuditPlan, results: dict[str, dict[str, Any]]) -> tuple[SweepAttack, ...]:
+    """What each DP-SGD retrain is attacked with: at each sweep level (white-box, scores),
+    the audit's unit that leaked most there, or the pixel-space attack at the plan's steps
+    where the plan has none at that level."""
+    classic = dict(zip(SWEEP_ATTACKS, classic_sweep_attacks(plan.settings["miface_iterations"],
+                                                            plan.settings["blackbox_iterations"]), strict=True))
+    chosen = []
+    for access, attacks, policy in (("white-box", WHITE_BOX_ATTACKS, None), ("scores", SCORE_ATTACKS, "scores")):
+        unit = strongest_unit(plan, results, attacks, policy)
+        chosen.append(classic[access] if unit is None else SweepAttack(
+            access, unit.id, unit.attack, unit.params["iterations"], unit.params.get("prior"), unit.params.get("start")))
+    return tuple(chosen)
 
 
 # The generative attacks' default steps (BENCHMARKS.md, "Generative attacks"): GMI's Adam
@@ -163,9 +193,9 @@ class ImageCase:
         people = plan.settings.get("people")
         if people is not None and people > subject.target.n_classes:
             raise MiriskError(f"people = {people}, but the model knows only {subject.target.n_classes} people")
-        for unit in (*plan.units, *policy_units(plan)):
-            if unit.policy is not None and not unit.params.get("gateway"):
-                parse_policy(unit.policy).check_classes(subject.target.n_classes)
+        served = [unit.policy for unit in plan.units if unit.policy is not None and not unit.params.get("gateway")]
+        for spec in (*served, *extra_policies(plan)):
+            parse_policy(spec).check_classes(subject.target.n_classes)
 
     def plan_context(self, subject: AuditSubject, config: dict[str, Any]) -> dict[str, Any]:
         """Whether the face prior (``prior``, the shipped one by default) fits this model: the
@@ -237,21 +267,10 @@ class ImageCase:
                  redact: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
         target, dataset, seed = subject.target, subject.dataset, settings["seed"]
         people = attacked_people(settings.get("people"), target.n_classes, seed)
-        attack: Attack
+        prior = shared_prior(subject, unit.params["prior"]) if unit.attack in LATENT_ATTACKS else None
+        attack = build_face_attack(unit.attack, unit.params["iterations"], prior, unit.params.get("start"))
         access: Callable[[TargetModel], Any] = WhiteBoxAccess
-        if unit.attack == "generative":
-            attack = GenerativeInversion(iterations=unit.params["iterations"],
-                                         prior=shared_prior(subject, unit.params["prior"]))
-        elif unit.attack == "miface":
-            attack = configured_miface(iterations=unit.params["iterations"], start=unit.params.get("start"))
-        else:
-            latent = unit.attack in ("generative-scores", "generative-labelonly")
-            basis = (LatentBasis(shared_prior(subject, unit.params["prior"])) if latent
-                     else dct_basis(target.input_shape))
-            attack = (ScoreBlackBox(iterations=unit.params["iterations"], basis=basis)
-                      if unit.attack in ("blackbox", "generative-scores")
-                      else BoundaryRepulsion(iterations=unit.params["iterations"], init_scale=1.0 if latent else 3.0,
-                                             basis=basis))
+        if unit.attack not in WHITE_BOX_ATTACKS:
             oracle: QueryAccess
             if unit.params.get("gateway"):
                 if subject.remote is None:
@@ -323,18 +342,18 @@ class ImageCase:
                 and "n_train_per_subject" in target.data and target.data.get("split") != "unknown"
                 and (source.startswith("bundled:") or Path(source).is_dir()))  # the sweep reloads the photos
 
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                 backend: Backend | None) -> list[dict[str, Any]]:
         target = subject.target
         return face_sweep(subject.dataset.source, target.architecture, epsilon_recipes(tuple(plan.settings["epsilons"])),
-                          (int(target.data["n_train_per_subject"]),), plan.settings["blackbox_iterations"],
-                          plan.settings["miface_iterations"], plan.settings["seed"], backend=backend,
-                          people=plan.settings.get("people"))
+                          (int(target.data["n_train_per_subject"]),), sweep_attacks(plan, results),
+                          plan.settings["seed"], backend=backend, people=plan.settings.get("people"))
 
     def query_checks(self, plan: AuditPlan) -> bool:
         return "deployment" not in plan.settings
 
-    def policy_units(self, plan: AuditPlan) -> list[AttackUnit]:
-        return policy_units(plan)
+    def policy_units(self, plan: AuditPlan, results: dict[str, dict[str, Any]]) -> list[AttackUnit]:
+        return policy_units(plan, results)
 
     def chart_series(self, schema: str) -> tuple[list[tuple[str, str, str]], str]:
         if schema == "mirisk-report/2":

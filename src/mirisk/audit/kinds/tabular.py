@@ -170,7 +170,8 @@ class TabularCase(NoQueryChecks):
         iwpc = target.schema.as_dict() == IWPC_SCHEMA.as_dict()
         return bool(iwpc and target.kind == "linear" and target.training.get("data") and subject.sensitive in SENSITIVE)
 
-    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, backend: Backend | None) -> list[dict[str, Any]]:
+    def dp_sweep(self, plan: AuditPlan, subject: AuditSubject, results: dict[str, dict[str, Any]],
+                 backend: Backend | None) -> list[dict[str, Any]]:
         target = subject.target
         return iwpc_dp_sweep(recorded_split(target), (*plan.settings["epsilons"], None), seed=plan.settings["seed"])
 
