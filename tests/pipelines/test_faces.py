@@ -1,11 +1,13 @@
-"""Face targets trained with defences: each defence is applied and recorded, and DP stops MI-Face."""
+"""Face targets trained with defences (each applied and recorded; DP stops MI-Face), and the shared gallery."""
+
+from dataclasses import replace
 
 import pytest
 
 from mirisk.defences import DPSettings, TrainingDefences
 from mirisk.models.store import load_target, save_target
 from mirisk.models.training import TrainingConfig
-from mirisk.pipelines.faces import configured_miface, invert_faces, train_face_target
+from mirisk.pipelines.faces import configured_miface, face_gallery, invert_faces, train_face_target
 
 
 def test_dp_training_records_its_guarantee_at_the_requested_epsilon(faces, tmp_path):
@@ -43,3 +45,16 @@ def test_early_stopping_holds_back_one_photo_per_person_and_stops(faces):
                                defences=TrainingDefences(early_stopping=2))
     assert target.training["epochs_run"] < 300 and target.training["early_stopping_patience"] == 2
     assert target.metrics["test_accuracy"] > 0.8
+
+
+def test_a_gallery_is_fitted_once_for_the_same_photos_and_split_and_never_for_other_photos(faces, targets):
+    """A retrain with the model's split reuses the gallery (one evaluator fit per audit);
+    other photos under the same source name, or another seed, get their own fit."""
+    gallery = face_gallery(targets["softmax"], faces, seed=0)
+    retrain = train_face_target("softmax", faces, config=TrainingConfig(epochs=1))  # the same default split
+    assert face_gallery(retrain, faces, seed=0) is gallery
+    assert face_gallery(targets["softmax"], faces, seed=1) is not gallery
+    darker = replace(faces, images=faces.images * 0.5)  # same source name, other content, same split
+    assert darker.source == faces.source
+    other = face_gallery(train_face_target("softmax", darker, config=TrainingConfig(epochs=1)), darker, seed=0)
+    assert other is not gallery and other.evaluator is not gallery.evaluator

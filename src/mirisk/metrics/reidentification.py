@@ -6,19 +6,15 @@ everyone's other records; chance is one in the number of candidates."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
-@dataclass(frozen=True)
-class ScanReidentification:
-    """A decoder attack on a segmenter: how often the true patient ranks first among all
-    subjects by their other scans, and how close the rebuilt scan is to the original."""
+class RebuiltRecord:
+    """What both kinds share: re-identification above chance, and the numbers the
+    report's attack table shows (``HEADLINE``, in order)."""
 
+    HEADLINE: ClassVar[tuple[str, ...]]
     reid_top1: float
-    reid_top1_ci: tuple[float, float]
-    reid_top5: float
-    ssim_mean: float
-    ssim_brain_mean: float
     chance_top1: float
 
     @property
@@ -28,8 +24,21 @@ class ScanReidentification:
 
     def headline(self) -> dict[str, float]:
         """The numbers the report's attack table shows."""
-        return {"reid_top1": self.reid_top1, "reid_top5": self.reid_top5, "ssim_mean": self.ssim_mean,
-                "ssim_brain_mean": self.ssim_brain_mean, "chance_top1": self.chance_top1}
+        return {key: getattr(self, key) for key in self.HEADLINE}
+
+
+@dataclass(frozen=True)
+class ScanReidentification(RebuiltRecord):
+    """A decoder attack on a segmenter: how often the true patient ranks first among all
+    subjects by their other scans, and how close the rebuilt scan is to the original."""
+
+    reid_top1: float
+    reid_top1_ci: tuple[float, float]
+    reid_top5: float
+    ssim_mean: float
+    ssim_brain_mean: float
+    chance_top1: float
+    HEADLINE = ("reid_top1", "reid_top5", "ssim_mean", "ssim_brain_mean", "chance_top1")
 
     @classmethod
     def from_json(cls, metrics: dict[str, Any]) -> ScanReidentification:
@@ -39,7 +48,7 @@ class ScanReidentification:
 
 
 @dataclass(frozen=True)
-class RoundReconstruction:
+class RoundReconstruction(RebuiltRecord):
     """A gradient attack on one federated round: re-identification of the client's images
     among everyone's other photos, their SSIM and PSNR to the originals, the labels
     recovered, and the independent judge's top-1 and face rate where it ran (None: the
@@ -53,16 +62,7 @@ class RoundReconstruction:
     chance_top1: float
     judge_top1: float | None
     judge_face_rate: float | None
-
-    @property
-    def excess(self) -> float:
-        """Re-identification above chance."""
-        return self.reid_top1 - self.chance_top1
-
-    def headline(self) -> dict[str, float]:
-        """The numbers the report's attack table shows."""
-        return {"reid_top1": self.reid_top1, "ssim_mean": self.ssim_mean, "psnr_mean": self.psnr_mean,
-                "label_accuracy": self.label_accuracy, "chance_top1": self.chance_top1}
+    HEADLINE = ("reid_top1", "ssim_mean", "psnr_mean", "label_accuracy", "chance_top1")
 
     @classmethod
     def from_json(cls, metrics: dict[str, Any]) -> RoundReconstruction:

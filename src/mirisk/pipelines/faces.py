@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -164,12 +166,34 @@ class FaceGallery:
     training_accuracy: float
 
 
+GALLERIES_KEPT = 4  # galleries kept per process, by content
+_galleries: OrderedDict[bytes, FaceGallery] = OrderedDict()
+
+
 def face_gallery(target: TargetModel, dataset: ImageDataset, seed: int = 0) -> FaceGallery:
-    """The split of ``target`` on ``dataset`` and the pixel evaluator fitted on its held-out photos."""
+    """The split of ``target`` on ``dataset`` and the pixel evaluator fitted on its held-out
+    photos. The last few are kept by content (a digest of the photos, labels, split and
+    seed, never a name), so an audit and its DP-SGD retrains, which share one split, fit
+    the evaluator once per process."""
     split = target_split(target, dataset)
+    key = _gallery_key(dataset, split, seed)
+    if key in _galleries:
+        _galleries.move_to_end(key)
+        return _galleries[key]
     train, held_out = dataset.subset(split.train), dataset.subset(split.held_out)
     evaluator = FaceEvaluator(seed=seed).fit(held_out.images, held_out.labels)
-    return FaceGallery(split, evaluator, evaluator.accuracy(train.images, train.labels))
+    gallery = _galleries[key] = FaceGallery(split, evaluator, evaluator.accuracy(train.images, train.labels))
+    while len(_galleries) > GALLERIES_KEPT:
+        _galleries.popitem(last=False)
+    return gallery
+
+
+def _gallery_key(dataset: ImageDataset, split: SubjectSplit, seed: int) -> bytes:
+    digest = hashlib.blake2b(str(seed).encode())
+    for array in (dataset.images, dataset.labels, split.train, split.held_out):
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.digest()
 
 
 def face_identification(target: TargetModel, dataset: ImageDataset, reconstructions: np.ndarray,
