@@ -13,11 +13,17 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from mirisk.audit import plan_for_subject
 from mirisk.audit.checks import BudgetCheck
+from mirisk.audit.kinds import case_for
 from mirisk.cli import app
+from mirisk.cli.audit import DEMO_CONFIG
+from mirisk.data.faces import BUNDLED_PRIVATE, load_faces
 from mirisk.models import save_target
 from mirisk.data.iwpc import DEMOGRAPHICS
 from mirisk.models.tabular_store import save_tabular_target
+from mirisk.models.training import TrainingConfig
+from mirisk.pipelines.faces import train_face_target
 from tests.tabular_files import BAND, BAND_CLASSES, write_tabular_manifest
 
 runner = CliRunner()
@@ -422,3 +428,14 @@ def test_a_tabular_budget_too_small_for_the_attacks_is_refused_before_work(iwpc_
                                  "--access", "scores"])
     assert result.exit_code == 2 and "cannot run the attribute attacks" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o" / "attacks").exists()
+
+
+def test_the_demo_plans_every_latent_attack_on_a_model_of_the_private_people():
+    """The demo's settings are valid audit settings, and on a model of s01-s20 none of the
+    generative attacks is left untested (the demo itself is run by `make demo`)."""
+    private = load_faces(BUNDLED_PRIVATE)
+    model = train_face_target("softmax", private, config=TrainingConfig(epochs=1))
+    plan = plan_for_subject(case_for("image").subject(model, private), DEMO_CONFIG)
+    assert {"white-box-generative", "scores-generative", "label-only-generative"} <= {unit.id for unit in plan.units}
+    assert "untested" not in plan.settings and plan.settings["people"] == 10
+    assert plan.settings["epsilons"] == [50.0] and plan.settings["policies"] == ["round:1"]
