@@ -49,6 +49,7 @@ def test_a_sweep_of_people_the_prior_never_saw_attacks_each_retrain_in_its_laten
     (["--epsilons", "0"], "positive"), (["--people", "41"], "between 1 and the data's 40 people"),
     (["--generative-iterations", "0"], "--generative-iterations must be at least 1"),
     (["--attacks", "generative"], "learnt from 20 of the model's own people"),
+    (["--prior", "no-such-prior"], "no-such-prior"),  # unreadable: refused, not a quiet fall-back to pixel space
 ])
 def test_bad_sweeps_get_one_line_errors(tmp_path, options, message):
     result = runner.invoke(app, ["sweep", "faces", "--out", str(tmp_path / "x"), *options])

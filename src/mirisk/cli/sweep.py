@@ -40,12 +40,13 @@ def chosen_attacks(family: SweepFamily, prior: str, dataset: ImageDataset, mifac
                    generative_scores_iterations: int) -> tuple[tuple[SweepAttack, ...], str]:
     """The sweep's attacks and why: in the latent space of ``prior`` when it fits the
     photos (``auto`` and ``generative``; ``generative`` refuses a prior that does not fit),
-    MI-Face and the DCT score attack otherwise."""
+    MI-Face and the DCT score attack otherwise. A prior that cannot be read is refused."""
     pixel = classic_sweep_attacks(miface_iterations, blackbox_iterations)
     if family is SweepFamily.pixel:
         return pixel, "MI-Face and the DCT score attack (--attacks pixel)"
+    face_prior = load_prior(prior)
     try:
-        check_prior_fits_faces(load_prior(prior), dataset.input_shape, dataset.class_names)
+        check_prior_fits_faces(face_prior, dataset.input_shape, dataset.class_names)
     except MiriskError as error:
         if family is SweepFamily.generative:
             raise
