@@ -31,7 +31,8 @@ UNIT_SCHEMA = 2  # 2: face units judged by the independent recogniser, beside th
 class AuditSubject:
     """The model under audit and the data the attacks are measured on. ``origin`` holds how
     to load it again as JSON (for a Ray worker); None for a model handed in as an object.
-    ``shared`` keeps work the units share (an evaluator fit, a gallery) for this audit."""
+    ``shared`` keeps work the units share (a face prior) for this audit; the face gallery is kept by
+    :func:`mirisk.pipelines.faces.face_gallery` itself."""
 
     kind: str
     target: Any

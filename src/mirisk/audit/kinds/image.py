@@ -34,7 +34,7 @@ from mirisk.pipelines.face_attacks import (
     LABEL_ATTACKS, LATENT_ATTACKS, SCORE_ATTACKS, WHITE_BOX_ATTACKS, build_face_attack,
 )
 from mirisk.pipelines.face_sweep import SWEEP_ATTACKS, SweepAttack, classic_sweep_attacks, epsilon_recipes, face_sweep
-from mirisk.pipelines.faces import LINEUP_HEADING, FaceGallery, attacked_people, face_gallery
+from mirisk.pipelines.faces import LINEUP_HEADING, attacked_people, face_gallery
 from mirisk.pipelines.matrix import policy_cost
 from mirisk.priors.store import BUNDLED_PRIOR, FacePrior, check_prior_fits, load_prior
 from mirisk.threats import AccessLevel
@@ -62,8 +62,8 @@ def strongest_unit(plan: AuditPlan, results: dict[str, dict[str, Any]], attacks:
     """Of the plan's local units running one of ``attacks`` through ``policy`` (None: with
     the weights), the one whose result leaks most (the verdict's measure; the first planned
     on a tie), or None when there is none."""
-    units = [unit for unit in plan.units
-             if unit.attack in attacks and unit.policy == policy and not unit.params.get("gateway") and unit.id in results]
+    units = [unit for unit in plan.units if unit.attack in attacks and unit.policy == policy
+             and not unit.params.get("gateway") and unit.id in results]
     return max(units, key=lambda unit: image_success(results[unit.id]["metrics"]), default=None)
 
 
@@ -136,14 +136,6 @@ def shared_prior(subject: AuditSubject, source: str) -> FacePrior:
     key = ("face-prior", source)
     if key not in subject.shared:
         subject.shared[key] = load_prior(source)
-    return subject.shared[key]
-
-
-def shared_gallery(subject: AuditSubject, seed: int) -> FaceGallery:
-    """The split and pixel evaluator of this audit, fitted once and kept on the subject."""
-    key = ("face-gallery", seed)
-    if key not in subject.shared:
-        subject.shared[key] = face_gallery(subject.target, subject.dataset, seed)
     return subject.shared[key]
 
 
@@ -286,7 +278,7 @@ class ImageCase:
             access = oracle_for
 
         report = attack_faces(target, dataset, attack, access, people=people, seed=seed,
-                              baseline=settings.get("baseline", True), gallery=shared_gallery(subject, seed))
+                              baseline=settings.get("baseline", True), gallery=face_gallery(target, dataset, seed))
         result = report.result
         payload = report.payload
         if unit.params.get("gateway"):
