@@ -49,7 +49,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     bodies = [orjson.dumps({"inputs": faces.images[rng.choice(len(faces.images), args.batch)].reshape(args.batch, -1)},
                            option=orjson.OPT_SERIALIZE_NUMPY) for _ in range(40)]
-    network = target.module.eval()
+    network = target.frozen_network()  # the copy the gateway serves (ServedModel)
 
     def bare(body: bytes) -> bytes:
         batch = np.asarray(orjson.loads(body)["inputs"], dtype=np.float32)

@@ -83,7 +83,7 @@ def bare_server(model_dir: str, port: int) -> None:
     prepare_torch()  # the runtime settings `mirisk serve` uses
     threadpool_limits(1, user_api="blas")
     target = load_target(model_dir)
-    network = target.module.eval().requires_grad_(False)
+    network = target.frozen_network()  # the copy the gateway serves (ServedModel)
     app = FastAPI()
 
     @app.post("/v1/predict")

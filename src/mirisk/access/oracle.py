@@ -6,7 +6,6 @@ the oracle, never the model."""
 
 from __future__ import annotations
 
-import copy
 from typing import Protocol
 
 import torch
@@ -65,7 +64,7 @@ class Oracle:
         if budget is not None and budget < 0:
             raise MiriskError(f"the query budget must be >= 0, got {budget}")
         policy.check_classes(target.n_classes)
-        self._network = copy.deepcopy(target.module).eval().requires_grad_(False)
+        self._network = target.frozen_network()
         self.policy = policy
         self.budget = budget
         self.input_shape = tuple(target.input_shape)

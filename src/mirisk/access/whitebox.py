@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from mirisk.errors import MiriskError
@@ -20,7 +18,7 @@ class WhiteBoxAccess:
                 f"white-box access needs gradients, which this model ({target.provenance.get('format', 'imported')}) "
                 "does not give; use a black-box attack, or import it as TorchScript or .pt2"
             )
-        self.network = copy.deepcopy(target.module).eval().requires_grad_(False)
+        self.network = target.frozen_network()
         self.input_shape = tuple(target.input_shape)
         self.value_range = (float(target.value_range[0]), float(target.value_range[1]))
         self.n_classes = target.n_classes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import numpy as np
@@ -18,7 +17,7 @@ class ServedModel:
 
     def __init__(self, target: TargetModel) -> None:
         self.target = target
-        self._network = copy.deepcopy(target.module).eval().requires_grad_(False)
+        self._network = target.frozen_network()
         self._policies: dict[str, OutputPolicy] = {}
         self._lock = threading.Lock()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from mirisk.errors import MiriskError
+from mirisk.runtime import convolution_layout
 from mirisk.validation import check_value_range
 
 
@@ -41,6 +43,11 @@ class TargetModel:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def frozen_network(self) -> nn.Module:
+        """A copy of the network for attacks and serving: evaluation mode, no weight
+        gradients, convolutions channels-last (:func:`mirisk.runtime.convolution_layout`)."""
+        return convolution_layout(copy.deepcopy(self.module).eval().requires_grad_(False))
 
     def metadata(self) -> dict[str, Any]:
         return {

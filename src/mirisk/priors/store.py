@@ -16,6 +16,7 @@ from mirisk.artifacts import prepare_output_dir, read_json, write_bytes, write_j
 from mirisk.errors import MiriskError
 from mirisk.models.target import TargetModel
 from mirisk.priors.gan import Discriminator, Generator, PriorShape
+from mirisk.runtime import convolution_layout
 
 FORMAT = "mirisk-prior/1"
 WEIGHTS, METADATA = "prior.safetensors", "prior.json"
@@ -73,8 +74,8 @@ def load_prior(folder: str | Path = BUNDLED_PRIOR) -> FacePrior:
     generator, discriminator = Generator(shape), Discriminator(shape)
     generator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("generator.")})
     discriminator.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("discriminator.")})
-    generator.eval().requires_grad_(False)
-    discriminator.eval().requires_grad_(False)
+    convolution_layout(generator.eval().requires_grad_(False))
+    convolution_layout(discriminator.eval().requires_grad_(False))
     return FacePrior(generator, discriminator, {k: v for k, v in metadata.items() if k != "shape"})
 
 
