@@ -47,7 +47,7 @@ def run_attack(name: str, target: TargetModel, prior: FacePrior, channels_last: 
     people = torch.arange(target.n_classes)
     for module in (prior.generator, prior.discriminator):
         module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    layout = convolution_layout if channels_last else lambda module: module
+    layout = convolution_layout if channels_last else lambda module, example: module
     with patch("mirisk.models.target.convolution_layout", layout):
         if name in ("gmi", "miface"):
             attack = (GenerativeInversion(iterations=20, prior=prior) if name == "gmi"

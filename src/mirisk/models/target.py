@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from mirisk.errors import MiriskError
@@ -47,7 +48,9 @@ class TargetModel:
     def frozen_network(self) -> nn.Module:
         """A copy of the network for attacks and serving: evaluation mode, no weight
         gradients, convolutions channels-last (:func:`mirisk.runtime.convolution_layout`)."""
-        return convolution_layout(copy.deepcopy(self.module).eval().requires_grad_(False))
+        low, high = self.value_range
+        example = low + (high - low) * torch.rand((2, *self.input_shape), generator=torch.Generator().manual_seed(0))
+        return convolution_layout(copy.deepcopy(self.module).eval().requires_grad_(False), example)
 
     def metadata(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load, save
 
 from mirisk.artifacts import prepare_output_dir, read_json, write_bytes, write_json
@@ -74,8 +75,8 @@ def load_prior(folder: str | Path = BUNDLED_PRIOR) -> FacePrior:
     generator, discriminator = Generator(shape), Discriminator(shape)
     generator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("generator.")})
     discriminator.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("discriminator.")})
-    convolution_layout(generator.eval().requires_grad_(False))
-    convolution_layout(discriminator.eval().requires_grad_(False))
+    convolution_layout(generator.eval().requires_grad_(False), torch.zeros(2, shape.latent_dim))
+    convolution_layout(discriminator.eval().requires_grad_(False), torch.zeros(2, shape.channels, *shape.half))
     return FacePrior(generator, discriminator, {k: v for k, v in metadata.items() if k != "shape"})
 
 
