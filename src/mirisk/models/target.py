@@ -49,7 +49,7 @@ class TargetModel:
         """A copy of the network for attacks and serving: evaluation mode, no weight
         gradients, convolutions channels-last (:func:`mirisk.runtime.convolution_layout`)."""
         low, high = self.value_range
-        example = low + (high - low) * torch.rand((2, *self.input_shape), generator=torch.Generator().manual_seed(0))
+        example = low + (high - low) * torch.rand((1, *self.input_shape), generator=torch.Generator().manual_seed(0))
         return convolution_layout(copy.deepcopy(self.module).eval().requires_grad_(False), example)
 
     def metadata(self) -> dict[str, Any]:
