@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from mirisk.audit.plan import AttackUnit
 from mirisk.metrics.identification import ImageIdentification
-from mirisk.pipelines.face_sweep import SWEEP_ATTACKS
+from mirisk.pipelines.face_sweep import SWEEP_ATTACKS, classic_sweep_attacks
 
 Row = TypeVar("Row", bound="JudgedRow")
 
@@ -88,7 +88,7 @@ class PolicyRow(JudgedRow):
 
 
 # The attack each sweep level ran before a sweep point recorded it (report.json before 2026-12-03).
-CLASSIC_SWEEP_UNITS = {"white-box": "white-box-miface", "scores": "scores-blackbox"}
+CLASSIC_SWEEP_UNITS = {attack.access: attack.unit for attack in classic_sweep_attacks()}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from mirisk.audit.case import AuditCase, UnitResult
+from mirisk.audit.checks import CLASSIC_SWEEP_UNITS
 from mirisk.audit.kinds import case_for
 from mirisk.audit.plan import AuditPlan
 from mirisk.audit.verdict import LEVELS, threat_verdicts
@@ -169,7 +170,8 @@ def render_html(report: dict[str, Any], artefacts: Figures) -> str:
     )
     environment.filters["pct"] = lambda value: "-" if value is None else f"{value:.1%}"
     section = case_for(report["plan"]["model_kind"]).report_labels
-    return environment.get_template("report.html.j2").render(report=report, figures=figures, section=section)
+    return environment.get_template("report.html.j2").render(report=report, figures=figures, section=section,
+                                                             classic_sweep_units=CLASSIC_SWEEP_UNITS)
 
 
 def check_report(payload: Any, path: Path) -> dict[str, Any]:
