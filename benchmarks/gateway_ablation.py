@@ -11,8 +11,10 @@ Variants (comma-separated, combine with +):
 - ``no-rate-headers``: no RateLimit and Retry-After fields on answers;
 - ``no-histogram``: no latency histogram;
 - ``no-decision``: no SQLite decision at all (nothing logged, nothing spent);
+- ``lone-forward``: each request answered in a forward pass of its own (the group still
+  shares one commit), as before the model's passes were shared;
 - ``one-turn``: group commit within one turn of the event loop instead of two;
-- ``no-group``: one transaction per request;
+- ``no-group``: one forward pass and one transaction per request;
 - ``shell``: every safeguard removed (the request handled as the bare server does, inside
   the gateway's app and process): what the serving shell itself costs.
 Every variant but ``full`` breaks a guarantee; they exist only to price each part.
@@ -29,7 +31,7 @@ import statistics
 import sys
 from pathlib import Path
 
-VARIANTS = ("full", "no-digest", "no-input-checks", "no-body-checks", "no-deadlines", "no-rate-headers", "no-histogram", "no-decision", "one-turn", "no-group", "shell")
+VARIANTS = ("full", "no-digest", "no-input-checks", "no-body-checks", "no-deadlines", "no-rate-headers", "no-histogram", "no-decision", "lone-forward", "one-turn", "no-group", "shell")
 
 
 def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
@@ -59,23 +61,28 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     if "no-rate-headers" in parts:
         service.rate_headers = lambda decision: {}
 
-    async def no_decision(self, settlement):
-        return Decision("answered", 200, queries_left=None, request_id=0)
+    def no_decision(self, items):
+        return [Decision("answered", 200, queries_left=None, request_id=0) for _ in items]
 
-    async def one_turn(self, settlement):
+    def one_turn(self, item):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._waiting.append((settlement, future))
+        self._waiting.append((item, future))
         if len(self._waiting) == 1:
             loop.call_soon(self._commit)
-        return await future
+        return future
 
-    async def no_group(self, settlement):
-        return settle_all(self._connection(), [settlement], self._throttled_per_minute)[0]
+    def no_group(self, item):
+        future = asyncio.get_running_loop().create_future()
+        (answered,) = self._answered([item])
+        future.set_result((settle_all(self._connection(), [answered], self._throttled_per_minute)[0], answered))
+        return future
 
-    for part, settle in (("no-decision", no_decision), ("one-turn", one_turn), ("no-group", no_group)):
+    if "no-decision" in parts:
+        group_commit.GroupCommitter._settle = no_decision
+    for part, join in (("one-turn", one_turn), ("no-group", no_group)):
         if part in parts:
-            group_commit.GroupCommitter.settle = settle
+            group_commit.GroupCommitter._join = join
 
     networks = {}  # the bare server's copy of the network, made once
 
@@ -95,6 +102,9 @@ def ablated_server(model_dir: str, db: str, port: int, variant: str) -> None:
     gateway = service.Gateway(load_target(model_dir), Path(db), service.GatewaySettings(policy="label"))
     if "no-histogram" in parts:
         gateway.metrics.latency.observe = lambda seconds: None
+    if "lone-forward" in parts:
+        answer_group = gateway._committer._answer
+        gateway._committer._answer = lambda pending: [answer_group([request])[0] for request in pending]
     config = server_config(create_app(gateway), "127.0.0.1", port, ServerLimits())
     if "no-deadlines" in parts:
         config.http = "h11"

@@ -136,3 +136,20 @@ def test_refusals_are_committed_in_groups_and_counted_for_checkpoints(gateway):
 def test_a_failed_authentication_limit_below_one_is_refused():
     with pytest.raises(MiriskError, match="failed-authentication limit must be at least 1"):
         GatewaySettings(auth_failures_per_minute=0)
+
+
+def test_concurrent_requests_share_one_forward_pass_and_each_gets_its_own_answer(gateway):
+    _, token = new_key(gateway)
+    passes: list[int] = []
+    gateway.model._network.register_forward_hook(lambda module, inputs, output: passes.append(len(inputs[0])))
+    inputs = [np.random.default_rng(seed).random((n, 16)).tolist() for seed, n in enumerate((1, 2, 1))]
+
+    async def together():
+        return await asyncio.gather(*(gateway.predict(incoming(token, orjson.dumps({"inputs": rows})))
+                                      for rows in inputs))
+
+    replies = asyncio.run(together())
+    assert passes == [4] and [reply.status for reply in replies] == [200, 200, 200]
+    for reply, rows in zip(replies, inputs, strict=True):
+        alone = gateway.model.answer(np.asarray(rows, np.float32).reshape(-1, 1, 4, 4), "scores")
+        np.testing.assert_allclose(orjson.loads(orjson.dumps(reply.body["outputs"])), alone, atol=1e-5)
