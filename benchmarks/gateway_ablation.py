@@ -19,8 +19,13 @@ Variants (comma-separated, combine with +):
   the gateway's app and process): what the serving shell itself costs.
 Every variant but ``full`` breaks a guarantee; they exist only to price each part.
 
+With ``--alone`` every variant and the bare server are loaded one at a time instead, in
+rotating order round after round, so that the machine's drift reaches each alike; each
+round's ratio is taken against the bare server's run in the same round, and the median
+over rounds comes with a distribution-free 95% interval (order statistics).
+
 Needs wrk. Run: ``python benchmarks/gateway_ablation.py [--variants full,no-group,...]
-[--rounds 3] [--seconds 6]`` (about 40 s per variant on 2 cores).
+[--rounds 3] [--seconds 6] [--alone]`` (about 40 s per variant on 2 cores).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 VARIANTS = ("full", "no-digest", "no-input-checks", "no-body-checks", "no-deadlines", "no-rate-headers", "no-histogram", "no-decision", "lone-forward", "one-turn", "no-group", "shell")
@@ -116,6 +123,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--alone", action="store_true", help="load each server alone, in rotating order")
     parser.add_argument("--ablated-server", nargs=4, metavar=("MODEL", "DB", "PORT", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ablated_server:
@@ -127,32 +135,96 @@ def main() -> None:
 
     work, key, model, bodies = bench.one_face_setup("mirisk-gateway-ablation-")
     load = {"bodies": bodies, "connections": 8, "key": key}
-    for variant in args.variants.split(","):
+    variants = args.variants.split(",")
+    for variant in variants:
         if not set(variant.split("+")) <= set(VARIANTS):
             sys.exit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-        bare_port, gateway_port = bench.free_port(), bench.free_port()
-        servers = {"bare": (bench.launch(bench.server_command("bare", model, work / "gateway.db", bare_port),
-                                         bare_port), bare_port),
-                   "gateway": (bench.launch([sys.executable, __file__, "--ablated-server", str(model),
-                                             str(work / "gateway.db"), str(gateway_port), variant], gateway_port),
-                               gateway_port)}
-        try:
-            for server in servers.values():
-                bench.finish_load(bench.start_load(*server, seconds=2, **load))  # warm-up
-            pairs = []
-            for _ in range(args.rounds):
-                gateway = bench.start_load(*servers["gateway"], seconds=args.seconds, **load)
-                bare = bench.start_load(*servers["bare"], seconds=args.seconds, **load)
-                pairs.append((bench.finish_load(gateway), bench.finish_load(bare)))
-        finally:
-            for process, _ in servers.values():
-                process.terminate()
-                process.wait()
-        cpu = [g["server_cpu_ms_per_request"] / b["server_cpu_ms_per_request"] - 1 for g, b in pairs]
-        print(f"{variant:30s} CPU per request {statistics.median(cpu):+.1%} (rounds: "
-              f"{', '.join(f'{c:+.1%}' for c in cpu)}), throughput "
-              f"{-bench.overhead(pairs, 'requests_per_second'):+.1%}", flush=True)
 
+    def launch(variant: str) -> tuple[subprocess.Popen, int]:
+        port = bench.free_port()
+        command = (bench.server_command("bare", model, work / "gateway.db", port) if variant == "bare" else
+                   [sys.executable, __file__, "--ablated-server", str(model), str(work / "gateway.db"), str(port),
+                    variant])
+        return bench.launch(command, port), port
+
+    if args.alone:
+        alone(launch, variants, load, args.rounds, args.seconds)
+    else:
+        for variant in variants:
+            side_by_side(launch, variant, load, args.rounds, args.seconds)
+
+
+def side_by_side(launch: Callable[[str], tuple[subprocess.Popen, int]], variant: str, load: dict, rounds: int,
+                 seconds: int) -> None:
+    """``variant`` and the bare server loaded at once on one core, ``rounds`` times."""
+    import gateway_overhead as bench
+
+    servers = {"bare": launch("bare"), "gateway": launch(variant)}
+    try:
+        for server in servers.values():
+            bench.finish_load(bench.start_load(*server, seconds=2, **load))  # warm-up
+        pairs = []
+        for _ in range(rounds):
+            gateway = bench.start_load(*servers["gateway"], seconds=seconds, **load)
+            bare = bench.start_load(*servers["bare"], seconds=seconds, **load)
+            pairs.append((bench.finish_load(gateway), bench.finish_load(bare)))
+    finally:
+        stop(servers)
+    cpu = [g["server_cpu_ms_per_request"] / b["server_cpu_ms_per_request"] - 1 for g, b in pairs]
+    print(f"{variant:30s} CPU per request {statistics.median(cpu):+.1%} (rounds: "
+          f"{', '.join(f'{c:+.1%}' for c in cpu)}), throughput "
+          f"{-bench.overhead(pairs, 'requests_per_second'):+.1%}", flush=True)
+
+
+def alone(launch: Callable[[str], tuple[subprocess.Popen, int]], variants: list[str], load: dict, rounds: int,
+          seconds: int) -> None:
+    """Each variant and the bare server loaded alone, in rotating order, ``rounds`` times."""
+    import gateway_overhead as bench
+
+    names = ["bare", *variants]
+    servers = {name: launch(name) for name in dict.fromkeys(names)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            bench.finish_load(bench.start_load(*server, seconds=2, **load))  # warm-up
+        order = list(servers)
+        for round_index in range(rounds):
+            shift = round_index % len(order)
+            for name in order[shift:] + order[:shift]:
+                runs[name].append(bench.finish_load(bench.start_load(*servers[name], seconds=seconds, **load)))
+    finally:
+        stop(servers)
+    print(f"bare alone: median {statistics.median(r['requests_per_second'] for r in runs['bare']):.0f} req/s "
+          f"(rounds {min(r['requests_per_second'] for r in runs['bare']):.0f}-"
+          f"{max(r['requests_per_second'] for r in runs['bare']):.0f})")
+    for name in servers:
+        if name == "bare":
+            continue
+        parts = []
+        for metric, label in (("requests_per_second", "throughput"), ("server_cpu_ms_per_request", "CPU"),
+                              ("p50_ms", "p50"), ("p99_ms", "p99")):
+            ratios = [run[metric] / bare[metric] - 1 for run, bare in zip(runs[name], runs["bare"], strict=True)]
+            low, high = median_interval(ratios)
+            parts.append(f"{label} {statistics.median(ratios):+.1%} [{low:+.1%}, {high:+.1%}]")
+        print(f"{name:30s} " + ", ".join(parts), flush=True)
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median: the order statistics that cover it with at
+    least ``confidence`` (the whole range when there are too few values)."""
+    from scipy.stats import binom
+
+    ordered, n, alpha = sorted(values), len(values), 1 - confidence
+    k = 0  # the interval is the k-th smallest to the k-th largest: P(Binomial(n, 1/2) < k) <= alpha / 2
+    while binom.cdf(k, n, 0.5) <= alpha / 2:
+        k += 1
+    return (ordered[k - 1], ordered[n - k]) if k >= 1 else (ordered[0], ordered[-1])
+
+
+def stop(servers: dict[str, tuple[subprocess.Popen, int]]) -> None:
+    for process, _ in servers.values():
+        process.terminate()
+        process.wait()
 
 if __name__ == "__main__":
     main()
