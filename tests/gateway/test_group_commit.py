@@ -9,19 +9,18 @@ import pytest
 
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import BackgroundCheckpointer, connect
-from mirisk.gateway.group_commit import GroupCommitter, Pending
+from mirisk.gateway.group_commit import GroupCommitter, Pending, no_model
 from mirisk.gateway.keys import create_key
 from mirisk.gateway.ledger import Settlement
 
 THROTTLE = 10**9
 
 
-def committer_for(path, answer=None):
+def committer_for(path, answer=no_model):
     connection = connect(path)
     statements: list[str] = []
     connection.set_trace_callback(statements.append)
-    extra = {} if answer is None else {"answer": answer}
-    return connection, statements, GroupCommitter(lambda: connection, THROTTLE, BackgroundCheckpointer(path), **extra)
+    return connection, statements, GroupCommitter(lambda: connection, THROTTLE, BackgroundCheckpointer(path), answer)
 
 
 def test_pending_requests_are_answered_in_one_call_and_committed_with_the_group(tmp_path):

@@ -57,6 +57,7 @@ def is_locked(error: sqlite3.OperationalError) -> bool:
 
 
 def no_model(pending: Sequence[Pending]) -> list[str]:
+    """The answer of a committer made without a model: it takes settlements and refusals only."""
     raise TypeError("this group committer has no model to answer pending requests")
 
 
