@@ -25,16 +25,18 @@ round's ratio is taken against the bare server's run in the same round, and the 
 over rounds comes with a distribution-free 95% interval (order statistics).
 
 Needs wrk. Run: ``python benchmarks/gateway_ablation.py [--variants full,no-group,...]
-[--rounds 3] [--seconds 6] [--alone]`` (about 40 s per variant on 2 cores).
+[--rounds 3] [--seconds 6] [--alone [--out FILE]]`` (about 40 s per variant on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--alone", action="store_true", help="load each server alone, in rotating order")
+    parser.add_argument("--out", type=Path, help="with --alone: write every round's runs and the medians here (JSON)")
     parser.add_argument("--ablated-server", nargs=4, metavar=("MODEL", "DB", "PORT", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ablated_server:
@@ -148,7 +151,16 @@ def main() -> None:
         return bench.launch(command, port), port
 
     if args.alone:
-        alone(launch, variants, load, args.rounds, args.seconds)
+        results = alone(launch, variants, load, args.rounds, args.seconds)
+        if args.out is not None:
+            from mirisk.runtime import versions
+
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({
+                "benchmark": "gateway_ablation --alone", "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
+                "seconds": args.seconds, "connections": load["connections"], "model": "softmax",
+                "inputs_per_request": 1, "load": "wrk -t1, each server alone, rotating order", **results,
+                "versions": versions()}, indent=2) + "\n")
     else:
         for variant in variants:
             side_by_side(launch, variant, load, args.rounds, args.seconds)
@@ -177,8 +189,9 @@ def side_by_side(launch: Callable[[str], tuple[subprocess.Popen, int]], variant:
 
 
 def alone(launch: Callable[[str], tuple[subprocess.Popen, int]], variants: list[str], load: dict, rounds: int,
-          seconds: int) -> None:
-    """Each variant and the bare server loaded alone, in rotating order, ``rounds`` times."""
+          seconds: int) -> dict:
+    """Each variant and the bare server loaded alone, in rotating order, ``rounds`` times:
+    every run, and each variant's median ratios to the bare server with 95% intervals."""
     import gateway_overhead as bench
 
     names = ["bare", *variants]
@@ -197,16 +210,19 @@ def alone(launch: Callable[[str], tuple[subprocess.Popen, int]], variants: list[
     print(f"bare alone: median {statistics.median(r['requests_per_second'] for r in runs['bare']):.0f} req/s "
           f"(rounds {min(r['requests_per_second'] for r in runs['bare']):.0f}-"
           f"{max(r['requests_per_second'] for r in runs['bare']):.0f})")
+    medians: dict[str, dict[str, dict[str, float]]] = {}
     for name in servers:
         if name == "bare":
             continue
-        parts = []
+        parts, medians[name] = [], {}
         for metric, label in (("requests_per_second", "throughput"), ("server_cpu_ms_per_request", "CPU"),
                               ("p50_ms", "p50"), ("p99_ms", "p99")):
             ratios = [run[metric] / bare[metric] - 1 for run, bare in zip(runs[name], runs["bare"], strict=True)]
             low, high = median_interval(ratios)
+            medians[name][metric] = {"median_change": statistics.median(ratios), "low": low, "high": high}
             parts.append(f"{label} {statistics.median(ratios):+.1%} [{low:+.1%}, {high:+.1%}]")
         print(f"{name:30s} " + ", ".join(parts), flush=True)
+    return {"runs": runs, "against_bare": medians}
 
 
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
