@@ -133,6 +133,8 @@ def main() -> None:
         model, db, port, variant = args.ablated_server
         ablated_server(model, db, int(port), variant)
         return
+    if args.out is not None and not args.alone:
+        sys.exit("--out saves an --alone run; add --alone")
     sys.path.insert(0, str(Path(__file__).parent))
     import gateway_overhead as bench
 

@@ -103,8 +103,8 @@ def main() -> None:
         "benchmark": "served_forward", "date": time.strftime("%Y-%m-%d"), "seconds": args.seconds,
         "model": "softmax", "inputs_per_request": 1, "connections": 8, "load": "wrk -t1, each server alone",
         "gateway": "as shipped, detector off (gateway_ablation.py variant full)",
-        "counted": "thread CPU time of the network's forward call (the counts include the start-up probes, "
-                   "which never reach the model)",
+        "counted": "thread CPU time of the network's forward call, from the server's start (the few passes "
+                   "each makes while starting are counted too; the HTTP start-up probes never reach the model)",
         "rounds": rounds, "gateway_over_bare_per_row": ratios, "versions": versions()}, indent=2) + "\n")
     shutil.rmtree(work)
 
