@@ -48,10 +48,10 @@ def main() -> None:
             served = ServedModel(train_face_target(architecture, faces, split_seed=seed))
             picks = np.random.default_rng(seed).choice(len(faces.images), args.group, replace=False)
             requests = [(faces.images[i:i + 1].astype(np.float32), "scores") for i in picks]
+            runs = [lambda: [served.answer(batch, policy) for batch, policy in requests],
+                    lambda: served.answer_all(requests)]
             apart, together = [], []
             for block in range(args.blocks):
-                runs = [lambda: [served.answer(batch, policy) for batch, policy in requests],
-                        lambda: served.answer_all(requests)]
                 first, second = (0, 1) if block % 2 == 0 else (1, 0)
                 seconds = {first: timed(runs[first], 5), second: timed(runs[second], 5)}
                 apart.append(seconds[0])

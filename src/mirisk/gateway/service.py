@@ -274,8 +274,9 @@ class Gateway:
 
     def _answer_group(self, pending: Sequence[Pending]) -> list[str]:
         """The outputs (JSON text) of a group's requests, from one forward pass where they fit
-        (one pass over 8 one-face requests took a third of the time of 8 passes for the
-        softmax model, 0.7 of it for the CNN; BENCHMARKS.md)."""
+        (in a tight loop, one pass over 8 one-face requests took a third of the time of 8
+        passes for the softmax model, 0.7 of it for the CNN; inside the server, 0.67-0.90 of
+        a lone pass's CPU per row; BENCHMARKS.md)."""
         outputs = self.model.answer_all([(request.batch, request.policy) for request in pending])
         return [orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode() for rows in outputs]
 
