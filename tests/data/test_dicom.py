@@ -99,6 +99,19 @@ def _series(tmp_path: Path, volumes, subject=SUBJECTS[0]) -> Path:
     ("no pixels", "without an image"),
     ("compressed", "compressed pixel data (JPEG-LS Lossless Image Compression) that no installed decoder reads; "
                    "install one of:"),
+    ("truncated file", "the file is cut short or its header is wrong"),
+    ("truncated header", "or a file cut short"),
+    ("short pixel data", "bytes of pixel data where its header declares"),
+    ("no pixel data", "has no PixelData"),
+    ("rows 65535", "declares a 65535 x 120 slice"),
+    ("rows 0", "declares a 0 x 120 slice"),
+    ("12 bits allocated", "declares 12 bits a pixel"),
+    ("orientation of 3", "ImageOrientationPatient is [1.0, 0.0, 0.0]; it needs 6 finite numbers"),
+    ("orientation not numeric", "ImageOrientationPatient is"),
+    ("position nan", "ImagePositionPatient is [nan, nan, nan]; it needs 3 finite numbers"),
+    ("slope 1e308", "takes pixel values past the range of float32"),
+    ("intercept inf", "RescaleIntercept is inf"),
+    ("slope nan", "RescaleSlope is nan"),
 ])
 def test_malformed_series_get_one_line_errors(tmp_path, volumes, damage, message):
     folder = _series(tmp_path, volumes)
@@ -115,9 +128,42 @@ def test_malformed_series_get_one_line_errors(tmp_path, volumes, damage, message
         (folder / "notes.txt").write_text("radiology notes")
     elif damage == "no pixels":
         shutil.copy(PYDICOM_FILES / "rtplan.dcm", folder / "plan.dcm")
-    else:
+    elif damage == "compressed":
         shutil.copy(PYDICOM_FILES / "MR_small_jpeg_ls_lossless.dcm", tmp_path / "dicom" / "lossless.dcm")
         shutil.rmtree(folder)
+    elif damage.startswith("truncated"):
+        slices[1].write_bytes(slices[1].read_bytes()[:2000 if damage == "truncated file" else 300])
+    else:
+        _damage_headers(slices, damage)
     with pytest.raises(MiriskError) as refused:
         read_dicom_volumes(tmp_path / "dicom")
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def _damage_headers(slices: list[Path], damage: str) -> None:
+    """Change one header field (of one slice, or of all for a position), as a broken export would."""
+    changed = slices if damage == "position nan" else slices[2:3]
+    for path in changed:
+        dataset = pydicom.dcmread(path)
+        if damage == "short pixel data":
+            dataset.PixelData = dataset.PixelData[:1000]
+        elif damage == "no pixel data":
+            del dataset.PixelData
+        elif damage.startswith("rows"):
+            dataset.Rows = int(damage.split()[1])
+        elif damage == "12 bits allocated":
+            dataset.BitsAllocated = 12
+        elif damage == "orientation of 3":
+            dataset.ImageOrientationPatient = [1, 0, 0]
+        elif damage == "orientation not numeric":  # written as text: pydicom will not write it as numbers
+            dataset.add_new("ImageOrientationPatient", "LO", ["a", "b", "c", "d", "e", "f"])
+        elif damage == "position nan":
+            dataset.add_new("ImagePositionPatient", "LO", ["nan"] * 3)
+        else:
+            tag, value = {"slope 1e308": ("RescaleSlope", "1e308"), "intercept inf": ("RescaleIntercept", "inf"),
+                          "slope nan": ("RescaleSlope", "nan")}[damage]
+            if value == "1e308":  # a valid decimal string
+                dataset.RescaleSlope = value
+            else:  # written as text: pydicom will not write a non-finite decimal string
+                dataset.add_new(tag, "LO", value)
+        dataset.save_as(path)

@@ -1,5 +1,6 @@
 """MRI slices: the bundled IXI copy, NIfTI folder pairing, grouping, and the loader's errors."""
 
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -130,3 +131,38 @@ def test_a_header_declaring_an_absurd_volume_is_refused_before_reading(tmp_path)
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), tmp_path / "labels" / "IXI001-HH-1_s.nii.gz")
     with pytest.raises(MiriskError, match="declares 30000x30000x30000 voxels"):
         load_mri(tmp_path / "images", tmp_path / "labels")
+
+
+def _volume_pair(tmp_path: Path, image_bytes: bytes, suffix: str = ".nii.gz") -> tuple[Path, Path]:
+    path = tmp_path / "images" / f"IXI001-HH-1_T1{suffix}"
+    path.parent.mkdir()
+    path.write_bytes(image_bytes)
+    (tmp_path / "labels").mkdir()
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), tmp_path / "labels" / "IXI001-HH-1_s.nii.gz")
+    return tmp_path / "images", tmp_path / "labels"
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((1024, 1024, 1000), "declares 1024x1024x1000 voxels of float64 (7.8 GiB)"),  # past the cap: never read
+    ((400, 400, 400), "is not a readable NIfTI volume"),  # within it: the missing voxels are found short
+])
+def test_a_tiny_compressed_file_declaring_a_huge_volume_gets_one_line(tmp_path, shape, message):
+    import gzip
+
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(np.float64)
+    tiny = gzip.compress(header.binaryblock + b"\0" * 4)
+    assert len(tiny) < 200
+    with pytest.raises(MiriskError, match=re.escape(message)) as refused:
+        load_mri(*_volume_pair(tmp_path, tiny))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_volume_whose_scale_factor_overflows_is_refused(tmp_path):
+    import struct
+
+    stored = bytearray(nib.Nifti1Image(np.full((4, 4, 4), 1000, np.int16), np.eye(4)).to_bytes())
+    stored[112:116] = struct.pack("<f", 3e38)  # scl_slope: 1000 x 3e38 is past float32
+    with pytest.raises(MiriskError, match="values that are not finite"):
+        load_mri(*_volume_pair(tmp_path, bytes(stored), ".nii"))

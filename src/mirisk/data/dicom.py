@@ -10,9 +10,14 @@ RescaleIntercept). A NIfTI volume written slice by slice along its third array a
 ``--axis`` names the same plane.
 
 Subjects are named by PatientID, never by PatientName. Refused, each with a one-line
-error: a file that is not DICOM, an object without pixel data (a DICOMDIR, a report), two
-series for one subject, slices of different sizes or orientations, a gap in the positions
-(missing slices), uneven spacing, and compressed pixel data without an installed decoder.
+error: a file that is not DICOM (or is cut short), an object without pixel data (a DICOMDIR,
+a report), a header whose numbers cannot describe a slice (a side of 0 or over
+``MAX_SIDE`` pixels, a sample size other than 8, 16 or 32 bits, a position or orientation
+that is not 3 or 6 finite numbers, a rescale that is not finite or a slope of 0), pixel data
+shorter or longer than the header declares, values that the rescale takes past float32,
+two series for one subject, slices of different sizes or orientations, a gap in the
+positions (missing slices), uneven spacing, and compressed pixel data without an installed
+decoder. The header is checked before any pixel array is built.
 """
 
 from __future__ import annotations
@@ -21,14 +26,20 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mirisk.errors import MiriskError
 
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
 # Positions closer than this (mm) are one position; spacing may vary by this share.
 POSITION_TOLERANCE_MM = 1e-3
 SPACING_TOLERANCE = 0.01
+MAX_SIDE = 4096  # pixels per row or column: larger than any CT or MR slice
+BITS_ALLOCATED = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -53,19 +64,60 @@ def _header(path: Path) -> SeriesFile:
         raise MiriskError(f"{path} is not a readable DICOM file: {error}") from None
     modality = dataset.get("Modality", "unknown")
     if "Rows" not in dataset or "Columns" not in dataset:
-        raise MiriskError(f"{path} is a DICOM object without an image (modality {modality}, SOP class "
+        raise MiriskError(f"{path} is a DICOM object without an image, or a file cut short (modality {modality}, SOP class "
                           f"{dataset.get('SOPClassUID', 'unknown')}); keep only the image series' files")
     for tag in ("PatientID", "SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient"):
         if not dataset.get(tag):
             raise MiriskError(f"{path} has no {tag}; mirisk groups slices by patient and series and stacks them "
                               "by position")
-    if int(dataset.get("NumberOfFrames", 1) or 1) != 1:
+    if _header_number(path, dataset, "NumberOfFrames", 1) != 1:
         raise MiriskError(f"{path} is a multi-frame object; export the series as one file per slice")
-    orientation = tuple(float(value) for value in dataset.ImageOrientationPatient)
+    size = _image_size(path, dataset)
+    orientation = _finite_numbers(path, dataset, "ImageOrientationPatient", 6)
     normal = np.cross(orientation[:3], orientation[3:])
-    position = float(np.dot(np.asarray(dataset.ImagePositionPatient, dtype=float), normal))
-    return SeriesFile(path, str(dataset.PatientID), str(dataset.SeriesInstanceUID), position, orientation,
-                      (int(dataset.Rows), int(dataset.Columns)))
+    if not np.linalg.norm(normal) > 0.5:
+        raise MiriskError(f"{path}: ImageOrientationPatient {list(orientation)} is not two unit directions at a "
+                          "right angle")
+    position = float(np.dot(_finite_numbers(path, dataset, "ImagePositionPatient", 3), normal))
+    for tag, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        value = _header_number(path, dataset, tag, default)
+        if not np.isfinite(value) or (tag == "RescaleSlope" and value == 0):
+            raise MiriskError(f"{path}: {tag} is {value}; a rescale must be a finite number (a slope not 0)")
+    return SeriesFile(path, str(dataset.PatientID), str(dataset.SeriesInstanceUID), position, orientation, size)
+
+
+def _header_number(path: Path, dataset: Dataset, tag: str, default: float) -> float:
+    """A numeric header value (``default`` when absent), or a one-line refusal."""
+    value = dataset.get(tag, default)
+    try:
+        return float(default if value is None or value == "" else value)
+    except (TypeError, ValueError):
+        raise MiriskError(f"{path}: {tag} is {value!r}, not a number") from None
+
+
+def _finite_numbers(path: Path, dataset: Dataset, tag: str, count: int) -> tuple[float, ...]:
+    """A header's ``count`` finite numbers (a position or an orientation), or a one-line refusal."""
+    raw = dataset.get(tag)
+    values = [raw] if isinstance(raw, (str, bytes, int, float)) else list(raw)
+    try:
+        numbers = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise MiriskError(f"{path}: {tag} is {values!r}; it needs {count} numbers") from None
+    if len(numbers) != count or not all(np.isfinite(numbers)):
+        raise MiriskError(f"{path}: {tag} is {list(numbers)}; it needs {count} finite numbers")
+    return numbers
+
+
+def _image_size(path: Path, dataset: Dataset) -> tuple[int, int]:
+    """(Rows, Columns), each 1..MAX_SIDE, with a sample size a slice can have."""
+    rows, columns = (_header_number(path, dataset, tag, 0) for tag in ("Rows", "Columns"))
+    if not (1 <= rows <= MAX_SIDE and 1 <= columns <= MAX_SIDE):
+        raise MiriskError(f"{path} declares a {rows:g} x {columns:g} slice; mirisk reads slices of 1 to {MAX_SIDE} "
+                          "pixels a side")
+    bits = _header_number(path, dataset, "BitsAllocated", 16)
+    if bits not in BITS_ALLOCATED:
+        raise MiriskError(f"{path} declares {bits:g} bits a pixel (BitsAllocated); DICOM images store 8, 16 or 32")
+    return int(rows), int(columns)
 
 
 def _visible_files(root: Path) -> Iterator[Path]:
@@ -134,16 +186,32 @@ def _check_geometry(patient: str, slices: list[SeriesFile]) -> None:
 
 def _pixels(path: Path) -> np.ndarray:
     import pydicom
+    from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
 
-    dataset = pydicom.dcmread(path)
+    try:
+        dataset = pydicom.dcmread(path)
+        pixel_data = dataset.get("PixelData")
+    except (InvalidDicomError, OSError, EOFError, ValueError) as error:
+        raise MiriskError(f"{path} is not a readable DICOM file: {error}") from None
+    if pixel_data is None:
+        raise MiriskError(f"{path} has no PixelData; the file was cut short or holds no image")
+    syntax = dataset.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not syntax.is_compressed:
+        declared = (int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1) or 1)
+                    * int(dataset.get("BitsAllocated", 16)) // 8)
+        if len(pixel_data) not in (declared, declared + 1):  # an odd length is padded to even
+            raise MiriskError(f"{path} holds {len(pixel_data):,} bytes of pixel data where its header declares "
+                              f"{declared:,}; the file is cut short or its header is wrong")
     try:
         pixels = dataset.pixel_array
     except (RuntimeError, NotImplementedError) as error:
-        syntax = dataset.file_meta.TransferSyntaxUID
         plugins = "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
-        raise MiriskError(f"{path} holds compressed pixel data ({syntax.name}) that no installed decoder reads; "
+        name = syntax.name if syntax is not None else "unknown transfer syntax"
+        raise MiriskError(f"{path} holds compressed pixel data ({name}) that no installed decoder reads; "
                           f"install one of: {plugins}") from None
+    except (ValueError, AttributeError, TypeError) as error:
+        raise MiriskError(f"{path}: its pixel data cannot be decoded as its header declares: {error}") from None
     if pixels.ndim != 2:
         raise MiriskError(f"{path} holds a {pixels.ndim}-D image ({pixels.shape}); greyscale slices are needed")
     return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
@@ -151,7 +219,11 @@ def _pixels(path: Path) -> np.ndarray:
 
 def read_series(slices: list[SeriesFile]) -> np.ndarray:
     """One subject's volume ``(rows, columns, slices)`` in modality units (float32)."""
-    return np.stack([_pixels(item.path) for item in slices], axis=-1).astype(np.float32)
+    volume = np.stack([_pixels(item.path) for item in slices], axis=-1).astype(np.float32)
+    if not np.isfinite(volume).all():
+        raise MiriskError(f"subject {slices[0].patient_id}: the rescale (RescaleSlope, RescaleIntercept) takes "
+                          "pixel values past the range of float32; the header is wrong")
+    return volume
 
 
 def read_dicom_volumes(root: str | Path) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ around it. Label maps are grouped into a few classes (:data:`LABEL_GROUPS`).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +25,8 @@ from mirisk.data import dicom
 from mirisk.errors import MiriskError
 
 BUNDLED = "bundled:ixi_t1"
-MAX_VOXELS = 1024**3  # a header declaring more is refused before any voxel is read
+MAX_VOXELS = 512**3  # a header declaring more voxels, or more than MAX_BYTES, is refused before any is read
+MAX_BYTES = 2 * 1024**3
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # DLMUSE / MUSE region ids grouped by tissue (checked against T1 intensity: CSF darkest,
 # white matter brightest). "brain": background vs any labelled region.
@@ -136,14 +138,20 @@ def _read_volume(path: Path) -> np.ndarray:
     try:
         image = nib.load(path)
         shape = tuple(int(size) for size in image.shape)
-        if int(np.prod(shape, dtype=np.float64)) > MAX_VOXELS:
-            raise MiriskError(f"{path} declares {'x'.join(map(str, shape))} voxels, more than the {MAX_VOXELS:,} "
-                              "a brain volume needs; is its header right?")
+        voxels = int(np.prod(shape, dtype=np.float64))
+        size = voxels * image.get_data_dtype().itemsize
+        if voxels > MAX_VOXELS or size > MAX_BYTES:
+            raise MiriskError(f"{path} declares {'x'.join(map(str, shape))} voxels of {image.get_data_dtype()} "
+                              f"({size / 1024**3:.1f} GiB), more than the {MAX_VOXELS:,} voxels or "
+                              f"{MAX_BYTES // 1024**3} GiB a brain volume needs; is its header right?")
         volume = np.asarray(image.dataobj)
-    except (ImageFileError, OSError, EOFError, ValueError) as error:
-        raise MiriskError(f"{path} is not a readable NIfTI volume: {error}") from None
+    except (ImageFileError, OSError, EOFError, ValueError, zlib.error) as error:
+        raise MiriskError(f"{path} is not a readable NIfTI volume: {' '.join(str(error).split())}") from None
     if volume.ndim != 3:
         raise MiriskError(f"{path} is {volume.ndim}-D; a 3-D volume is needed")
+    if not (np.isfinite(volume).all() and np.abs(volume).max(initial=0) <= np.finfo(np.float32).max):
+        raise MiriskError(f"{path} holds values that are not finite (NaN or infinite voxels, or a scale factor "
+                          "that overflows); the volume or its header is wrong")
     return volume
 
 
