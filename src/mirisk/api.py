@@ -50,22 +50,46 @@ class ImageClassifier:
         by ``mean``/``std`` first, if given) and returning ``outputs`` ("logits" or "probs")
         for each of ``classes``; checked to run. Its training split is unknown to mirisk, so
         every photo serves as the gallery and the baseline is chance."""
-        spec = ImportSpec(tuple(input_shape), tuple(value_range), tuple(classes), outputs,
-                          None if mean is None else tuple(mean), None if std is None else tuple(std))
+        spec = ImportSpec(_sequence(input_shape, "input_shape"), _sequence(value_range, "value_range"),
+                          _sequence(classes, "classes"), outputs, None if mean is None else _sequence(mean, "mean"),
+                          None if std is None else _sequence(std, "std"))
         return module_target(module, spec)
 
     @staticmethod
     def load(path: str | Path, **import_options: Any) -> TargetModel:
         """An image model folder or file (TorchScript, .pt2, ONNX, skops, safetensors); the
         options are :class:`~mirisk.models.imported.ImportSpec`'s fields."""
-        return load_image_target(path, ImportSpec(**import_options))
+        return load_image_target(_path(path, "the model"), import_spec(import_options))
+
+
+def _sequence(values: Any, name: str) -> tuple[Any, ...]:
+    """A list or tuple argument as a tuple; anything else (None, a string, a number) refused."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise MiriskError(f"{name} must be a list or tuple, got {values!r}")
+    return tuple(values)
+
+
+def _path(value: Any, what: str) -> Path:
+    """A path argument (str or Path); anything else refused."""
+    if not isinstance(value, (str, Path)):
+        raise MiriskError(f"{what} is given as a path (str or pathlib.Path), not {type(value).__name__}")
+    return Path(value)
+
+
+def import_spec(options: dict[str, Any]) -> ImportSpec:
+    """The import options of a model file, each a field of ImportSpec."""
+    unknown = sorted(set(options) - set(ImportSpec.__dataclass_fields__))
+    if unknown:
+        raise MiriskError(f"unknown import option(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(ImportSpec.__dataclass_fields__)}")
+    return ImportSpec(**{key: tuple(value) if isinstance(value, list) else value for key, value in options.items()})
 
 
 def load_model(path: str | Path, **import_options: Any) -> Any:
     """Any model the CLI audits: an image model folder or file (with ``import_options`` for
     a file), a tabular or segmentation model folder, or a federated round's server record."""
-    case = detect_case(path)
-    spec = ImportSpec(**import_options) if import_options else None
+    case = detect_case(_path(path, "the model"))
+    spec = import_spec(import_options) if import_options else None
     return case.load_model(Path(path), spec)
 
 
@@ -93,6 +117,9 @@ def image_data(data: ImageData, target: TargetModel) -> ImageDataset:
     ``(images, labels)`` arrays with the target's class names; default: the data it records."""
     if isinstance(data, ImageDataset):
         return data
+    if data is not None and not isinstance(data, (str, Path, tuple)):
+        raise MiriskError(f"an image classifier's data is a photo folder, bundled:..., an ImageDataset or "
+                          f"(images, labels) arrays, not {type(data).__name__}")
     if isinstance(data, tuple):
         images, labels = (np.asarray(part) for part in data)
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
@@ -108,7 +135,7 @@ def audit_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
         return {}
     if isinstance(config, dict):
         return check_config(dict(config))
-    return read_config(config)
+    return read_config(_path(config, "the config"))
 
 
 def subject_of(target: Any, data: AuditData, aux: str | Path | pd.DataFrame | None, sensitive: str | None,
@@ -158,8 +185,13 @@ def audit(target: str | Path | TargetModel | TabularModel | SegmentationTarget |
     DataFrame for a model in memory), ``sensitive`` and ``known`` are for tabular models, as
     on the command line."""
     settings = audit_config(config)
+    if known is not None and (isinstance(known, str) or not isinstance(known, Sequence)
+                              or not all(isinstance(column, str) for column in known)):
+        raise MiriskError(f"known must be a list of column names, got {known!r}")
     columns = sensitive or settings.get("sensitive"), known or settings.get("known")
     subject = subject_of(target, data, aux, columns[0], None if columns[1] is None else tuple(columns[1]))
     plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
-    return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
+    if on_unit is not None and not callable(on_unit):
+        raise MiriskError(f"on_unit must be a function of (unit, resumed), got {on_unit!r}")
+    return run_audit(plan, subject, None if out is None else _path(out, "out"), redact, force, on_unit=on_unit,
                      backend=backend)

@@ -69,3 +69,18 @@ def test_fingerprint_changes_with_pixels(faces):
     changed = faces.subset(np.arange(len(faces.images)))
     changed.images[0, 0, 0, 0] = 1.0 - changed.images[0, 0, 0, 0]
     assert changed.fingerprint() != faces.fingerprint()
+
+
+@pytest.mark.parametrize("side, message", [
+    (20000, "could be decompression bomb"),  # Pillow's own limit, refused on opening
+    (5000, "declares 5000 x 5000 pixels"),  # under Pillow's limit, over a photo's
+])
+def test_a_small_file_declaring_a_huge_image_is_refused_before_decoding(tmp_path, side, message):
+    """A 20,000 x 20,000 PNG compresses to about 100 KB; decoding it would take 400 MB."""
+    for person in ("ann", "bob"):
+        (tmp_path / person).mkdir()
+        Image.new("L", (side, side)).save(tmp_path / person / "bomb.png")
+    assert (tmp_path / "ann" / "bomb.png").stat().st_size < 500_000
+    with pytest.raises(MiriskError, match=message) as refused:
+        load_image_folder(tmp_path)
+    assert "\n" not in str(refused.value)

@@ -68,12 +68,12 @@ def test_revoked_keys_are_kept_and_marked(database):
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"policy": "top3"}, "unknown output policy"),
-    ({"budget": 0}, "budget must be between 1 and"),
-    ({"budget": 99999999999999999999}, "budget must be between 1 and 9,223,372,036,854,775,807"),
+    ({"budget": 0}, "the budget must be at least 1, got 0"),
+    ({"budget": 99999999999999999999}, "budget must be at most 9,223,372,036,854,775,807"),
     ({"window": "1d"}, "give a --budget too"),
     ({"budget": 5, "total_budget": 10}, "without --window"),
     ({"budget": 5, "window": "1 week"}, "window must be"),
-    ({"rate_per_minute": -1}, "rate limit must be between 1 and"),
+    ({"rate_per_minute": -1}, "rate limit must be at least 1"),
 ])
 def test_bad_key_rules_are_refused_in_one_line(database, options, message):
     with pytest.raises(MiriskError, match=message):

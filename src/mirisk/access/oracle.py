@@ -12,6 +12,7 @@ import torch
 
 from mirisk.access.policies import OutputPolicy
 from mirisk.errors import MiriskError
+from mirisk.validation import check_whole
 from mirisk.models.target import TargetModel
 
 
@@ -36,6 +37,8 @@ def check_query(inputs: torch.Tensor, input_shape: tuple[int, ...], remaining: i
     """Refuse a batch of the wrong shape (one-line error) or one past the budget."""
     if tuple(inputs.shape[1:]) != tuple(input_shape):
         raise MiriskError(f"oracle inputs must be [N, {', '.join(map(str, input_shape))}], got {list(inputs.shape)}")
+    if not torch.isfinite(inputs).all():
+        raise MiriskError("oracle inputs hold NaN or infinite values; nothing was answered or charged")
     if remaining is not None and len(inputs) > remaining:
         raise QueryBudgetExhausted(len(inputs), remaining)
 
@@ -61,8 +64,11 @@ class Oracle:
     """Black-box access to a local model through an output policy and a query budget."""
 
     def __init__(self, target: TargetModel, policy: OutputPolicy, budget: int | None = None) -> None:
-        if budget is not None and budget < 0:
-            raise MiriskError(f"the query budget must be >= 0, got {budget}")
+        if not isinstance(policy, OutputPolicy):
+            raise MiriskError(f"the oracle's policy is an OutputPolicy (mirisk.parse_policy('scores')), not "
+                              f"{type(policy).__name__}")
+        if budget is not None:
+            check_whole("the query budget", budget, minimum=0)
         policy.check_classes(target.n_classes)
         self._network = target.frozen_network()
         self.policy = policy

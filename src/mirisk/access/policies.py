@@ -213,6 +213,8 @@ def _number(text: str, kind: type, spec: str) -> float | int:
 def parse_policy(spec: str) -> OutputPolicy:
     """Read ``scores``, ``topk:K``, ``round:D``, ``noise:laplace|gaussian:SCALE``,
     ``reverse-sigmoid:BETA,GAMMA``, ``label``, or several joined by ``+``."""
+    if not isinstance(spec, str):
+        raise MiriskError(f"an output policy is written as text (e.g. 'topk:3'), not {type(spec).__name__}")
     parts = [part.strip() for part in spec.split("+")]
     if len(parts) > 1:
         return Chain(tuple(parse_policy(part) for part in parts))

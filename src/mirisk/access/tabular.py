@@ -13,6 +13,7 @@ import pandas as pd
 
 from mirisk.access.oracle import QueryBudgetExhausted
 from mirisk.errors import MiriskError
+from mirisk.validation import check_whole
 from mirisk.models.tabular import TabularModel
 
 OUTPUTS = ("value", "band")
@@ -29,8 +30,8 @@ class TabularOracle:
                  budget: int | None = None) -> None:
         if output not in OUTPUTS:
             raise MiriskError(f"unknown tabular output {output!r}; choose one of {', '.join(OUTPUTS)}")
-        if budget is not None and budget < 0:
-            raise MiriskError(f"the query budget must be >= 0, got {budget}")
+        if budget is not None:
+            check_whole("the query budget", budget, minimum=0)
         if list(bands) != sorted(bands) or not bands:
             raise MiriskError(f"band edges must be increasing, got {list(bands)}")
         self._model = model

@@ -28,7 +28,7 @@ from mirisk.attacks.basis import CodeSpace, basis_for
 from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
-from mirisk.validation import check_number
+from mirisk.validation import check_number, check_whole
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
 
@@ -48,8 +48,8 @@ class ScoreBlackBox:
     basis: CodeSpace | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.samples < 1:
-            raise MiriskError("the black-box attack needs iterations and samples >= 1")
+        check_whole("the black-box attack's iterations", self.iterations)
+        check_whole("the black-box attack's samples", self.samples)
         for name in ("sigma", "learning_rate", "floor"):
             check_number(f"the black-box attack's {name}", getattr(self, name), 0, low_open=True)
 

@@ -29,7 +29,7 @@ from mirisk.attacks.basis import CodeSpace, basis_for
 from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
-from mirisk.validation import check_number
+from mirisk.validation import check_number, check_whole
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
 
@@ -51,8 +51,8 @@ class BoundaryRepulsion:
     basis: CodeSpace | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if min(self.iterations, self.points, self.init_rounds, self.init_batch) < 1:
-            raise MiriskError("boundary repulsion needs positive iterations, points and initial search")
+        for name in ("iterations", "points", "init_rounds", "init_batch"):
+            check_whole(f"boundary repulsion's {name}", getattr(self, name))
         for name in ("radius", "radius_growth", "step_size", "init_scale"):
             check_number(f"boundary repulsion's {name}", getattr(self, name), 0, low_open=True)
 

@@ -19,7 +19,7 @@ from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.contract import Progress
 from mirisk.attacks.result import AttackResult, as_target_labels
 from mirisk.errors import MiriskError
-from mirisk.validation import check_number
+from mirisk.validation import check_number, check_whole
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel, ThreatModel
 
@@ -70,8 +70,8 @@ class MIFace:
     track_history: bool = False
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.patience < 1:
-            raise MiriskError("MI-Face needs iterations >= 1 and patience >= 1")
+        check_whole("MI-Face iterations", self.iterations)
+        check_whole("MI-Face patience", self.patience)
         check_number("MI-Face learning_rate", self.learning_rate, 0, low_open=True)
         check_number("MI-Face cost_threshold", self.cost_threshold, 0, 0.999999)
         check_number("MI-Face start", self.start, 0, 1)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
+from mirisk.validation import MAX_COUNT, MAX_SEED, check_switch, check_whole
 
 # From most to least revealing: an attacker at one level can also do all that the levels
 # after it allow (with scores, one can read the top label).
@@ -91,19 +92,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 def flag(value: Any, name: str) -> bool:
     """A config switch, which must be a TOML boolean."""
-    if not isinstance(value, bool):
-        raise MiriskError(f"{name} must be true or false, got {value!r}")
-    return value
+    return check_switch(name, value)
 
 
 def whole(config: dict[str, Any], key: str, default: int, minimum: int = 1) -> int:
-    """A whole-number setting of at least ``minimum`` (TOML integers only, not text or booleans)."""
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MiriskError(f"{key} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise MiriskError(f"{key} must be at least {minimum}, got {value}")
-    return value
+    """A whole-number setting of at least ``minimum`` (TOML integers only, not text or
+    booleans); a seed at most 2**32-1."""
+    return check_whole(key, config.get(key, default), minimum, MAX_SEED if key == "seed" else MAX_COUNT)
 
 
 def epsilons(config: dict[str, Any], default: tuple[float, ...]) -> list[float]:

@@ -20,6 +20,7 @@ from mirisk.audit.plan import AuditPlan, parse_accesses
 from mirisk.audit.report import build_report, check_report, folder_figures, render_html
 from mirisk.audit.runner import OnUnit, run_units, save_unit
 from mirisk.errors import MiriskError
+from mirisk.validation import check_switch
 from mirisk.execution.backends import Backend
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
@@ -153,7 +154,10 @@ def run_audit(plan: AuditPlan, subject: AuditSubject, out: Path | None = None, r
               backend: Backend | None = None) -> AuditReport:
     """Run ``plan`` (attacks and DP retrains as tasks of ``backend``, default this process).
     With ``out``, each result is written there as it finishes (an unfinished audit there is
-    resumed) and so are report.json and report.html; without it, nothing touches the disk."""
+    resumed) and so are report.json and report.html; without it, nothing touches the disk.
+    ``redact`` (or ``redact = true`` in the plan's config) leaves the sensitive evidence out."""
+    redact = check_switch("redact", redact) or plan.settings.get("redact", False)
+    check_switch("force", force)
     prepare_torch(plan.settings["seed"])
     started = time.perf_counter()
     if out is not None:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mirisk.errors import MiriskError
 from mirisk.models.imported import ImportSpec
+from mirisk.validation import check_seed
 
 app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False,
@@ -54,6 +55,19 @@ def friendly_errors(command: Command) -> Command:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def seed_option(help: str) -> Any:
+    """A ``--seed`` option, refused as a usage error unless it is a whole number in 0..2**32-1
+    (the check the audit config and the API use too)."""
+
+    def checked(value: int) -> int:
+        try:
+            return check_seed(value, "--seed")
+        except MiriskError as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return typer.Option(help=help, callback=checked)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from mirisk.attacks.contract import Attack
 from mirisk.attacks.labelonly import BoundaryRepulsion
 from mirisk.attacks.miface import TotalVariationPrior
 from mirisk.cli.common import (
-    ApiKeyOption, EndpointOption, attack_app, console, demo_app, friendly_errors, progress_bar, train_app,
+    ApiKeyOption, EndpointOption, attack_app, console, demo_app, friendly_errors, progress_bar, seed_option, train_app,
     with_import_options,
 )
 from mirisk.data.images import ImageDataset, load_image_folder
@@ -71,7 +71,7 @@ def train_faces(
     data: DataOption = BUNDLED,
     n_train: Annotated[int, typer.Option(help="Training photos per person; the rest are held out.")] = 7,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the family's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the split and training.")] = 0,
+    seed: Annotated[int, seed_option("Seed for the split and training.")] = 0,
     dp_epsilon: Annotated[float | None, typer.Option(help="Train with DP-SGD to this epsilon (PRV accountant).")] = None,
     dp_delta: Annotated[float, typer.Option(help="DP delta.")] = 1e-5,
     dp_clip: Annotated[float, typer.Option(help="DP-SGD per-example clipping norm.")] = 1.0,
@@ -118,7 +118,7 @@ def attack_miface(
     cost_threshold: Annotated[float, typer.Option(help="Stop once 1 - confidence is at most this (gamma).")] = DEFAULT_MIFACE.cost_threshold,
     tv_weight: Annotated[float, typer.Option(help="Weight of a total-variation image prior (0: none).")] = 0.0,
     start: Annotated[float, typer.Option(help="Starting grey level as a fraction of the value range.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed recorded with the result (evaluator, baseline's label permutation).")] = 0,
+    seed: Annotated[int, seed_option("Seed recorded with the result (evaluator, baseline's label permutation).")] = 0,
     baseline: BaselineOption = True,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,
@@ -153,7 +153,7 @@ def attack_blackbox(
     samples: Annotated[int, typer.Option(help="Antithetic pairs per step (2x queries per person per step).")] = 20,
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
                                                            "(default: a data-free DCT basis).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the attack's sampling and the evaluator.")] = 0,
     baseline: BaselineOption = True,
     endpoint: EndpointOption = None,
     api_key: ApiKeyOption = None,
@@ -180,7 +180,7 @@ def attack_labelonly(
     iterations: Annotated[int, typer.Option(help="Most repulsion steps.")] = 100,
     public_data: Annotated[Path | None, typer.Option(help="Photos of people NOT in the training set, as a prior "
                                                            "(default: a data-free DCT basis).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the attack's sampling and the evaluator.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the attack's sampling and the evaluator.")] = 0,
     baseline: BaselineOption = True,
     endpoint: EndpointOption = None,
     api_key: ApiKeyOption = None,
@@ -254,7 +254,7 @@ def attack_matrix(
     budget: Annotated[int | None, typer.Option(help="Query budget of each black-box attack (all people).")] = None,
     data: DataOption = BUNDLED,
     iterations: Annotated[int, typer.Option(help="Steps of the score and label-only attacks.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the attacks' sampling, the evaluator and the baseline.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the attacks' sampling, the evaluator and the baseline.")] = 0,
     baseline: BaselineOption = True,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,

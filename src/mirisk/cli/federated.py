@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json, write_npz
-from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar
+from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, seed_option
 from mirisk.data.faces import BUNDLED
 from mirisk.figures import reconstruction_grid
 from mirisk.attacks.gradient import ATTACKS
@@ -59,7 +59,7 @@ def attack_gradients(
     iterations: Annotated[int, typer.Option(help="Optimisation steps.")] = 1000,
     restarts: Annotated[int, typer.Option(help="Random restarts, optimised together; the best is kept.")] = 2,
     downscale: Annotated[int, typer.Option(help="Average-pool the images by this factor first.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the client's images, the weights and the attack.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the client's images, the weights and the attack.")] = 0,
     save_record: Annotated[bool, typer.Option(help="Also write the simulated server record to OUT/record.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json, write_npz
 from mirisk.access.segmentation import OUTPUT_TYPES
 from mirisk.attacks.decoder import DecoderSettings
-from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app
+from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, seed_option, train_app
 from mirisk.data.mri import BUNDLED, LABEL_GROUPS, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError
 from mirisk.figures import reconstruction_grid
@@ -55,7 +55,7 @@ def train_segmenter(
     slice_index: SliceIndexOption = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = SegmenterSettings().epochs,
     regularised: Annotated[bool, typer.Option(help="Weight decay, dropout and fewer epochs.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the subject choice and training.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the subject choice and training.")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Train a brain-MRI segmenter on a few private subjects and save it for `mirisk audit`."""
@@ -92,7 +92,7 @@ def attack_decoder(
     epochs: Annotated[int, typer.Option(help="Target training epochs.")] = SegmenterSettings().epochs,
     decoder_epochs: Annotated[int, typer.Option(help="Decoder training epochs.")] = DecoderSettings().epochs,
     regularised: Annotated[bool, typer.Option(help="Train the target with weight decay, dropout, fewer epochs.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the subject choice, folds and training.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the subject choice, folds and training.")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Decoder inversion of segmentation models (Subbanna et al., Sensors 2021): reconstruct

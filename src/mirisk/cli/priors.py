@@ -12,7 +12,7 @@ import typer
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import make_private_dir, prepare_output_dir, read_json
 from mirisk.attacks.generative import IDENTITY_LOSSES, GenerativeInversion
-from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, train_app, with_import_options
+from mirisk.cli.common import attack_app, console, friendly_errors, progress_bar, seed_option, train_app, with_import_options
 from mirisk.attacks.basis import LatentBasis
 from mirisk.attacks.blackbox import ScoreBlackBox
 from mirisk.attacks.labelonly import BoundaryRepulsion
@@ -39,7 +39,7 @@ def train_prior_command(
     data: Annotated[str, typer.Option(help=f"Photos of public people (one sub-folder per person) or {BUNDLED_PUBLIC}; "
                                            "never the people a model you will audit was trained on.")] = BUNDLED_PUBLIC,
     steps: Annotated[int, typer.Option(help="Training steps (batches of 64).")] = PriorTraining().steps,
-    seed: Annotated[int, typer.Option(help="Seed of the weights, batches and augmentation.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the weights, batches and augmentation.")] = 0,
 ) -> None:
     """Train a face generator (and its discriminator) on public faces with DiffAugment (Zhao
     et al., NeurIPS 2020), for the generative attacks. Resumable; about 0.3 s a step on one core."""
@@ -84,7 +84,7 @@ def attack_generative(
     policy: Annotated[str | None, typer.Option(help="Black-box: the oracle's output policy (default: scores, or "
                                                     "label for label-only).")] = None,
     budget: Annotated[int | None, typer.Option(help="Black-box: total query budget (all people together).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the starts, the evaluator and the baseline.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the starts, the evaluator and the baseline.")] = 0,
     baseline: BaselineOption = True,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
     spec: ImportSpec | None = None,

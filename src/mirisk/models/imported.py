@@ -28,6 +28,7 @@ from torch import nn
 
 from mirisk.errors import MiriskError
 from mirisk.models.target import TargetModel
+from mirisk.validation import check_number, check_value_range
 
 SAFE_FORMATS = ("TorchScript, a torch.export program (.pt2), ONNX (.onnx), scikit-learn saved with skops (.skops), "
                 "or safetensors with --arch module:factory")
@@ -50,14 +51,30 @@ class ImportSpec:
     arch: str | None = None
 
     def __post_init__(self) -> None:
+        if self.input_shape is not None and (not isinstance(self.input_shape, (tuple, list)) or len(self.input_shape) != 3
+                                             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                                    for v in self.input_shape)):
+            raise MiriskError(f"the input shape must be C,H,W (three positive whole numbers), got {self.input_shape!r}")
+        if self.classes is not None:
+            if isinstance(self.classes, str) or not all(isinstance(name, str) and name for name in self.classes):
+                raise MiriskError(f"class names must be a sequence of non-empty strings, got {self.classes!r}")
+            repeated = sorted({name for name in self.classes if list(self.classes).count(name) > 1})
+            if repeated:
+                raise MiriskError(f"class names must differ; repeated: {', '.join(repeated)}")
+        check_value_range(tuple(self.value_range) if isinstance(self.value_range, (tuple, list)) else
+                          (self.value_range,), "--value-range")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and (isinstance(values, str) or not isinstance(values, (tuple, list))):
+                raise MiriskError(f"--{name} must be a sequence of numbers, got {values!r}")
+            for value in values or ():
+                check_number(f"--{name}", value)
         if self.outputs not in OUTPUTS:
             raise MiriskError(f"--outputs must be one of {', '.join(OUTPUTS)}, got {self.outputs!r}")
         if (self.mean is None) != (self.std is None):
             raise MiriskError("--mean and --std go together")
         if self.std is not None and any(value <= 0 for value in self.std):
             raise MiriskError("--std values must be positive")
-        if not self.value_range[0] < self.value_range[1]:
-            raise MiriskError(f"--value-range must be low,high with low < high, got {self.value_range}")
 
 
 def detect_format(path: Path) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mirisk.access.oracle import QueryBudgetExhausted
 from mirisk.access.tabular import DOSE_BANDS, TabularOracle
 from mirisk.attacks.attribute import ATTACKS, AttributeTask, IdealClassifier, Records, prior_only
 from mirisk.errors import MiriskError
@@ -80,7 +81,12 @@ def run_attribute_attack(
     attack = ATTACKS[setting.attack](task, Records(aux, model.recorded_outcome(aux)))
     started = time.perf_counter()
     outcome = model.recorded_outcome(records) if setting.outcome_source == "true" else model.predict(records)
-    inference = attack.run(oracle, Records(records, outcome))
+    try:
+        inference = attack.run(oracle, Records(records, outcome))
+    except QueryBudgetExhausted as refused:
+        raise MiriskError(f"the {setting.attack} attack asks {refused.requested:,} queries at once (every record with "
+                          f"each candidate value), past the budget of {setting.budget:,}: no record could be attacked; "
+                          "raise the budget or leave it out") from None
     seconds = time.perf_counter() - started
 
     members = model.is_member(records[schema.id_column])

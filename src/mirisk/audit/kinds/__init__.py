@@ -14,6 +14,7 @@ from mirisk.audit.plan import COMMON_KEYS, AuditPlan, read_toml
 from mirisk.errors import MiriskError
 from mirisk.execution.tasks import portable_path
 from mirisk.threats import AccessLevel
+from mirisk.validation import check_budget, check_switch
 
 __all__ = ["build_plan", "case_for", "check_config", "config_keys", "detect_case", "load_subject", "read_config"]
 
@@ -60,14 +61,15 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
     """Every attack that applies to ``model_kind`` under each requested access level
     (without ``gradients``, e.g. an ONNX file, white-box attacks cannot run)."""
     case = case_for(model_kind)
-    if budget is not None and budget < 1:
-        raise MiriskError(f"the query budget must be at least 1, got {budget}")
+    check_budget(budget)
     others = config_keys() - COMMON_KEYS - case.config_keys
     foreign = sorted(key for key, value in config.items() if key in others and value not in (None, []))
     if foreign:
         raise MiriskError(f"setting(s) {', '.join(foreign)} do not apply to a {model_kind} model; remove them from "
                           "the config")
     units, skipped, settings = case.plan_units(accesses, budget, config, gradients)
+    if check_switch("redact", config.get("redact", False)):
+        settings = {**settings, "redact": True}
     if not units:
         raise MiriskError(f"no attack applies to this {model_kind} model under {', '.join(a.value for a in accesses)}: "
                           + "; ".join(f"{access}: {reason}" for access, reason in skipped.items()))
