@@ -36,6 +36,9 @@ def make_private_dir(path: Path) -> Path:
     """``path``, and every folder above it that does not exist yet, created owner-only
     (folders that exist already keep their mode, except ``path`` itself)."""
     path = Path(path)
+    for link in (path, *path.parents):
+        if link.is_symlink() and not link.exists():
+            raise MiriskError(f"{link} is a link to {os.readlink(link)}, which does not exist; give a real folder")
     created = [parent for parent in reversed(path.parents) if not parent.exists()]
     for folder in created:
         folder.mkdir()
@@ -58,6 +61,8 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MiriskError(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MiriskError(f"{path} is nested too deeply to be a mirisk file") from None
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:

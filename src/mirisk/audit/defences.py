@@ -122,6 +122,9 @@ def _metrics_only(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubjec
     return [result.payload for result in results]
 
 
+DEFENCE_FILES = ("dp_sweep.json", "budget_checks.json", "policy_matrix.json")
+
+
 def save_defences(out_dir: Path, plan: AuditPlan, defences: dict[str, Any]) -> None:
     """Write the defence measurements of an in-memory audit as a resumable audit would have."""
     if defences.get("dp_sweep"):

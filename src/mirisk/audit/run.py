@@ -4,7 +4,7 @@ without ``force``."""
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +14,11 @@ from typing import Any
 from mirisk.access.remote import RemoteOracle
 from mirisk.artifacts import make_private_dir, read_json, write_bytes, write_json
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult
-from mirisk.audit.defences import run_budget_checks, run_defences, run_policy_matrix, save_defences
+from mirisk.audit.defences import DEFENCE_FILES, run_budget_checks, run_defences, run_policy_matrix, save_defences
 from mirisk.audit.kinds import build_plan, load_subject, read_config
 from mirisk.audit.plan import AuditPlan, parse_accesses
 from mirisk.audit.report import build_report, check_report, folder_figures, render_html
-from mirisk.audit.runner import OnUnit, run_units, save_unit
+from mirisk.audit.runner import OnUnit, discard_unit_files, run_units, save_unit
 from mirisk.errors import MiriskError
 from mirisk.validation import check_switch
 from mirisk.execution.backends import Backend
@@ -27,12 +27,12 @@ from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel
 
 REPORT_JSON, REPORT_HTML, PLAN_JSON = "report.json", "report.html", "plan.json"
-GENERATED = ("attacks", "defences", PLAN_JSON, REPORT_JSON, REPORT_HTML)
 
 
 def prepare_audit_dir(out: Path, force: bool) -> Path:
     """A new folder, or an unfinished audit to resume; a finished one only with ``force``
-    (which discards the earlier results). A folder mirisk did not make is never touched."""
+    (which discards the earlier results: the files mirisk wrote, never another file put
+    there). A folder mirisk did not make is never touched."""
     if out.exists() and not out.is_dir():
         raise MiriskError(f"output path {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -41,15 +41,30 @@ def prepare_audit_dir(out: Path, force: bool) -> Path:
         if (out / REPORT_JSON).is_file() and not force:
             raise MiriskError(f"{out} already holds a finished audit report; pass --force to run it again")
         if force:
-            for name in GENERATED:
-                target = out / name
-                if target.is_symlink():  # the link goes, never what it points at
-                    target.unlink()
-                elif target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+            discard_audit_files(out)
     return make_private_dir(out)
+
+
+def discard_audit_files(out: Path) -> None:
+    """Delete the files an audit wrote in ``out`` (a link of its names goes, never what it
+    points at); folders go only when nothing else is left in them."""
+    for name in (PLAN_JSON, REPORT_JSON, REPORT_HTML):
+        (out / name).unlink(missing_ok=True)
+    for folder, discard in ((out / "attacks", discard_unit_files), (out / "defences", None)):
+        if folder.is_symlink():
+            folder.unlink()
+            continue
+        if not folder.is_dir():
+            continue
+        if discard is not None:
+            for unit in folder.iterdir():
+                if unit.is_dir() and not unit.is_symlink():
+                    discard(unit)
+        else:
+            for name in DEFENCE_FILES:
+                (folder / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def plan_audit(model: Path, data: str | None, config_path: Path | None, access: str | None, budget: int | None,

@@ -5,6 +5,7 @@ result is there for the same plan is read back, not re-run, and each new result 
 
 from __future__ import annotations
 
+import contextlib
 import base64
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from mirisk.execution.backends import Backend, LocalBackend
 from mirisk.models.imported import ImportSpec
 
 UNIT_RESULT = "result.json"
+EVIDENCE_FILES = "evidence_files"  # result.json's list of the unit's other files, all written by mirisk
 OnUnit = Callable[[AttackUnit, bool], None]
 
 
@@ -36,9 +38,26 @@ def stored_result(folder: Path, unit: AttackUnit, fingerprint: str) -> UnitResul
     except MiriskError:
         path.rename(folder / f"{UNIT_RESULT}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
         return None
+    listed = document.pop(EVIDENCE_FILES, None)
     files = {item.name: item.read_bytes() for item in folder.iterdir()
-             if item.is_file() and item.name != UNIT_RESULT and not item.name.startswith(f"{UNIT_RESULT}.")}
+             if item.is_file() and item.name != UNIT_RESULT and not item.name.startswith(f"{UNIT_RESULT}.")
+             and (listed is None or item.name in listed)}
     return UnitResult.from_json(document, unit, fingerprint, files)
+
+
+def discard_unit_files(folder: Path) -> None:
+    """Delete what mirisk wrote in a unit's folder (its result.json and the evidence files it
+    lists); any other file stays, and so does the folder while it holds one."""
+    path = folder / UNIT_RESULT
+    try:
+        document = read_json(path) if path.is_file() else {}
+    except MiriskError:
+        document = {}
+    listed = document.get(EVIDENCE_FILES, []) if isinstance(document, dict) else []
+    for name in {UNIT_RESULT, *(str(item) for item in listed if Path(str(item)).name == str(item))}:
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def save_unit(out_dir: Path, result: UnitResult, fingerprint: str) -> None:
@@ -46,7 +65,7 @@ def save_unit(out_dir: Path, result: UnitResult, fingerprint: str) -> None:
     folder = prepare_output_dir(out_dir / "attacks" / result.unit.id, force=True)
     for name, content in result.files.items():
         write_bytes(folder / name, content)
-    write_json(folder / UNIT_RESULT, result.to_json(fingerprint))
+    write_json(folder / UNIT_RESULT, {**result.to_json(fingerprint), EVIDENCE_FILES: sorted(result.files)})
 
 
 def execute_units(units: list[AttackUnit], plan: AuditPlan, subject: AuditSubject, redact: bool,

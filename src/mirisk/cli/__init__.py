@@ -31,7 +31,7 @@ def main() -> None:
     except click_errors.ClickException as error:
         error.show()
         status = error.exit_code
-    except click_errors.Abort:
+    except typer.Abort:
         errors.print("aborted", highlight=False)
         status = 1
     sys.exit(status if isinstance(status, int) else 0)

@@ -68,6 +68,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest's fields, checked, with the model and id-file paths resolved against its folder."""
     path = Path(path)
     manifest = read_fields(path, MANIFEST_FORMAT, "tabular", REQUIRED, KNOWN)
+    for field in ("model", "target", "id_column", "train_ids", "train_column"):
+        if field in manifest and not (isinstance(manifest[field], str) and manifest[field]):
+            raise MiriskError(f"{path}: {field} must be a name (a non-empty string), got {manifest[field]!r}")
     if ("train_ids" in manifest) == ("train_column" in manifest):
         raise MiriskError(f"{path}: name who the model was trained on with exactly one of train_ids (a file of ids) "
                           "or train_column (a 0/1 column of the data)")

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from mirisk.errors import MiriskError
+
 
 @dataclass(frozen=True)
 class PriorShape:
@@ -26,6 +28,11 @@ class PriorShape:
     latent_dim: int = 128
     generator_width: int = 32
     discriminator_width: int = 32
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3) or min(self.height, self.width) < 32:
+            raise MiriskError(f"a face prior learns grey or colour images of at least 32 x 32 pixels; these are "
+                              f"{self.channels} x {self.height} x {self.width}")
 
     @property
     def base(self) -> tuple[int, int]:

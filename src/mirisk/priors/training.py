@@ -8,17 +8,17 @@ atomically every ``checkpoint_every`` steps; ``train_prior`` picks up from it wh
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from mirisk.artifacts import make_private_dir, write_bytes, write_json
+from mirisk.artifacts import make_private_dir, read_json, write_bytes, write_json
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
 from mirisk.priors.augment import diff_augment
@@ -106,6 +106,16 @@ def _save_checkpoint(folder: Path, networks: PriorNetworks, step: int, rng: torc
     write_json(folder / CHECKPOINT_STATE, {"step": step, "rng": rng.get_state().tolist(), **extra})
 
 
+def _checkpoint_state(folder: Path) -> dict[str, Any]:
+    """The state of the checkpoint in ``folder``; a file of that name that mirisk did not write is refused."""
+    state = read_json(folder / CHECKPOINT_STATE)
+    if not (isinstance(state, dict) and {"step", "rng", "settings", "shape"} <= set(state)
+            and (folder / CHECKPOINT_WEIGHTS).is_file()):
+        raise MiriskError(f"{folder / CHECKPOINT_STATE} is not a prior checkpoint of mirisk's; choose another --out "
+                          "(nothing there was changed)")
+    return state
+
+
 def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, folder: Path,
                 log: Callable[[str], None] = print, stop_after: int | None = None) -> PriorNetworks:
     """Train (or resume) a prior on ``images`` ``[N, C, H, W]`` in [0, 1]; checkpoints go to
@@ -117,7 +127,7 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
     rng = torch.Generator().manual_seed(settings.seed)
     step = 0
     if (folder / CHECKPOINT_STATE).exists():
-        state = json.loads((folder / CHECKPOINT_STATE).read_text())
+        state = _checkpoint_state(folder)
         if state.get("settings") != asdict(settings) or state.get("shape") != shape.as_dict():
             raise MiriskError(f"{folder} holds a checkpoint of other settings; use a new folder")
         _load_state(networks, load_file(folder / CHECKPOINT_WEIGHTS))
@@ -161,7 +171,7 @@ def prior_from_checkpoint(folder: Path, public: ImageDataset) -> FacePrior:
     recording the public data's fingerprint and people, the settings, steps and seed."""
     from mirisk import __version__
 
-    state = json.loads((folder / CHECKPOINT_STATE).read_text())
+    state = _checkpoint_state(folder)
     if state["step"] != state["settings"]["steps"]:
         raise MiriskError(f"{folder}: the run is at step {state['step']} of {state['settings']['steps']}; "
                           "run the same command again to finish it")

@@ -11,6 +11,7 @@ from typing import Any
 from mirisk.audit.case import KINDS, AuditCase, AuditSubject, SubjectOptions, case_for
 from mirisk.audit.kinds import federated, tabular, segmentation, image  # noqa: F401  (registers each kind)
 from mirisk.audit.plan import COMMON_KEYS, AuditPlan, read_toml
+from mirisk.artifacts import read_json
 from mirisk.errors import MiriskError
 from mirisk.execution.tasks import portable_path
 from mirisk.threats import AccessLevel
@@ -24,7 +25,12 @@ def detect_case(path: str | Path) -> AuditCase:
     path = Path(path)
     if not path.exists():
         raise MiriskError(f"model not found: {path}")
-    return next(case for case in KINDS.values() if case.claims(path))
+    case = next(case for case in KINDS.values() if case.claims(path))
+    if case.name == "image" and path.is_file() and path.suffix == ".json":
+        document = read_json(path)  # a manifest that is not JSON is named as such
+        raise MiriskError(f"{path} is not a model manifest mirisk reads: its \"format\" is "
+                          f"{document.get('format') if isinstance(document, dict) else None!r}; see docs/own-models.md")
+    return case
 
 
 def load_subject(model: str | Path, data: str | None, options: SubjectOptions | None = None) -> AuditSubject:
