@@ -53,6 +53,17 @@ def test_a_body_shorter_than_declared_gets_a_408(strict_server):
     assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within 1 s" in reply
 
 
+@pytest.mark.parametrize("header_bytes", [17 * 1024, 100 * 1024])
+def test_a_request_head_over_16_kib_gets_a_400_even_when_it_arrives_at_once(strict_server, header_bytes):
+    _, token = strict_server.new_key()
+    padding = "x" * header_bytes
+    reply = httpx.post(f"{strict_server.url}/v1/predict", headers={"Authorization": f"Bearer {token}",
+                                                                   "X-Padding": padding}, json={"inputs": []},
+                       timeout=10)
+    assert reply.status_code == 400 and "request head larger than 16384 bytes" in reply.text
+    assert httpx.get(f"{strict_server.url}/healthz", headers={"X-Padding": "x" * 15_000}, timeout=10).status_code == 200
+
+
 def test_connections_past_the_cap_get_503_until_idle_ones_time_out(strict_server):
     idle = [open_socket(strict_server.url) for _ in range(4)]
     time.sleep(0.2)

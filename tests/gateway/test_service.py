@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from contextlib import closing
 
 import numpy as np
 import orjson
@@ -96,7 +97,7 @@ def test_a_bad_input_from_a_key_revoked_meanwhile_is_logged_as_revoked(gateway):
 
 def test_a_locked_database_gets_a_503_with_retry_after_not_a_stall(gateway, monkeypatch, caplog):
     _, token = new_key(gateway)
-    monkeypatch.setattr(service, "LOCK_WAIT_SECONDS", 0.2)  # the worker's wait; the loop never waits
+    monkeypatch.setattr(gateway._committer, "lock_wait", 0.2)  # the worker's wait; the loop never waits
     holder = connect(gateway._database)
     holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
     with caplog.at_level(logging.ERROR, logger="mirisk.gateway"):
@@ -108,29 +109,122 @@ def test_a_locked_database_gets_a_503_with_retry_after_not_a_stall(gateway, monk
     assert after.status == 200 and [row[1] for row in logged(gateway)] == ["answered"]  # the 503 wrote nothing
 
 
-def test_a_client_that_keeps_failing_authentication_is_refused_before_any_key_lookup(gateway, monkeypatch):
-    _, token = new_key(gateway)
+def test_requests_behind_a_held_lock_wait_together_not_one_lock_wait_each(gateway, monkeypatch, caplog):
+    """Eight requests in eight groups behind another process's write lock: each group's retry
+    waits only until its own deadline, set when it was first refused, so the groups queued
+    behind the first are refused at their turn without a wait of their own."""
+    tokens = [new_key(gateway)[1] for _ in range(8)]
+    monkeypatch.setattr(gateway._committer, "lock_wait", 0.5)
+    holder = connect(gateway._database)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def staggered():
+        async def one(index: int, token: str):
+            await asyncio.sleep(0.01 * index)  # a group of its own
+            return await gateway.predict(incoming(token, body(1)))
+        return await asyncio.gather(*(one(index, token) for index, token in enumerate(tokens)))
+
+    with caplog.at_level(logging.ERROR, logger="mirisk.gateway"):
+        replies = asyncio.run(staggered())
+    holder.execute("ROLLBACK")
+    assert [reply.status for reply in replies] == [503] * 8
+    assert caplog.text.count("stayed locked") == 8
+    assert caplog.text.count("when this group's turn to wait for it came") >= 6  # no second wait
+
+
+def test_a_large_body_from_a_key_revoked_meanwhile_is_refused_before_it_is_parsed(gateway, monkeypatch):
+    key_id, token = new_key(gateway)
+    ask(gateway, incoming(token, body(1)))  # cached as valid, with queries left: not checked again for small bodies
+    with _connection(gateway) as connection:
+        revoke_key(connection, key_id)
+    monkeypatch.setattr(service, "parse_inputs", lambda *_: pytest.fail("the body was parsed"))
+    (refused,) = ask(gateway, incoming(token, b"[" * (service.RECHECK_BODY_BYTES + 1)))
+    assert (refused.status, refused.body["reason"]) == (401, "revoked")
+
+
+def test_failed_authentications_are_limited_per_address_and_per_key_and_valid_keys_keep_working(gateway):
+    key_id, token = new_key(gateway)
     bad = "mk_000000000000_" + "b" * 43
-    replies = ask(gateway, *(incoming(bad) for _ in range(3)), incoming(token, client="10.0.0.1"))
-    monkeypatch.setattr(gateway._keys, "authenticate", lambda *_: pytest.fail("a key was looked up"))
-    (limited,) = ask(gateway, incoming(token, client="10.0.0.1"))
-    assert [reply.status for reply in replies] == [401, 401, 401, 429]
-    assert limited.status == 429 and limited.body["reason"] == "auth-rate" and 1 <= int(limited.headers["Retry-After"]) <= 60
-    monkeypatch.undo()
-    (other,) = ask(gateway, incoming(token, body(1), client="10.0.0.2"))
-    assert other.status == 200
+    wrong_secret = f"mk_{key_id}_" + "c" * 43
+    replies = ask(gateway, *(incoming(bad) for _ in range(4)), incoming(token, body(1)))
+    assert [reply.status for reply in replies] == [401, 401, 401, 429, 200]  # the limit is 3 a minute
+    assert replies[3].body["reason"] == "auth-rate" and 1 <= int(replies[3].headers["Retry-After"]) <= 60
+    # a wrong secret for a stored key counts against that key id, not the (already limited) address
+    guesses = ask(gateway, *(incoming(wrong_secret, client="10.0.0.9") for _ in range(4)),
+                  incoming(bad, client="10.0.0.9"), incoming(token, body(1), client="10.0.0.9"))
+    assert [reply.status for reply in guesses] == [401, 401, 401, 429, 401, 200]
 
 
-def test_refusals_are_committed_in_groups_and_counted_for_checkpoints(gateway):
+def test_refused_authentications_are_counted_per_client_and_minute_not_logged_one_by_one(gateway):
+    async def together():
+        return await asyncio.gather(*(gateway.predict(incoming(None, client=f"10.0.1.{i % 4}")) for i in range(20)))
+
+    replies = asyncio.run(together())
+    assert sorted(reply.status for reply in replies) == [401] * 12 + [429] * 8  # 3 a minute per client
+    assert logged(gateway) == [] and gateway.refused_authentications.held == 20
+    gateway.close()  # the server stopping writes what it holds
+    with _connection(gateway) as connection:
+        rows = connection.execute("SELECT client, key_id, decision, refusals FROM auth_refusals "
+                                  "ORDER BY client, decision").fetchall()
+    assert rows == [row for i in range(4) for row in ((f"10.0.1.{i}", "", "rejected:auth", 3),
+                                                      (f"10.0.1.{i}", "", "rejected:auth-rate", 2))]
+    assert gateway.refused_authentications.held == 0
+
+
+def test_refusals_of_keys_are_committed_in_groups_and_counted_for_checkpoints(gateway):
+    key_id, token = new_key(gateway)
+    with _connection(gateway) as connection:
+        revoke_key(connection, key_id)
     counted: list[int] = []
     gateway._committer._checkpointer.committed = lambda: counted.append(1)  # type: ignore[method-assign]
 
     async def together():
-        return await asyncio.gather(*(gateway.predict(incoming(None, client=f"10.0.1.{i}")) for i in range(20)))
+        return await asyncio.gather(*(gateway.predict(incoming(token)) for _ in range(20)))
 
     replies = asyncio.run(together())
     assert all(reply.status == 401 for reply in replies) and len(logged(gateway)) == 20
     assert 1 <= len(counted) < 20  # one commit (and one count) per group, not one per refusal
+
+
+def test_a_key_whose_policy_does_not_fit_is_refused_when_it_asks_and_never_stops_the_server(tmp_path):
+    database = tmp_path / "gateway.db"
+    with closing(connect(database)) as connection:
+        unfit_id, unfit = create_key(connection, policy="topk:10")[0].id, create_key(connection, policy="topk:10")[1]
+        _, fitting = create_key(connection, policy="topk:2")
+    torch.manual_seed(0)
+    target = TargetModel(build_model("softmax", (1, 4, 4), 5), "softmax", (1, 4, 4), tuple("abcde"))
+    gateway = Gateway(target, database, GatewaySettings(policy="scores"))  # starts, though one key cannot be served
+    refused, answered = ask(gateway, incoming(unfit), incoming(fitting, body(1)))
+    assert (refused.status, refused.body["reason"]) == (403, "policy") and "topk:10" in refused.body["error"]
+    assert answered.status == 200
+    with closing(connect(database)) as connection, pytest.raises(MiriskError, match="on a model of 5 classes"):
+        create_key(connection, policy="topk:5")  # a server has recorded the model it serves
+    assert unfit_id
+
+
+def test_thirty_thousand_bad_keys_barely_grow_the_database_and_a_valid_key_keeps_working(gateway):
+    _, token = new_key(gateway)
+    ask(gateway, incoming(token, body(1)))
+    files = [gateway._database, gateway._database.with_name(gateway._database.name + "-wal")]
+    before = sum(path.stat().st_size for path in files if path.exists())
+    bad = "mk_000000000000_" + "d" * 43
+
+    async def flood():
+        statuses = []
+        for round_ in range(30):
+            replies = await asyncio.gather(*(gateway.predict(incoming(bad)) for _ in range(1000)))
+            statuses.append((await gateway.predict(incoming(token, body(1)))).status)
+            assert {reply.status for reply in replies} <= {401, 429}
+        return statuses
+
+    during = asyncio.run(flood())
+    gateway.close()
+    grown = sum(path.stat().st_size for path in files if path.exists()) - before
+    assert during == [200] * 30 and grown < 8 * 2**20
+    (after,) = ask(gateway, incoming(token, body(1)))
+    assert after.status == 200
+    with _connection(gateway) as connection:
+        assert connection.execute("SELECT SUM(refusals) FROM auth_refusals").fetchone()[0] == 30_000
 
 
 def test_a_failed_authentication_limit_below_one_is_refused():

@@ -7,6 +7,8 @@ paths are matched exactly (no redirect of ``/v1/predict/``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,7 +119,12 @@ def as_response(reply: Reply) -> Response:
 
 def create_app(gateway: Gateway) -> FastAPI:
     """The FastAPI app serving ``gateway`` (OpenAPI docs at /docs)."""
-    app = FastAPI(title="mirisk gateway", version=__version__, redirect_slashes=False,
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        gateway.close()
+
+    app = FastAPI(title="mirisk gateway", version=__version__, redirect_slashes=False, lifespan=lifespan,
                   description="A model served behind API keys, output policies, query budgets, an audit log and "
                               "a probe detector.")
     limit = gateway.settings.max_body_bytes

@@ -1,6 +1,7 @@
-"""A per-client limit on failed authentications: a client (by network address) that keeps
-sending missing or wrong keys is refused before any key is looked up, for the rest of the
-minute, so that key guessing and log flooding cost it more than they cost the gateway."""
+"""A limit on failed authentications per minute, kept apart for each client address and for
+each stored key id named with a wrong secret: past it, the failures get 429 for the rest of
+the minute, so that key guessing costs more than it costs the gateway, while a valid key is
+answered whatever others send from its address."""
 
 from __future__ import annotations
 

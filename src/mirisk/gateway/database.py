@@ -19,7 +19,7 @@ from mirisk.artifacts import FILE_MODE
 from mirisk.errors import MiriskError
 
 LOG = logging.getLogger("mirisk.gateway")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY,
@@ -62,6 +62,14 @@ CREATE TABLE IF NOT EXISTS alerts (
     reason TEXT NOT NULL,
     action TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS auth_refusals (
+    minute INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    refusals INTEGER NOT NULL,
+    PRIMARY KEY (minute, client, key_id, decision)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -73,8 +81,9 @@ JOURNAL_SIZE_LIMIT = 64 * 2**20
 # How long a request waits, off the event loop, for another process's write lock.
 LOCK_WAIT_SECONDS = 5.0
 # The input digest a database gets when it is made (0) or brought forward: schema 1 had
-# no settings table, and its log holds SHA-256 digests, which it keeps.
-INPUT_DIGEST_BY_VERSION = {0: "blake3", 1: "sha256"}
+# no settings table, and its log holds SHA-256 digests, which it keeps; schema 2 has its
+# digest recorded already (schema 3 added the counts of refused authentications).
+INPUT_DIGEST_BY_VERSION = {0: "blake3", 1: "sha256", 2: "blake3"}
 
 
 def connect(path: str | Path, create: bool = True, busy_timeout: float = 30.0) -> sqlite3.Connection:
@@ -98,7 +107,7 @@ def connect(path: str | Path, create: bool = True, busy_timeout: float = 30.0) -
         connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version not in (*INPUT_DIGEST_BY_VERSION, SCHEMA_VERSION):
-            raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schemas 1 and {SCHEMA_VERSION}")
+            raise MiriskError(f"{path} has gateway schema {version}; this mirisk reads schemas 1 to {SCHEMA_VERSION}")
         if version in INPUT_DIGEST_BY_VERSION:  # a new database, or one to bring to this schema (nothing is lost)
             connection.executescript(
                 f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR IGNORE INTO settings VALUES ('input_digest', "
@@ -138,6 +147,19 @@ def backup(path: str | Path, out: str | Path) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return out
+
+
+def record_served_classes(connection: sqlite3.Connection, n_classes: int) -> None:
+    """Note how many classes the model served from this database has, so that ``mirisk keys
+    create`` can check a key's policy against it."""
+    with immediate(connection):
+        connection.execute("INSERT OR REPLACE INTO settings VALUES ('served_classes', ?)", (str(n_classes),))
+
+
+def served_classes(connection: sqlite3.Connection) -> int | None:
+    """The class count a server last recorded here (None: no server has run on it)."""
+    row = connection.execute("SELECT value FROM settings WHERE name = 'served_classes'").fetchone()
+    return None if row is None else int(row[0])
 
 
 def input_digest(connection: sqlite3.Connection) -> str:

@@ -8,8 +8,9 @@ commit serve a whole group, which is most of what a small model's answer and a d
 decision cost. Refusals join the same commits.
 
 The event loop never waits on another process's write lock: its connection does not wait
-at all, and a group that finds the database locked is retried on a worker thread for up to
-``lock_wait`` seconds; past that, each of its requests fails with :class:`DatabaseBusy`
+at all, and a group that finds the database locked is retried on a worker thread until
+``lock_wait`` seconds after it was first refused (groups queued behind it do not each wait
+that long again); past that, each of its requests fails with :class:`DatabaseBusy`
 (nothing of the group was answered or written)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import cast
 
 import numpy as np
 
-from mirisk.gateway.database import BackgroundCheckpointer
+from mirisk.gateway.database import LOCK_WAIT_SECONDS, BackgroundCheckpointer
 from mirisk.gateway.ledger import Decision, Refusal, Settlement, settle_all
 
 LOG = logging.getLogger("mirisk.gateway")
@@ -68,8 +70,10 @@ class GroupCommitter:
     lock, on the worker thread one that waits up to its busy timeout."""
 
     def __init__(self, connection: Callable[[], sqlite3.Connection], throttled_per_minute: int,
-                 checkpointer: BackgroundCheckpointer, answer: AnswerGroup = no_model) -> None:
+                 checkpointer: BackgroundCheckpointer, answer: AnswerGroup = no_model,
+                 lock_wait: float = LOCK_WAIT_SECONDS) -> None:
         self._connection = connection
+        self.lock_wait = lock_wait
         self._throttled_per_minute = throttled_per_minute
         self._checkpointer = checkpointer
         self._answer = answer
@@ -110,6 +114,15 @@ class GroupCommitter:
         self._checkpointer.committed()
         return decisions
 
+    def _settle_by(self, items: Sequence[Item], deadline: float) -> list[Decision]:
+        """``_settle`` on the worker thread, waiting for the lock no later than ``deadline``."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DatabaseBusy("the write lock was still held when this group's turn to wait for it came")
+        connection = self._connection()
+        connection.execute(f"PRAGMA busy_timeout={max(int(remaining * 1000), 1)}")
+        return self._settle(items)
+
     def _commit(self) -> None:
         waiting, self._waiting = self._waiting, []
         try:
@@ -124,7 +137,7 @@ class GroupCommitter:
                 self._fail(waiting, error)
                 return
             loop = asyncio.get_running_loop()
-            retried = loop.run_in_executor(self._retrier, self._settle, items)
+            retried = loop.run_in_executor(self._retrier, self._settle_by, items, time.monotonic() + self.lock_wait)
             retried.add_done_callback(lambda done: self._retried(waiting, items, done))
         except Exception as error:  # the transaction rolled back: no request of the group was answered
             self._fail(waiting, error)
@@ -134,7 +147,7 @@ class GroupCommitter:
         error = done.exception()
         if error is None:
             self._resolve(waiting, items, done.result())
-        elif isinstance(error, sqlite3.OperationalError) and is_locked(error):
+        elif isinstance(error, DatabaseBusy) or isinstance(error, sqlite3.OperationalError) and is_locked(error):
             LOG.error("the gateway database stayed locked by another process; %d requests got 503: %s",
                       len(waiting), error)
             self._fail(waiting, DatabaseBusy(str(error)))

@@ -53,13 +53,26 @@ def timeout_response(body_timeout: float) -> bytes:
             b"content-length: %d\r\n\r\n%s" % (len(body), body))
 
 
-def deadline_protocol(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline on each request head and body."""
+def deadline_protocol(header_timeout: float, body_timeout: float,
+                      max_header_bytes: int = ServerLimits().max_header_bytes) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request head and body, and a cap on
+    the head's size however it arrives (h11 checks its own only while a head is incomplete,
+    so a large head that arrives in one read passed it)."""
     timed_out = timeout_response(body_timeout)
 
     class DeadlineProtocol(H11Protocol):
         _timer: asyncio.TimerHandle | None = None
         _body_of: object = None  # the request whose body deadline is armed
+        _head_bytes = 0  # bytes of the request head received so far
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                end = data.find(b"\r\n\r\n")
+                self._head_bytes += len(data) if end < 0 else end + 4
+                if self._head_bytes > max_header_bytes:
+                    self.send_400_response(f"request head larger than {max_header_bytes} bytes")
+                    return
+            super().data_received(data)
 
         def _arm(self, seconds: float) -> None:
             if self._timer is not None:
@@ -87,6 +100,7 @@ def deadline_protocol(header_timeout: float, body_timeout: float) -> type[H11Pro
                 self._arm(body_timeout)
 
         def on_response_complete(self) -> None:
+            self._head_bytes = 0
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm(header_timeout)
@@ -102,7 +116,7 @@ def deadline_protocol(header_timeout: float, body_timeout: float) -> type[H11Pro
 def server_config(app: object, host: str, port: int, limits: ServerLimits) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` under ``limits``."""
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          http=deadline_protocol(limits.header_timeout, limits.body_timeout),
+                          http=deadline_protocol(limits.header_timeout, limits.body_timeout, limits.max_header_bytes),
                           timeout_keep_alive=limits.keep_alive,
                           limit_concurrency=limits.max_connections,
                           h11_max_incomplete_event_size=limits.max_header_bytes)

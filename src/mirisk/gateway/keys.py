@@ -18,7 +18,7 @@ from typing import Any
 
 from mirisk.access.policies import parse_policy
 from mirisk.errors import MiriskError
-from mirisk.gateway.database import immediate
+from mirisk.gateway.database import immediate, served_classes
 from mirisk.validation import check_budget
 
 PREFIX = "mk_"
@@ -80,7 +80,11 @@ def create_key(connection: sqlite3.Connection, label: str = "", policy: str | No
                rate_per_minute: int | None = None) -> tuple[ApiKey, str]:
     """Store a new key's digest and rules; return the key and its clear text (shown once)."""
     if policy is not None:
-        policy = parse_policy(policy).spec
+        parsed = parse_policy(policy)
+        classes = served_classes(connection)
+        if classes is not None:
+            parsed.check_classes(classes)  # the model a server last served from this database
+        policy = parsed.spec
     for value, name in ((budget, "the budget"), (total_budget, "the total budget"), (rate_per_minute, "the rate limit")):
         check_budget(value, name)
     window_seconds = None if window is None else parse_window(window)

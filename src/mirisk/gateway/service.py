@@ -5,6 +5,7 @@ record the decision before anything is sent back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -19,11 +20,13 @@ import orjson
 from mirisk.access.policies import parse_policy
 from mirisk.errors import MiriskError
 from mirisk.gateway.auth_failures import AuthFailures
+from mirisk.gateway.auth_refusals import RefusalCounts
 from mirisk.gateway.database import (
     LOCK_WAIT_SECONDS,
     BackgroundCheckpointer,
     connect,
     input_digest,
+    record_served_classes,
 )
 from mirisk.gateway.detector import DetectorSettings, ProbeDetector
 from mirisk.gateway.group_commit import DatabaseBusy, GroupCommitter, Pending, is_locked
@@ -34,8 +37,14 @@ from mirisk.gateway.metrics import GatewayMetrics
 from mirisk.gateway.serving import ServedModel
 from mirisk.models.target import TargetModel
 
+LOG = logging.getLogger("mirisk.gateway")
+
 UNLIMITED_THROTTLE = 10**9
 BUSY_RETRY_SECONDS = 1
+# A body this large costs milliseconds to parse, against microseconds to read the key's
+# standing again: a key revoked or blocked by another process since it was cached is then
+# refused before its body is parsed.
+RECHECK_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,17 +116,37 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.detector = None if settings.detector is None else ProbeDetector(settings.detector, self.contract.input_size)
         self._database = Path(database)
+        self._policy_problems: dict[str, str | None] = {}
         with closing(connect(self._database)) as connection:
             self._input_digest = input_digest(connection)
-            for key in list_keys(connection):  # a key's policy must fit this model before anything is served
-                if key.policy:
-                    parse_policy(key.policy).check_classes(target.n_classes)
+            record_served_classes(connection, target.n_classes)
+            for key in list_keys(connection):  # a key whose policy does not fit is refused when it asks, never here
+                problem = self._policy_problem(key.policy)
+                if problem is not None and key.revoked is None:
+                    LOG.warning("key %s: %s; its requests will be refused", key.id, problem)
         self._local = threading.local()
         self._keys = KeyCache()
         self._queries_left: dict[str, int | None] = {}  # what each key's last answer here left it
         self._committer = GroupCommitter(self.connection, self._throttle, BackgroundCheckpointer(self._database),
                                          self._answer_group)
         self._auth_failures = AuthFailures(settings.auth_failures_per_minute)
+        self.refused_authentications = RefusalCounts(self.connection)
+
+    def close(self) -> None:
+        """Write what is held in memory (the counts of refused authentications) as the server stops."""
+        self.refused_authentications.write()
+
+    def _policy_problem(self, policy: str | None) -> str | None:
+        """Why a key's own output policy cannot be served on this model (None: it can)."""
+        if policy is None:
+            return None
+        if policy not in self._policy_problems:
+            try:
+                parse_policy(policy).check_classes(self.model.target.n_classes)
+                self._policy_problems[policy] = None
+            except MiriskError as error:
+                self._policy_problems[policy] = f"its output policy {policy} does not fit the served model: {error}"
+        return self._policy_problems[policy]
 
     @property
     def _throttle(self) -> int:
@@ -182,6 +211,11 @@ class Gateway:
             except BadRequest as error:
                 return await self._refuse(Refusal(admitted.id, Decision("rejected:bad-input", error.status,
                                                                           error.message)))
+            if body is not None and len(body) > RECHECK_BODY_BYTES:  # worth a read of the key's standing
+                standing = precheck(self.connection(), admitted.id, 1, self._throttle)
+                if standing is not None:
+                    self._keys.forget(admitted.id)
+                    return await self._refuse(Refusal(admitted.id, standing))
             # On the loop: the size checks bound the work (a body of max_batch faces takes
             # about 30 ms to parse), and a worker thread does not free the loop while the
             # parser holds the GIL; it cost 30% of throughput at 16 faces (BENCHMARKS.md).
@@ -212,23 +246,37 @@ class Gateway:
         if incoming.problem is not None:
             return await self._refuse(Refusal(None, Decision("rejected:bad-input", incoming.problem.status,
                                                               incoming.problem.message)))
-        now = time.time()
-        wait = self._auth_failures.retry_after(incoming.client, now)
-        if wait is not None:
-            return await self._refuse(Refusal(None, Decision(
-                "rejected:auth-rate", 429, f"too many failed authentications from this client; retry in {wait} s",
-                retry_after=wait)))
         token = incoming.token
         key_id, key = self._keys.authenticate(self.connection(), token) if token else (None, None)
         if key is None:
-            self._auth_failures.failed(incoming.client, now)
-            message = "missing API key: send 'Authorization: Bearer KEY'" if not token else "invalid API key"
-            return await self._refuse(Refusal(key_id, Decision("rejected:auth", 401, message)))
+            return self._refuse_authentication(incoming, key_id)
+        problem = self._policy_problem(key.policy)
+        if problem is not None:
+            return await self._refuse(Refusal(key.id, Decision("rejected:policy", 403, f"this API key cannot be "
+                                                                  f"answered: {problem}; ask for a key with another")))
         if self._worth_prechecking(key, 1):
             refusal = precheck(self.connection(), key.id, 1, self._throttle)
             if refusal is not None:
                 return await self._refuse(Refusal(key.id, refusal))
         return key
+
+    def _refuse_authentication(self, incoming: Incoming, key_id: str | None) -> Reply:
+        """A missing or wrong key: 401, or 429 past the limit of failed authentications, kept
+        per key for a stored key's id with a wrong secret and per client address otherwise,
+        so that a valid key is answered whatever others send from its address. Counted, not
+        logged one by one (:mod:`mirisk.gateway.auth_refusals`)."""
+        now = time.time()
+        who = f"key {key_id}" if key_id is not None else incoming.client
+        wait = self._auth_failures.retry_after(who, now)
+        if wait is not None:
+            decision = Decision("rejected:auth-rate", 429, f"too many failed authentications from this "
+                                f"{'key id' if key_id else 'client'}; retry in {wait} s", retry_after=wait)
+        else:
+            self._auth_failures.failed(who, now)
+            decision = Decision("rejected:auth", 401, "invalid API key" if incoming.token else
+                                "missing API key: send 'Authorization: Bearer KEY'")
+        self.refused_authentications.count(incoming.client, key_id, decision.decision, now)
+        return self._refusal_reply(decision)
 
     def _as_standing_refusal(self, refusal: Refusal) -> Refusal:
         """A bad input from a key that was revoked or blocked meanwhile is logged as that."""
