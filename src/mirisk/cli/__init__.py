@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 from typer._click import exceptions as click_errors  # Typer carries its own copy of Click and raises its exceptions
 
 from mirisk.cli import audit, faces, federated, mri, priors, serve, sweep, tabular  # noqa: F401  (registers the commands)
@@ -24,7 +25,7 @@ def main() -> None:
         shown.show()
         status = shown.exit_code
     except click_errors.UsageError as error:
-        errors.print(f"[bold red]error:[/] {error.format_message()}", highlight=False, soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(error.format_message())}", highlight=False, soft_wrap=True)
         if error.ctx is not None:
             errors.print(error.ctx.get_usage(), highlight=False, soft_wrap=True, markup=False)
         status = error.exit_code

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mirisk.errors import MiriskError
@@ -46,11 +47,12 @@ def friendly_errors(command: Command) -> Command:
         try:
             return command(*args, **kwargs)
         except MiriskError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as error:
             where = f" {error.filename}" if error.filename else ""
-            errors.print(f"[bold red]error:[/] cannot use{where}: {error.strerror or error}", highlight=False,
+            errors.print(f"[bold red]error:[/] cannot use{escape(where)}: {escape(str(error.strerror or error))}",
+                         highlight=False,
                          soft_wrap=True, markup=True)
             raise typer.Exit(2) from None
 

@@ -210,13 +210,14 @@ def oracle_attack_job(
     """Load, attack every person through an oracle (local, or the gateway at ``endpoint``)
     in the code space ``basis_for`` gives for the target, run the same attack on the
     label-permuted twin (locally, under the same policy), measure, write and summarise."""
+    local_policy = parse_policy(policy) if endpoint is None else None  # a bad policy is named before any work
     out_dir = prepare_output_dir(out, force=force)
     dataset = load_faces(data)
     target = load_image_target(model, spec, dataset)
     target_split(target, dataset)
     oracle: QueryAccess
-    if endpoint is None:
-        oracle = Oracle(target, parse_policy(policy), budget=budget)
+    if local_policy is not None:
+        oracle = Oracle(target, local_policy, budget=budget)
     else:
         oracle = RemoteOracle(endpoint, api_key or "", budget=budget)
         oracle.check_serves(target.class_names, target.input_shape)

@@ -214,7 +214,8 @@ def _pixels(path: Path) -> np.ndarray:
         raise MiriskError(f"{path}: its pixel data cannot be decoded as its header declares: {error}") from None
     if pixels.ndim != 2:
         raise MiriskError(f"{path} holds a {pixels.ndim}-D image ({pixels.shape}); greyscale slices are needed")
-    return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing rescale is refused by read_series
+        return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
 
 
 def read_series(slices: list[SeriesFile]) -> np.ndarray:
