@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-MIRISK = [sys.executable, "-c", "from mirisk.cli import main; main()"]
+MIRISK = [sys.executable, "-c", "from mirisk.cli import app; app()"]  # runs the code before the change too
 BAD_KEY = "mk_000000000000_" + "x" * 43
 
 
@@ -88,7 +88,9 @@ def main() -> None:
         server.wait(timeout=60)
         grown = database_bytes(database) - before
         with sqlite3.connect(database) as connection:
-            counted = connection.execute("SELECT decision, SUM(refusals) FROM auth_refusals GROUP BY decision").fetchall()
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            counted = connection.execute("SELECT decision, SUM(refusals) FROM auth_refusals GROUP BY decision"
+                                         ).fetchall() if "auth_refusals" in tables else []  # none before 2026-12-07
             logged = connection.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     result = {"bad_key_requests": args.requests, "seconds": round(seconds, 1), "grown_bytes": grown,
               "grown_mib": round(grown / 2**20, 3), "valid_key_during": during, "valid_key_after": after_flood,
