@@ -4,6 +4,7 @@ CLI; a torch module wrapped by the adapter audits too; saving and resuming; bad 
 import contextlib
 import doctest
 import json
+import re
 import stat
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ import mirisk.api
 from mirisk import artifacts
 from mirisk.cli import app
 from mirisk.metrics.judge_cache import CACHE_VARIABLE
-from mirisk.models import save_target
+from mirisk.models import TargetModel, save_target
 
 runner = CliRunner()
 SETTINGS = {"miface_iterations": 150, "blackbox_iterations": 15, "epsilons": [], "policies": [], "baseline": False,
@@ -115,6 +116,87 @@ def test_a_torch_module_wrapped_by_the_adapter_audits(faces):
 def test_bad_input_is_refused_in_one_line(faces, call, message):
     with pytest.raises(mirisk.MiriskError, match=message):
         call(faces)
+
+
+def _small() -> TargetModel:
+    return mirisk.ImageClassifier.from_module(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), input_shape=(1, 8, 8),
+                                              classes=("ann", "bob", "cy"))
+
+
+def _oracle(budget=None) -> mirisk.Oracle:
+    return mirisk.Oracle(_small(), mirisk.parse_policy("scores"), budget=budget)
+
+
+# Wrong values and wrong types at the public entry points: each a MiriskError of one line
+# naming the problem, before any work (these raised TypeError, ValueError or AttributeError,
+# or were accepted, before 2026-12-07).
+WRONG_CALLS = {
+    "audit: data given as a number": (lambda: mirisk.audit(_small(), 123), "an image classifier's data is"),
+    "audit: a budget of nan": (lambda: mirisk.audit(_small(), budget=float("nan")), "budget must be a whole number"),
+    "audit: a budget of inf": (lambda: mirisk.audit(_small(), budget=float("inf")), "budget must be a whole number"),
+    "audit: a budget of True": (lambda: mirisk.audit(_small(), budget=True), "budget must be a whole number"),
+    "audit: a budget of 2.5": (lambda: mirisk.audit(_small(), budget=2.5), "budget must be a whole number"),
+    "audit: a budget of 0": (lambda: mirisk.audit(_small(), budget=0), "budget must be at least 1"),
+    "audit: redact as text": (lambda: mirisk.audit(_small(), redact="yes"), "redact must be true or false"),
+    "audit: force as a number": (lambda: mirisk.audit(_small(), force=1), "force must be true or false"),
+    "audit: a config given as a number": (lambda: mirisk.audit(_small(), config=5), "the config is given as a path"),
+    "audit: a missing config file": (lambda: mirisk.audit(_small(), config="no/such.toml"), "config file not found"),
+    "audit: the ray backend named as text": (lambda: mirisk.audit(_small(), backend="ray"), "backend is a mirisk.execution.backends backend"),
+    "audit: out given as a number": (lambda: mirisk.audit(_small(), out=5), "out is given as a path"),
+    "audit: on_unit that is not a function": (lambda: mirisk.audit(_small(), on_unit=5), "on_unit must be a function"),
+    "audit: known columns as a number": (lambda: mirisk.audit("no/such/model", known=5), "known must be a list"),
+    "audit: threat models as a number": (lambda: mirisk.audit(_small(), threat_models=5),
+                                         "threat models are strings, AccessLevels or ThreatModels"),
+    "audit: an unknown threat model": (lambda: mirisk.audit(_small(), threat_models="grey-box"),
+                                       "unknown access level"),
+    "from_module: classes of None": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Flatten(), input_shape=(1, 8, 8), classes=None), "classes must be a list or tuple"),
+    "from_module: repeated class names": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), input_shape=(1, 8, 8), classes=("a", "a", "b")),
+        "class names must differ; repeated: a"),
+    "from_module: the input shape as text": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Flatten(), input_shape="1,8,8", classes=("a", "b")), "input_shape must be a list or tuple"),
+    "from_module: a negative side": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Flatten(), input_shape=(1, -8, 8), classes=("a", "b")), "the input shape must be C,H,W"),
+    "from_module: a value range of one number": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Flatten(), input_shape=(1, 8, 8), classes=("a", "b"), value_range=(1,)), "--value-range must be"),
+    "from_module: a mean as text": (lambda: mirisk.ImageClassifier.from_module(
+        nn.Flatten(), input_shape=(1, 8, 8), classes=("a", "b"), mean="x", std=(1.0,)), "mean must be a list"),
+    "load: a path of None": (lambda: mirisk.ImageClassifier.load(None), "the model is given as a path"),
+    "load: an unknown import option": (lambda: mirisk.ImageClassifier.load("m.onnx", bogus=1),
+                                       "unknown import option"),
+    "load_model: a path given as a number": (lambda: mirisk.load_model(5), "the model is given as a path"),
+    "Oracle: a budget of nan": (lambda: _oracle(float("nan")), "budget must be a whole number"),
+    "Oracle: a negative budget": (lambda: _oracle(-1), "budget must be at least 0"),
+    "Oracle: a policy as text": (lambda: mirisk.Oracle(_small(), "scores"), "the oracle's policy is an OutputPolicy"),
+    "Oracle: a query of NaN": (lambda: _oracle(5).query(torch.full((1, 1, 8, 8), float("nan"))),
+                               "NaN or infinite values; nothing was answered or charged"),
+    "parse_policy: a number": (lambda: mirisk.parse_policy(5), "an output policy is written as text"),
+    "MIFace: iterations of nan": (lambda: mirisk.MIFace(iterations=float("nan")), "iterations must be a whole number"),
+    "MIFace: iterations as text": (lambda: mirisk.MIFace(iterations="5"), "iterations must be a whole number"),
+    "MIFace: a learning rate of 1e308": (lambda: mirisk.MIFace(learning_rate=1e308), "within float32's range"),
+    "ScoreBlackBox: samples as text": (lambda: mirisk.ScoreBlackBox(samples="a"), "samples must be a whole number"),
+    "BoundaryRepulsion: iterations as text": (lambda: mirisk.BoundaryRepulsion(iterations="a"),
+                                              "iterations must be a whole number"),
+    "AccessLevel: an unknown level": (lambda: mirisk.AccessLevel("grey-box"), "unknown access level 'grey-box'"),
+    "ThreatModel: a budget of nan": (lambda: mirisk.ThreatModel("scores", (), float("nan")),
+                                     "budget must be a whole number"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_CALLS))
+def test_wrong_values_and_types_at_the_public_entry_points_get_one_line(name):
+    call, message = WRONG_CALLS[name]
+    with pytest.raises(mirisk.MiriskError, match=re.escape(message)) as refused:
+        call()
+    assert "\n" not in str(refused.value)
+
+
+def test_a_refused_nan_query_is_not_charged():
+    oracle = _oracle(5)
+    with pytest.raises(mirisk.MiriskError):
+        oracle.query(torch.full((2, 1, 8, 8), float("inf")))
+    assert oracle.queries_used == 0 and oracle.remaining == 5
 
 
 def test_load_model_reads_every_kind_the_cli_takes(targets, segmenter_dir, tmp_path):

@@ -20,6 +20,7 @@ from torch import nn
 
 from mirisk.audit.case import AuditSubject, SubjectOptions
 from mirisk.audit.kinds import case_for, check_config, detect_case, load_subject, read_config
+from mirisk.audit.plan import parse_accesses
 from mirisk.audit.run import AuditReport, OnUnit, plan_for_subject, run_audit
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -33,6 +34,7 @@ from mirisk.models.segmentation import SegmentationTarget
 from mirisk.models.tabular import TabularModel
 from mirisk.models.target import TargetModel
 from mirisk.threats import AccessLevel, ThreatModel
+from mirisk.validation import check_budget, check_switch
 
 ThreatModels = str | AccessLevel | ThreatModel | Iterable[str | AccessLevel | ThreatModel] | None
 ImageData = str | Path | ImageDataset | tuple[np.ndarray, np.ndarray] | None
@@ -98,6 +100,8 @@ def accesses_of(threat_models: ThreatModels) -> list[str] | None:
     objects, as the access names the plan reads; None: the kind's default."""
     if threat_models is None:
         return None
+    if not isinstance(threat_models, (str, AccessLevel, ThreatModel, Iterable)):
+        raise MiriskError(f"threat models are strings, AccessLevels or ThreatModels, not {threat_models!r}")
     items = [threat_models] if isinstance(threat_models, (str, AccessLevel, ThreatModel)) else list(threat_models)
     names: list[str] = []
     for item in items:
@@ -184,14 +188,30 @@ def audit(target: str | Path | TargetModel | TabularModel | SegmentationTarget |
     written as they finish and an unfinished audit there resumes. ``aux`` (a path, or a
     DataFrame for a model in memory), ``sensitive`` and ``known`` are for tabular models, as
     on the command line."""
+    _check_arguments(budget, redact, force, out, backend, on_unit, known)
+    accesses = accesses_of(threat_models)
+    if accesses is not None:
+        parse_accesses(accesses)  # an unknown one is named before anything is loaded
     settings = audit_config(config)
+    columns = sensitive or settings.get("sensitive"), known or settings.get("known")
+    subject = subject_of(target, data, aux, columns[0], None if columns[1] is None else tuple(columns[1]))
+    plan = plan_for_subject(subject, settings, accesses, budget)
+    return run_audit(plan, subject, None if out is None else Path(out), redact, force, on_unit=on_unit,
+                     backend=backend)
+
+
+def _check_arguments(budget: Any, redact: Any, force: Any, out: Any, backend: Any, on_unit: Any,
+                     known: Any) -> None:
+    """:func:`audit`'s arguments that need no model or data, checked before anything is loaded."""
+    check_budget(budget)
+    check_switch("redact", redact)
+    check_switch("force", force)
+    if out is not None:
+        _path(out, "out")
+    if backend is not None and not isinstance(backend, Backend):
+        raise MiriskError(f"backend is a mirisk.execution.backends backend (e.g. make_backend('ray')), not {backend!r}")
+    if on_unit is not None and not callable(on_unit):
+        raise MiriskError(f"on_unit must be a function of (unit, resumed), got {on_unit!r}")
     if known is not None and (isinstance(known, str) or not isinstance(known, Sequence)
                               or not all(isinstance(column, str) for column in known)):
         raise MiriskError(f"known must be a list of column names, got {known!r}")
-    columns = sensitive or settings.get("sensitive"), known or settings.get("known")
-    subject = subject_of(target, data, aux, columns[0], None if columns[1] is None else tuple(columns[1]))
-    plan = plan_for_subject(subject, settings, accesses_of(threat_models), budget)
-    if on_unit is not None and not callable(on_unit):
-        raise MiriskError(f"on_unit must be a function of (unit, resumed), got {on_unit!r}")
-    return run_audit(plan, subject, None if out is None else _path(out, "out"), redact, force, on_unit=on_unit,
-                     backend=backend)

@@ -18,7 +18,7 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -28,6 +28,7 @@ from mirisk.execution.tasks import as_json, run_task, task_function
 OnResult = Callable[[int, dict[str, Any]], None]
 
 
+@runtime_checkable
 class Backend(Protocol):
     name: str
     cpus_per_task: int | None  # None: torch's default threads (local only)
