@@ -1,0 +1,141 @@
+"""How much of an LFW private person a prior learnt from LFW's public people can hold: each
+private person's first training photo is projected into the prior's latent (pixel loss,
+with the photo in hand), and the independent judge identifies the projection against that
+person's held-out photos. Beside it, the same projection into a linear prior of the same
+public people (their first ``--components`` principal components, the floor every learnt
+prior must beat) and the photo itself.
+
+A diagnostic upper bound, not an attack: it reads private photos, which no attack may.
+
+Run: ``python benchmarks/lfw_prior_ceiling.py --prior runs/lfw_prior [--seeds 0 1 2]
+[--steps 300] [--out FILE]``. ``--prior`` is a training folder (its EMA generator is read
+from checkpoint.safetensors, so it can be measured while it trains). The private people are
+LFW's 62 with 20 photos or more (the first 30 of each), split per person 20/rest by seed;
+the public people those with fewer than 10 photos (cached in the training folder's
+public.npz). Rates pool 62 people x seeds, 95% Wilson intervals; chance is 1/62.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from mirisk.data.lfw import private_people, read_people
+from mirisk.data.split import split_per_subject
+from mirisk.metrics.face_judge import face_judge
+from mirisk.metrics.identification import judge_identification
+from mirisk.priors.gan import Generator, PriorShape
+from mirisk.runtime import prepare_torch, versions
+from seeded_runs import pooled_rate
+
+SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
+SPACES = ("photo", "linear", "latent")
+
+
+def ema_generator(folder: Path) -> tuple[Generator, int]:
+    """The EMA generator of a prior's training folder, and the step it is at."""
+    state = json.loads((folder / "checkpoint.json").read_text())
+    generator = Generator(PriorShape(**state["shape"]))
+    tensors = load_file(folder / "checkpoint.safetensors")
+    generator.load_state_dict({key[4:]: value for key, value in tensors.items() if key.startswith("ema.")})
+    return generator.eval().requires_grad_(False), int(state["step"])
+
+
+def linear_prior(public: np.ndarray, components: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, basis [components, pixels]) of the public photos (torch's randomised PCA)."""
+    flat = torch.as_tensor(public.reshape(len(public), -1), dtype=torch.float32)
+    mean = flat.mean(0)
+    _, _, vectors = torch.pca_lowrank(flat - mean, q=components, center=False, niter=4)
+    return mean, vectors.T.contiguous()
+
+
+def project_latent(photos: torch.Tensor, generator: Generator, steps: int, starts: int,
+                   rng: torch.Generator) -> torch.Tensor:
+    """Each photo's best pixel-loss projection into the latent over ``starts`` random starts."""
+    n = len(photos)
+    latent = torch.randn(n * starts, generator.shape.latent_dim, generator=rng).requires_grad_(True)
+    optimiser = torch.optim.Adam([latent], lr=0.05)
+    target = photos.repeat_interleave(starts, dim=0)
+    for _ in range(steps):
+        loss = ((generator(latent) - target) ** 2).mean(dim=(1, 2, 3))
+        optimiser.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimiser.step()
+    with torch.no_grad():
+        images = generator(latent)
+        error = ((images - target) ** 2).mean(dim=(1, 2, 3)).view(n, starts)
+        return images[torch.arange(n) * starts + error.argmin(1)]
+
+
+def project_linear(photos: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Each photo's least-squares projection onto the public principal components."""
+    flat = photos.reshape(len(photos), -1) - mean
+    return ((flat @ basis.T) @ basis + mean).reshape(photos.shape).clamp(0, 1)
+
+
+def one_seed(seed: int, private, generator: Generator, linear, judge, steps: int, starts: int) -> list[dict]:
+    split = split_per_subject(private, n_train=20, seed=seed)
+    train, held_out = private.subset(split.train), private.subset(split.held_out)
+    first = np.array([np.flatnonzero(train.labels == c)[0] for c in range(private.n_classes)])
+    photos = torch.as_tensor(train.images[first], dtype=torch.float32)
+    labels = np.arange(private.n_classes)
+    gallery = judge.embed(held_out.images)
+    rows = []
+    for space in SPACES:
+        if space == "photo":
+            images = photos
+        elif space == "linear":
+            images = project_linear(photos, *linear)
+        else:
+            images = project_latent(photos, generator, steps, starts, torch.Generator().manual_seed(seed))
+        judged = judge_identification(judge.embed(images.numpy()), labels, gallery, held_out.labels,
+                                      private.n_classes, "held-out photos")
+        rms = float(((images - photos) ** 2).mean(dim=(1, 2, 3)).sqrt().mean())
+        rows.append({"seed": seed, "space": space, "n": len(labels), "judge_top1": judged.identification_top1,
+                     "face_rate": judged.face_rate, "rms_to_photo": rms})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prior", type=Path, required=True)
+    parser.add_argument("--lfw", type=Path, default=SHARED_LFW)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--components", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/lfw_prior_ceiling.json"))
+    args = parser.parse_args()
+    prepare_torch()
+    generator, step = ema_generator(args.prior)
+    with np.load(args.prior / "public.npz", allow_pickle=False) as archive:
+        public = archive["images"].astype(np.float32) / 255.0
+    linear = linear_prior(public, args.components)
+    private = read_people(args.lfw, private_people(args.lfw, per_person=30), f"lfw_private:{args.lfw}")
+    judge = face_judge()
+    rows = [row for seed in args.seeds
+            for row in one_seed(seed, private, generator, linear, judge, args.steps, args.starts)]
+    summary = []
+    for space in SPACES:
+        group = [row for row in rows if row["space"] == space]
+        summary.append({"space": space, **{key: pooled_rate([row[key] for row in group], [row["n"] for row in group])
+                                           for key in ("judge_top1", "face_rate")},
+                        "rms_to_photo": float(np.mean([row["rms_to_photo"] for row in group]))})
+        top1 = summary[-1]["judge_top1"]
+        print(f"{space:7s} judge {top1['rate']:.1%} [{top1['ci'][0]:.1%}, {top1['ci'][1]:.1%}] "
+              f"faces {summary[-1]['face_rate']['rate']:.0%} rms {summary[-1]['rms_to_photo']:.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"settings": {**vars(args), "prior": str(args.prior), "lfw": str(args.lfw),
+                                                 "out": str(args.out)},
+                                    "prior_step": step, "summary": summary, "runs": rows, "versions": versions()},
+                                   indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
