@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from seeded_runs import pooled_rate
 
 from mirisk.data.lfw import private_people, read_people
 from mirisk.data.split import split_per_subject
@@ -31,7 +32,6 @@ from mirisk.metrics.face_judge import face_judge
 from mirisk.metrics.identification import judge_identification
 from mirisk.priors.gan import Generator, PriorShape
 from mirisk.runtime import prepare_torch, versions
-from seeded_runs import pooled_rate
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 SPACES = ("photo", "linear", "latent")

@@ -203,7 +203,7 @@ def audit(target: str | Path | TargetModel | TabularModel | SegmentationTarget |
 def _check_arguments(budget: Any, redact: Any, force: Any, out: Any, backend: Any, on_unit: Any,
                      known: Any) -> None:
     """:func:`audit`'s arguments that need no model or data, checked before anything is loaded."""
-    check_budget(budget)
+    check_budget("the query budget", budget)
     check_switch("redact", redact)
     check_switch("force", force)
     if out is not None:

@@ -35,7 +35,7 @@ class ThreatModel:
         object.__setattr__(self, "access", AccessLevel(self.access))
         if isinstance(self.knowledge, str) or not all(isinstance(item, str) for item in self.knowledge):
             raise MiriskError(f"a threat model's knowledge is a tuple of sentences, got {self.knowledge!r}")
-        check_budget(self.query_budget)
+        check_budget("the query budget", self.query_budget)
 
     def as_dict(self) -> dict[str, Any]:
         return {"access": self.access.value, "knowledge": list(self.knowledge), "query_budget": self.query_budget}

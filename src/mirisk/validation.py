@@ -1,7 +1,7 @@
-"""Checks of the numbers and switches a user gives (the CLI, the audit config and the API share
-them), done before any work: a NaN, an infinity or a value out of
-range must stop the run with a one-line error, never turn into a blank result that reads as
-"no leak" (a risk tool must not be made to say "safe" by a typo)."""
+"""Checks of the numbers and switches a user gives, shared by the CLI, the audit config and
+the API, done before any work: a NaN, an infinity, a value out of range or a boolean posing
+as a number must stop the run with a one-line error, never turn into a blank result that
+reads as "no leak" (a risk tool must not be made to say "safe" by a typo)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ def check_whole(name: str, value: object, minimum: int = 1, maximum: int = MAX_C
     return value
 
 
-def check_seed(value: object, name: str = "the seed") -> int:
+def check_seed(name: str, value: object) -> int:
     """A seed: a whole number in 0..2**32-1."""
     return check_whole(name, value, 0, MAX_SEED)
 
 
-def check_budget(value: object, name: str = "the query budget") -> int | None:
+def check_budget(name: str, value: object) -> int | None:
     """A query budget: None (unlimited) or a whole number of at least 1."""
     return None if value is None else check_whole(name, value)
 

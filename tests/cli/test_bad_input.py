@@ -92,6 +92,19 @@ CASES = {
         "train segmenter --out {new} --images {dicom_rows} --labels {dicom_labels}", "declares a 65535 x"),
     "train segmenter: DICOM BitsAllocated 12": Case(
         "train segmenter --out {new} --images {dicom_bits} --labels {dicom_labels}", "declares 12 bits a pixel"),
+    "train segmenter: DICOM Rows 0": Case(
+        "train segmenter --out {new} --images {dicom_rows0} --labels {dicom_labels}", "declares a 0 x 120 slice"),
+    "train segmenter: DICOM orientation of 3 values": Case(
+        "train segmenter --out {new} --images {dicom_orientation3} --labels {dicom_labels}",
+        "ImageOrientationPatient is [1.0, 0.0, 0.0]; it needs 6 finite numbers"),
+    "train segmenter: DICOM orientation not numbers": Case(
+        "train segmenter --out {new} --images {dicom_orientation_text} --labels {dicom_labels}",
+        "ImageOrientationPatient is ['a', 'b', 'c', 'd', 'e', 'f']; it needs 6 numbers"),
+    "train segmenter: DICOM without PixelData": Case(
+        "train segmenter --out {new} --images {dicom_no_pixels} --labels {dicom_labels}", "has no PixelData"),
+    "train segmenter: DICOM short PixelData": Case(
+        "train segmenter --out {new} --images {dicom_short_pixels} --labels {dicom_labels}",
+        "bytes of pixel data where its header declares 28,800"),
     "attack miface: a learning rate of 1e308": Case(
         "attack miface --model {model} --out {new} --learning-rate 1e308 --iterations 2", "within float32's range"),
     "attack attribute: a budget of 1": Case("attack attribute --model {iwpc} --out {new} --budget 1",
@@ -133,8 +146,16 @@ def _dicom_series(root: Path, damage: str) -> Path:
             dataset.RescaleSlope = "1e308"
         elif damage == "nan":
             dataset.add_new("ImagePositionPatient", "LO", ["nan"] * 3)
-        elif damage == "rows":
-            dataset.Rows = 65535
+        elif damage in ("rows", "rows0"):
+            dataset.Rows = 65535 if damage == "rows" else 0
+        elif damage == "orientation3":
+            dataset.ImageOrientationPatient = [1, 0, 0]
+        elif damage == "orientation_text":
+            dataset.add_new("ImageOrientationPatient", "LO", ["a", "b", "c", "d", "e", "f"])
+        elif damage == "no_pixels":
+            del dataset.PixelData
+        elif damage == "short_pixels":
+            dataset.PixelData = dataset.PixelData[:1000]
         else:
             dataset.BitsAllocated = 12
         dataset.save_as(target)
@@ -183,7 +204,8 @@ def paths(tmp_path_factory, served_model, iwpc_linear) -> dict[str, Path]:
     for subject in ("IXI001", "IXI002", "IXI003"):
         nib.save(nib.Nifti1Image(np.ones((120, 120, 5), np.uint8), np.eye(4)),
                  paths["dicom_labels"] / f"{subject}_seg.nii.gz")
-    for damage in ("slope", "nan", "truncated", "rows", "bits"):
+    for damage in ("slope", "nan", "truncated", "rows", "bits", "rows0", "orientation3", "orientation_text",
+                   "no_pixels", "short_pixels"):
         paths[f"dicom_{damage}"] = _dicom_series(root / f"dicom_{damage}", damage)
     paths["model_file"] = root / "model.pt"
     paths["model_file"].write_bytes(b"placeholder: refused before it is read")
@@ -197,7 +219,7 @@ def paths(tmp_path_factory, served_model, iwpc_linear) -> dict[str, Path]:
 def _run(case: Case, paths: dict[str, Path], new: Path) -> subprocess.CompletedProcess[str]:
     arguments = case.arguments.format(new=new, **paths).split()
     environment = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run([MIRISK, *arguments], capture_output=True, text=True, timeout=300, env=environment,
+    return subprocess.run([MIRISK, *arguments], capture_output=True, text=True, timeout=300, env=environment, check=False,
                           stdin=subprocess.DEVNULL)
 
 

@@ -2,11 +2,13 @@
 
 import json
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from mirisk.cli import app
 from mirisk.gateway.database import connect
+from tests.servers import start_server
 
 runner = CliRunner()
 
@@ -92,3 +94,24 @@ def test_the_audit_tests_the_deployed_policy_through_the_gateway(server, served_
     # One NES step is 40 people x 40 samples = 1,600 queries; a second would pass the key's 2,000.
     assert report["attacks"][0]["queries_used"] == 1600
     assert server.url in (tmp_path / "audit" / "report.html").read_text()
+
+
+def test_a_key_that_no_longer_fits_never_stops_serve_and_is_refused_when_it_asks(served_model, small_faces, tmp_path):
+    """A key made for a model of 1,001 classes, then a server of the 40-class model: it starts,
+    and that key's requests get 403 with the reason, while other keys are answered."""
+    db = tmp_path / "gateway.db"
+    unfit = json.loads(runner.invoke(app, ["keys", "create", "--db", str(db), "--policy", "topk:1000", "--json"]).output)
+    fitting = json.loads(runner.invoke(app, ["keys", "create", "--db", str(db), "--json"]).output)
+    running = start_server(served_model, db, "--detector", "off")
+    try:
+        face = {"inputs": [small_faces.images[0].ravel().tolist()]}
+        refused = httpx.post(f"{running.url}/v1/predict", json=face, timeout=30,
+                             headers={"Authorization": f"Bearer {unfit['key']}"})
+        answered = httpx.post(f"{running.url}/v1/predict", json=face, timeout=30,
+                              headers={"Authorization": f"Bearer {fitting['key']}"})
+    finally:
+        running.stop()
+    assert (refused.status_code, refused.json()["reason"]) == (403, "policy")
+    assert "topk:1000" in refused.json()["error"] and answered.status_code == 200
+    again = runner.invoke(app, ["keys", "create", "--db", str(db), "--policy", "topk:1000"])
+    assert again.exit_code == 2 and "on a model of 40 classes" in again.output  # the server recorded its model

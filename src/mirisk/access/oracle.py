@@ -12,8 +12,8 @@ import torch
 
 from mirisk.access.policies import OutputPolicy
 from mirisk.errors import MiriskError
-from mirisk.validation import check_whole
 from mirisk.models.target import TargetModel
+from mirisk.validation import check_whole
 
 
 class OracleRefused(Exception):

@@ -13,8 +13,8 @@ import pandas as pd
 
 from mirisk.access.oracle import QueryBudgetExhausted
 from mirisk.errors import MiriskError
-from mirisk.validation import check_whole
 from mirisk.models.tabular import TabularModel
+from mirisk.validation import check_whole
 
 OUTPUTS = ("value", "band")
 # IWPC 2009 reported accuracy separately for patients needing <= 21 mg/week (low) and

@@ -27,10 +27,9 @@ from mirisk.access.oracle import OracleRefused, QueryAccess
 from mirisk.attacks.basis import CodeSpace, basis_for
 from mirisk.attacks.contract import Progress, attack_generator, settings_of
 from mirisk.attacks.result import AttackResult, as_target_labels
-from mirisk.errors import MiriskError
-from mirisk.validation import check_number, check_whole
 from mirisk.runtime import prepare_torch
 from mirisk.threats import ThreatModel
+from mirisk.validation import check_number, check_whole
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ import torch
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.attacks.contract import Progress
 from mirisk.attacks.result import AttackResult, as_target_labels
-from mirisk.errors import MiriskError
-from mirisk.validation import check_number, check_whole
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel, ThreatModel
+from mirisk.validation import check_number, check_whole
 
 ImagePrior = Callable[[torch.Tensor], torch.Tensor]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mirisk.errors import MiriskError
 from mirisk.threats import AccessLevel
-from mirisk.validation import MAX_COUNT, MAX_SEED, check_switch, check_whole
+from mirisk.validation import check_seed, check_switch, check_whole
 
 # From most to least revealing: an attacker at one level can also do all that the levels
 # after it allow (with scores, one can read the top label).
@@ -96,9 +96,13 @@ def flag(value: Any, name: str) -> bool:
 
 
 def whole(config: dict[str, Any], key: str, default: int, minimum: int = 1) -> int:
-    """A whole-number setting of at least ``minimum`` (TOML integers only, not text or
-    booleans); a seed at most 2**32-1."""
-    return check_whole(key, config.get(key, default), minimum, MAX_SEED if key == "seed" else MAX_COUNT)
+    """A whole-number setting of at least ``minimum`` (TOML integers only, not text or booleans)."""
+    return check_whole(key, config.get(key, default), minimum)
+
+
+def seed_of(config: dict[str, Any]) -> int:
+    """The config's seed (default 0): a whole number in 0..2**32-1."""
+    return check_seed("seed", config.get("seed", 0))
 
 
 def epsilons(config: dict[str, Any], default: tuple[float, ...]) -> list[float]:

@@ -20,11 +20,11 @@ from mirisk.audit.plan import AuditPlan, parse_accesses
 from mirisk.audit.report import build_report, check_report, folder_figures, render_html
 from mirisk.audit.runner import OnUnit, discard_unit_files, run_units, save_unit
 from mirisk.errors import MiriskError
-from mirisk.validation import check_switch
 from mirisk.execution.backends import Backend
 from mirisk.models.imported import ImportSpec
 from mirisk.runtime import prepare_torch
 from mirisk.threats import AccessLevel
+from mirisk.validation import check_switch
 
 REPORT_JSON, REPORT_HTML, PLAN_JSON = "report.json", "report.html", "plan.json"
 

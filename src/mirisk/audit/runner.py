@@ -5,8 +5,8 @@ result is there for the same plan is read back, not re-run, and each new result 
 
 from __future__ import annotations
 
-import contextlib
 import base64
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path

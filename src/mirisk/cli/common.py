@@ -65,7 +65,7 @@ def seed_option(help: str) -> Any:
 
     def checked(value: int) -> int:
         try:
-            return check_seed(value, "--seed")
+            return check_seed("--seed", value)
         except MiriskError as error:
             raise typer.BadParameter(str(error)) from None
 

@@ -86,7 +86,7 @@ def create_key(connection: sqlite3.Connection, label: str = "", policy: str | No
             parsed.check_classes(classes)  # the model a server last served from this database
         policy = parsed.spec
     for value, name in ((budget, "the budget"), (total_budget, "the total budget"), (rate_per_minute, "the rate limit")):
-        check_budget(value, name)
+        check_budget(name, value)
     window_seconds = None if window is None else parse_window(window)
     if window_seconds is not None and budget is None:
         raise MiriskError("--window sets the period of --budget; give a --budget too")

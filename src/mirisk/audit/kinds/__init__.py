@@ -67,7 +67,7 @@ def build_plan(model_kind: str, accesses: tuple[AccessLevel, ...], budget: int |
     """Every attack that applies to ``model_kind`` under each requested access level
     (without ``gradients``, e.g. an ONNX file, white-box attacks cannot run)."""
     case = case_for(model_kind)
-    check_budget(budget)
+    check_budget("the query budget", budget)
     others = config_keys() - COMMON_KEYS - case.config_keys
     foreign = sorted(key for key, value in config.items() if key in others and value not in (None, []))
     if foreign:

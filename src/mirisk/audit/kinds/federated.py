@@ -21,7 +21,7 @@ import torch
 from mirisk.artifacts import npz_bytes
 from mirisk.attacks.contract import seeded
 from mirisk.audit.case import AuditSubject, NotRetrained, SubjectOptions, UnitResult, refuse_options, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan, whole
+from mirisk.audit.plan import AttackUnit, AuditPlan, seed_of, whole
 from mirisk.audit.verdict import federated_attack_level, federated_recommendations
 from mirisk.data.images import ImageDataset
 from mirisk.errors import MiriskError
@@ -186,7 +186,7 @@ class FederatedCase(NotRetrained):
             raise MiriskError("the audit retrains image classifiers and the IWPC model with DP-SGD, not federated "
                               "rounds; remove epsilons from the config (the round's update noise is checked instead)")
         settings = {
-            "seed": whole(config, "seed", 0, minimum=0),
+            "seed": seed_of(config),
             "gradient_attacks": [str(name) for name in config.get("gradient_attacks", ["inverting-gradients"])],
             "gradient_iterations": whole(config, "gradient_iterations", 1000),
             "gradient_restarts": whole(config, "gradient_restarts", 2),

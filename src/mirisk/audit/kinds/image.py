@@ -16,7 +16,7 @@ from mirisk.access.policies import parse_policy
 from mirisk.access.whitebox import WhiteBoxAccess
 from mirisk.artifacts import npz_bytes, read_json
 from mirisk.audit.case import AuditSubject, SubjectOptions, UnitResult, register_kind
-from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, whole
+from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, flag, seed_of, whole
 from mirisk.audit.verdict import image_attack_level, image_recommendations, image_success
 from mirisk.data.faces import load_faces
 from mirisk.data.images import ImageDataset
@@ -208,7 +208,7 @@ class ImageCase:
     def plan_units(self, accesses, budget, config, gradients):
         top_k = whole(config, "top_k", 3)
         settings = {
-            "seed": whole(config, "seed", 0, minimum=0),
+            "seed": seed_of(config),
             "miface_iterations": whole(config, "miface_iterations", 1000),
             "blackbox_iterations": whole(config, "blackbox_iterations", 100),
             "labelonly_iterations": whole(config, "labelonly_iterations", 100),

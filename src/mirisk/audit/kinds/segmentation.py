@@ -12,7 +12,7 @@ from mirisk.attacks.decoder import DecoderSettings
 from mirisk.audit.case import (
     AuditSubject, NotRetrained, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
 )
-from mirisk.audit.plan import AttackUnit, AuditPlan, whole
+from mirisk.audit.plan import AttackUnit, AuditPlan, seed_of, whole
 from mirisk.audit.verdict import segmentation_attack_level, segmentation_recommendations
 from mirisk.data.mri import BUNDLED, SliceDataset, load_mri, load_neighbour_slices
 from mirisk.errors import MiriskError
@@ -207,7 +207,7 @@ class SegmentationCase(NotRetrained):
 
     def plan_units(self, accesses, budget, config, gradients):
         settings = {
-            "seed": whole(config, "seed", 0, minimum=0),
+            "seed": seed_of(config),
             "decoder_epochs": whole(config, "decoder_epochs", DecoderSettings().epochs),
             "decoder_subjects": None if config.get("decoder_subjects") is None else whole(config, "decoder_subjects", 1),
             "epsilons": [],

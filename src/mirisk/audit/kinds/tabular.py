@@ -12,9 +12,15 @@ import pandas as pd
 
 from mirisk.attacks.attribute import AttributeTask
 from mirisk.audit.case import (
-    AuditSubject, NoQueryChecks, SubjectOptions, UnitResult, recorded_format, refuse_options, register_kind,
+    AuditSubject,
+    NoQueryChecks,
+    SubjectOptions,
+    UnitResult,
+    recorded_format,
+    refuse_options,
+    register_kind,
 )
-from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, whole
+from mirisk.audit.plan import AttackUnit, AuditPlan, epsilons, seed_of
 from mirisk.audit.verdict import tabular_advantage, tabular_attack_level, tabular_recommendations
 from mirisk.data.iwpc import IWPC_SCHEMA
 from mirisk.errors import MiriskError
@@ -22,8 +28,8 @@ from mirisk.execution.backends import Backend
 from mirisk.metrics.vulnerability import most_at_risk_records, tabular_vulnerability
 from mirisk.models.imported import ImportSpec
 from mirisk.models.tabular import TabularModel
-from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.models.tabular_import import is_manifest, load_any_tabular
+from mirisk.models.tabular_store import FORMAT as TABULAR_FORMAT
 from mirisk.pipelines.attribute import AttributeSetting, held_out_aux, run_attribute_attack
 from mirisk.pipelines.iwpc import SENSITIVE, attack_tables, recorded_split, task_columns
 from mirisk.pipelines.iwpc import dp_sweep as iwpc_dp_sweep
@@ -103,7 +109,7 @@ class TabularCase(NoQueryChecks):
 
     def plan_units(self, accesses, budget, config, gradients):
         settings = {
-            "seed": whole(config, "seed", 0, minimum=0),
+            "seed": seed_of(config),
             "sensitive": config.get("sensitive"),
             "known": config.get("known"),
             "epsilons": epsilons(config, TABULAR_EPSILONS),
