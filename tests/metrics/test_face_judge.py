@@ -8,6 +8,7 @@ import pytest
 from mirisk.data import split_per_subject
 from mirisk.metrics.face_judge import centroid_scores, face_judge, to_judge_pixels
 from mirisk.metrics.identification import evaluator_disagreement, judge_identification
+from mirisk.metrics.intervals import wilson_interval
 
 SRC = Path(__file__).resolve().parents[2] / "src/mirisk"
 
@@ -36,15 +37,15 @@ def test_a_training_photo_is_named_and_noise_or_blank_is_near_chance(faces, embe
     first_training = np.array([split.train[faces.labels[split.train] == c][0] for c in labels])
     real = judge_identification(embedded.subset(first_training), labels, gallery, gallery_labels, 40, "held-out")
     assert real.identification_top1 >= 0.95 and real.face_rate >= 0.95
-    low, high = real.identification_top1_ci
-    assert low <= real.identification_top1 <= high
+    assert real.identification_top1_ci == pytest.approx(wilson_interval(round(real.identification_top1 * 40), 40))
     rng = np.random.default_rng(0)
     noise = face_judge().embed(rng.random((40, 1, 112, 92)).astype(np.float32))
     blank = face_judge().embed(np.full((40, 1, 112, 92), 0.5, dtype=np.float32))
     for probe in (noise, blank):
         judged = judge_identification(probe, labels, gallery, gallery_labels, 40, "held-out")
         assert judged.identification_top1 <= 0.15 and judged.face_rate <= 0.1
-        assert judged.identification_top1_ci[0] <= judged.identification_top1 <= judged.identification_top1_ci[1]
+        assert judged.identification_top1_ci == pytest.approx(
+            wilson_interval(round(judged.identification_top1 * 40), 40))
     assert real.chance_top1 == 0.025 and len(real.lineups[0]) == 5 and real.lineups[0][0] == 0
 
 
