@@ -100,7 +100,7 @@ def image_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
 
 def tabular_advantage(metrics: dict[str, Any]) -> float:
     """An attribute attack's advantage over the stronger of its baselines (what its level counts)."""
-    return AttributeLeak.from_json(metrics["train"] or metrics).model_advantage
+    return AttributeLeak.from_json(metrics["train"]).model_advantage
 
 
 def segmentation_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
@@ -129,7 +129,7 @@ def advantage_level(advantage: float) -> str:
 
 def tabular_attack_level(metrics: dict[str, Any]) -> tuple[str, str]:
     """Level and reason for one attribute attack: its advantage over the stronger baseline."""
-    leak = AttributeLeak.from_json(metrics["train"] or metrics)
+    leak = AttributeLeak.from_json(metrics["train"])
     accuracy, prior, population = leak.accuracy, leak.baseline_accuracy, leak.population_accuracy
     advantage = leak.model_advantage
     level = advantage_level(advantage)

@@ -40,6 +40,15 @@ TABULAR_EPSILONS = (1.0, 0.1)
 INFERENCES = "inferences.csv"
 
 
+
+def require_training_records(target: TabularModel, records: pd.DataFrame, where: str) -> None:
+    """The audit measures what a model leaks about the people it was trained on: data that
+    holds none of them is refused, never audited on non-members under that name."""
+    if not target.is_member(records[target.schema.id_column]).any():
+        raise MiriskError(f"none of the model's training records is in {where} (by column "
+                          f"{target.schema.id_column!r}); the audit measures what the model leaks about the people it "
+                          "was trained on, so give data that holds some of them")
+
 class TabularCase(NoQueryChecks):
     """A tabular model, the records it was trained on and the attacker's population sample."""
 
@@ -64,6 +73,7 @@ class TabularCase(NoQueryChecks):
         if data is not None and Path(data).is_dir():
             raise MiriskError(f"{data} is a folder; a tabular model is audited on a CSV table")
         records, population = attack_tables(target, data, options.aux)
+        require_training_records(target, records, str(data) if data else "the model's recorded split")
         sensitive, known = task_columns(target, options.sensitive, options.known)
         return AuditSubject(self.name, target, records=records, aux=population, sensitive=sensitive,
                             known=tuple(known))
@@ -78,6 +88,7 @@ class TabularCase(NoQueryChecks):
                 raise MiriskError(f"a tabular model's {name} are a pandas DataFrame, not {type(table).__name__}")
         schema = target.schema
         schema.validate(records, (*schema.features, schema.target, schema.id_column), what="the records")
+        require_training_records(target, records, "the records")
         if aux is None:
             records, aux = held_out_aux(records, target, seed=0)
         schema.validate(aux, (*schema.features, schema.target), what="the auxiliary sample")
@@ -150,7 +161,7 @@ class TabularCase(NoQueryChecks):
         return tabular_advantage(metrics)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        train = metrics["train"] or metrics
+        train = metrics["train"]
         return {key: train[key] for key in ("accuracy", "baseline_accuracy", "population_accuracy", "ideal_accuracy",
                                              "advantage", "mcc")} | {
             "test_accuracy": metrics["test"]["accuracy"] if metrics["test"] else None}
