@@ -4,7 +4,6 @@ while servers write."""
 
 import sqlite3
 import threading
-import time
 from contextlib import closing
 
 import pytest
@@ -57,18 +56,21 @@ def test_a_backup_finishes_under_load_owner_only_and_never_over_a_file(tmp_path)
     stop = threading.Event()
     written = [0]
 
+    enough = threading.Event()  # set once the writers have committed 50 answers
+
     def writer() -> None:
         connection = connect(path)
         while not stop.is_set():
             settle(connection, key.id, ["d"] * 4, "label", "[" + "0.5," * 200 + "0.5]", 10**9)
             written[0] += 1
+            if written[0] >= 50:
+                enough.set()
 
     writers = [threading.Thread(target=writer) for _ in range(2)]
     for thread in writers:
         thread.start()
     try:
-        while written[0] < 50:
-            time.sleep(0.01)
+        assert enough.wait(timeout=60), "the writers did not commit 50 answers within a minute"
         copy = backup(path, tmp_path / "copy.db")
         before_stop = written[0]
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -52,6 +53,7 @@ def test_auth_failures_and_bad_inputs_get_clear_4xx_and_are_logged(server, small
 def test_32_concurrent_clients_never_overspend_a_budget(server, small_faces):
     key_id, token = server.new_key(budget=100)
     answered: list[int] = []
+    unexpected: list[str] = []  # a worker thread's failure, reported to the test (an assert there is lost)
     counter = iter(range(10**6))
     lock = threading.Lock()
 
@@ -62,7 +64,8 @@ def test_32_concurrent_clients_never_overspend_a_budget(server, small_faces):
                     start = 3 * next(counter)
                 reply = post(server.url, token, faces_body(small_faces, range(start, start + 3)), session)
                 if reply.status_code != 200:
-                    assert reply.status_code == 429 and reply.json()["reason"] == "budget"
+                    if reply.status_code != 429 or reply.json()["reason"] != "budget":
+                        unexpected.append(f"{reply.status_code} {reply.text[:200]}")
                     return
                 with lock:
                     answered.append(len(reply.json()["outputs"]))
@@ -71,7 +74,8 @@ def test_32_concurrent_clients_never_overspend_a_budget(server, small_faces):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads) and unexpected == []
     database = connect(server.db)
     used = database.execute("SELECT queries_used FROM keys WHERE id = ?", (key_id,)).fetchone()[0]
     logged = database.execute("SELECT SUM(n_inputs) FROM requests WHERE key_id = ? AND decision = 'answered'",
@@ -114,11 +118,12 @@ def test_kill_9_loses_no_record_of_an_answer_that_was_sent(served_model, tmp_pat
     threads = [threading.Thread(target=client, args=(offset,)) for offset in range(8)]
     for thread in threads:
         thread.start()
-    while len(received) < 200:
+    deadline = time.monotonic() + 120
+    while len(received) < 200 and time.monotonic() < deadline and any(thread.is_alive() for thread in threads):
         threads[0].join(0.05)
     os.kill(server.process.pid, signal.SIGKILL)
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
     server.process.wait()
     logged = {row[0] for row in connect(server.db).execute("SELECT id FROM requests WHERE decision = 'answered'")}
     assert len(received) >= 200 and set(received) <= logged
