@@ -25,7 +25,7 @@ def test_budget_is_enforced_per_record(iwpc_linear, iwpc_split):
 
 
 @pytest.mark.parametrize(("options", "message"), [({"output": "scores"}, "unknown tabular output"),
-                                                  ({"bands": (49, 21)}, "increasing"), ({"budget": -1}, ">= 0")])
+                                                  ({"bands": (49, 21)}, "increasing"), ({"budget": -1}, "must be at least 0")])
 def test_bad_settings_are_named(iwpc_linear, options, message):
     with pytest.raises(MiriskError, match=message):
         TabularOracle(iwpc_linear, **options)
