@@ -9,7 +9,7 @@ import torch
 from mirisk.data.faces import BUNDLED_PRIVATE, BUNDLED_PUBLIC, load_faces
 from mirisk.errors import MiriskError
 from mirisk.priors.gan import Discriminator, Generator, PriorShape
-from mirisk.priors.store import FacePrior, check_prior_fits, load_prior, save_prior
+from mirisk.priors.store import FacePrior, bundled_priors, check_prior_fits, load_prior, save_prior
 
 SMALL = PriorShape(1, 112, 92, latent_dim=16, generator_width=8, discriminator_width=8)
 
@@ -59,3 +59,14 @@ def test_the_shipped_prior_loads_and_records_its_public_data():
     samples = prior.generator(torch.randn(4, prior.shape.latent_dim, generator=torch.Generator().manual_seed(0)))
     assert samples.shape == (4, 1, 112, 92) and samples.std() > 0.05  # not a blank or collapsed output
     assert json.loads(json.dumps(prior.metadata))  # plain JSON, nothing pickled
+
+
+def test_a_shipped_prior_is_named_by_its_folder_and_an_unknown_one_is_refused():
+    assert "bundled:att_faces_public" in bundled_priors()
+    with pytest.raises(MiriskError, match="no shipped prior bundled:celeba; the package ships bundled:att_faces_public"):
+        load_prior("bundled:celeba")
+
+
+def test_a_prior_needs_images_of_32_pixels_or_more():
+    with pytest.raises(MiriskError, match="at least 32 x 32 pixels; these are 1 x 4 x 4"):
+        PriorShape(1, 4, 4)

@@ -22,6 +22,7 @@ from mirisk.runtime import convolution_layout
 FORMAT = "mirisk-prior/1"
 WEIGHTS, METADATA = "prior.safetensors", "prior.json"
 BUNDLED_PRIOR = "bundled:att_faces_public"
+BUNDLED = "bundled:"  # a prior shipped in the package: bundled:<folder under mirisk/priors/bundled>
 
 
 @dataclass
@@ -53,19 +54,28 @@ def save_prior(prior: FacePrior, folder: str | Path, force: bool = False) -> Pat
     return folder
 
 
-def _read(folder: Path) -> tuple[dict[str, Any], bytes]:
-    if str(folder) == BUNDLED_PRIOR:
-        root = resources.files("mirisk.priors") / "bundled" / "att_faces_public"
+def bundled_priors() -> tuple[str, ...]:
+    """The priors shipped in the package, as ``bundled:<name>``."""
+    root = resources.files("mirisk.priors") / "bundled"
+    return tuple(sorted(f"{BUNDLED}{entry.name}" for entry in root.iterdir() if (entry / METADATA).is_file()))
+
+
+def _read(folder: str) -> tuple[dict[str, Any], bytes]:
+    if folder.startswith(BUNDLED):
+        if folder not in bundled_priors():
+            raise MiriskError(f"no shipped prior {folder}; the package ships {', '.join(bundled_priors())}")
+        root = resources.files("mirisk.priors") / "bundled" / folder.removeprefix(BUNDLED)
         return read_json(Path(str(root / METADATA))), (root / WEIGHTS).read_bytes()
-    if not (folder / METADATA).is_file() or not (folder / WEIGHTS).is_file():
-        raise MiriskError(f"{folder} is not a mirisk prior: expected {WEIGHTS} and {METADATA} "
+    path = Path(folder)
+    if not (path / METADATA).is_file() or not (path / WEIGHTS).is_file():
+        raise MiriskError(f"{path} is not a mirisk prior: expected {WEIGHTS} and {METADATA} "
                           "(train one with `mirisk train prior`)")
-    return read_json(folder / METADATA), (folder / WEIGHTS).read_bytes()
+    return read_json(path / METADATA), (path / WEIGHTS).read_bytes()
 
 
 def load_prior(folder: str | Path = BUNDLED_PRIOR) -> FacePrior:
-    """A prior folder (or the shipped ``bundled:att_faces_public``), its weights checked against its record."""
-    metadata, content = _read(Path(folder) if str(folder) != BUNDLED_PRIOR else Path(BUNDLED_PRIOR))
+    """A prior folder, or a shipped one (``bundled:att_faces_public``), its weights checked against its record."""
+    metadata, content = _read(str(folder))
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise MiriskError(f"{folder}: not a {FORMAT} prior")
     if hashlib.sha256(content).hexdigest() != metadata.get("weights_sha256"):
