@@ -54,9 +54,25 @@ def test_other_settings_in_the_same_folder_and_an_unfinished_run_are_refused(fac
     public = faces.images[faces.labels >= 20][:40]
     train_prior(public, SMALL, PriorTraining(steps=4, batch_size=4), tmp_path, log=lambda line: None, stop_after=2)
     with pytest.raises(MiriskError, match="other settings"):
-        train_prior(public, SMALL, PriorTraining(steps=8, batch_size=4), tmp_path, log=lambda line: None)
+        train_prior(public, SMALL, PriorTraining(steps=8, batch_size=8), tmp_path, log=lambda line: None)
     with pytest.raises(MiriskError, match="step 2 of 4"):
         prior_from_checkpoint(tmp_path, faces)
+    with pytest.raises(MiriskError, match="at step 2, past the 1 steps asked for"):
+        train_prior(public, SMALL, PriorTraining(steps=1, batch_size=4), tmp_path, log=lambda line: None)
+
+
+def test_a_run_may_be_ended_early_or_extended_and_extending_is_training_longer(faces, tmp_path):
+    """Nothing in a step depends on the planned length: a run of 4 steps ended at 2 is the
+    first half of a run of 4, and a run extended from 2 to 4 is a run of 4."""
+    public = faces.images[faces.labels >= 20][:40]
+    quiet = {"log": lambda line: None}
+    train_prior(public, SMALL, PriorTraining(steps=4, batch_size=4), tmp_path / "a", stop_after=2, **quiet)
+    train_prior(public, SMALL, PriorTraining(steps=2, batch_size=4), tmp_path / "a", **quiet)  # ended early
+    assert prior_from_checkpoint(tmp_path / "a", faces).metadata["training"]["steps_run"] == 2
+    train_prior(public, SMALL, PriorTraining(steps=4, batch_size=4), tmp_path / "a", **quiet)  # extended
+    train_prior(public, SMALL, PriorTraining(steps=4, batch_size=4), tmp_path / "b", **quiet)
+    extended, whole = load_file(tmp_path / "a" / CHECKPOINT_WEIGHTS), load_file(tmp_path / "b" / CHECKPOINT_WEIGHTS)
+    assert all(torch.equal(extended[k], whole[k]) for k in whole)
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(batch_size=1), dict(learning_rate=float("nan")),

@@ -38,7 +38,8 @@ def train_prior_command(
     out: Annotated[Path, typer.Option(help="Folder for the prior; checkpoints go there too, so rerunning resumes.")],
     data: Annotated[str, typer.Option(help=f"Photos of public people (one sub-folder per person) or {BUNDLED_PUBLIC}; "
                                            "never the people a model you will audit was trained on.")] = BUNDLED_PUBLIC,
-    steps: Annotated[int, typer.Option(help="Training steps (batches of 64).")] = PriorTraining().steps,
+    steps: Annotated[int, typer.Option(help="Training steps (batches of 64); rerun with more to extend a run, or with "
+                                            "the steps it has to end it there.")] = PriorTraining().steps,
     seed: Annotated[int, seed_option("Seed of the weights, batches and augmentation.")] = 0,
 ) -> None:
     """Train a face generator (and its discriminator) on public faces with DiffAugment (Zhao

@@ -128,11 +128,13 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
     step = 0
     if (folder / CHECKPOINT_STATE).exists():
         state = _checkpoint_state(folder)
-        if state.get("settings") != asdict(settings) or state.get("shape") != shape.as_dict():
+        if _resumable(state["settings"]) != _resumable(asdict(settings)) or state.get("shape") != shape.as_dict():
             raise MiriskError(f"{folder} holds a checkpoint of other settings; use a new folder")
+        step = int(state["step"])
+        if step > settings.steps:
+            raise MiriskError(f"{folder} holds a run at step {step}, past the {settings.steps} steps asked for")
         _load_state(networks, load_file(folder / CHECKPOINT_WEIGHTS))
         rng.set_state(torch.tensor(state["rng"], dtype=torch.uint8))
-        step = int(state["step"])
         log(f"resumed at step {step}")
     real = half_resolution(images, shape)
     extra = {"settings": asdict(settings), "shape": shape.as_dict()}
@@ -163,7 +165,15 @@ def train_prior(images: np.ndarray, shape: PriorShape, settings: PriorTraining, 
             started = time.perf_counter()
         if step % settings.checkpoint_every == 0 or step == last:
             _save_checkpoint(folder, networks, step, rng, extra)
+    if step == settings.steps and _checkpoint_state(folder)["settings"] != extra["settings"]:
+        _save_checkpoint(folder, networks, step, rng, extra)  # a run ended early: it now asks for the steps it has
     return networks
+
+
+def _resumable(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run must keep to be resumed: all but its length (nothing in a step
+    depends on how many steps are planned, so a run may be extended or ended early)."""
+    return {key: value for key, value in settings.items() if key != "steps"}
 
 
 def prior_from_checkpoint(folder: Path, public: ImageDataset) -> FacePrior:
