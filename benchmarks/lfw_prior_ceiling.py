@@ -10,7 +10,7 @@ A diagnostic upper bound, not an attack: it reads private photos, which no attac
 Run: ``python benchmarks/lfw_prior_ceiling.py --prior runs/lfw_prior [--seeds 0 1 2]
 [--steps 300] [--out FILE]``. ``--prior`` is a training folder (its EMA generator is read
 from checkpoint.safetensors, so it can be measured while it trains). The private people are
-LFW's 62 with 20 photos or more (the first 30 of each), split per person 20/rest by seed;
+LFW's 62 with 20 photos or more (the first 30 of each), split per person 14/rest by seed;
 the public people those with fewer than 10 photos (cached in the training folder's
 public.npz). Rates pool 62 people x seeds, 95% Wilson intervals; chance is 1/62.
 """
@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 from seeded_runs import pooled_rate
 
-from mirisk.data.lfw import private_people, read_people
+from mirisk.data.lfw import PRIVATE_PER_PERSON, PRIVATE_TRAIN_PER_PERSON, private_people, read_people
 from mirisk.data.split import split_per_subject
 from mirisk.metrics.face_judge import face_judge
 from mirisk.metrics.identification import judge_identification
@@ -79,7 +79,7 @@ def project_linear(photos: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor
 
 
 def one_seed(seed: int, private, generator: Generator, linear, judge, steps: int, starts: int) -> list[dict]:
-    split = split_per_subject(private, n_train=20, seed=seed)
+    split = split_per_subject(private, n_train=PRIVATE_TRAIN_PER_PERSON, seed=seed)
     train, held_out = private.subset(split.train), private.subset(split.held_out)
     first = np.array([np.flatnonzero(train.labels == c)[0] for c in range(private.n_classes)])
     photos = torch.as_tensor(train.images[first], dtype=torch.float32)
@@ -117,7 +117,7 @@ def main() -> None:
     with np.load(args.prior / "public.npz", allow_pickle=False) as archive:
         public = archive["images"].astype(np.float32) / 255.0
     linear = linear_prior(public, args.components)
-    private = read_people(args.lfw, private_people(args.lfw, per_person=30), f"lfw_private:{args.lfw}")
+    private = read_people(args.lfw, private_people(args.lfw, PRIVATE_PER_PERSON), f"lfw_private:{args.lfw}")
     judge = face_judge()
     rows = [row for seed in args.seeds
             for row in one_seed(seed, private, generator, linear, judge, args.steps, args.starts)]

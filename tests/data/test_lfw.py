@@ -3,11 +3,17 @@ taken once (the deep-funneled face fills about the central 120 of 250 pixels).""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from mirisk.data.lfw import CROP, SIZE, crop_face, lfw_photos, private_people, public_people, read_people
+from mirisk.data.faces import default_training_photos, load_faces
+from mirisk.data.lfw import (
+    BUNDLED_PRIVATE, CROP, PRIVATE_MIN_PHOTOS, PRIVATE_PER_PERSON, SIZE, crop_face, lfw_photos, private_people,
+    public_people, read_people,
+)
 from mirisk.errors import MiriskError
 
 
@@ -42,3 +48,32 @@ def test_a_folder_not_in_lfws_layout_is_refused(tmp_path):
         lfw_photos(tmp_path)
     with pytest.raises(MiriskError, match="LFW folder not found"):
         lfw_photos(tmp_path / "nowhere")
+
+
+def test_the_bundled_private_people_load_without_the_lfw_folder():
+    private = load_faces(BUNDLED_PRIVATE)
+    counts = np.bincount(private.labels)
+    assert private.n_classes == 62 and counts.min() >= PRIVATE_MIN_PHOTOS and counts.max() == PRIVATE_PER_PERSON
+    assert private.input_shape == (3, SIZE, SIZE) and "George_W_Bush" in private.class_names
+    assert default_training_photos(private) == 14 and default_training_photos(load_faces(None)) == 7
+
+
+def test_lfw_specs_read_a_folder_and_the_unshipped_public_photos_are_refused_in_one_line(tmp_path):
+    root = _lfw(tmp_path, {"Ann_A": 20, "Bob_B": 2, "Cy_C": 3})
+    assert load_faces(f"lfw_private:{root}").class_names == ("Ann_A",)
+    assert load_faces(f"lfw_public:{root}").class_names == ("Bob_B", "Cy_C")
+    with pytest.raises(MiriskError, match="LFW's public photos are not shipped .* pass lfw_public:DIR") as refused:
+        load_faces("bundled:lfw_public")
+    assert "\n" not in str(refused.value)
+
+
+def test_train_faces_uses_the_lfw_split_when_none_is_asked_for(tmp_path):
+    from typer.testing import CliRunner
+
+    from mirisk.cli import app
+
+    result = CliRunner().invoke(app, ["train", "faces", "--model", "softmax", "--data", BUNDLED_PRIVATE,
+                                      "--out", str(tmp_path / "model"), "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "model" / "target.json").read_text())["data"]
+    assert recorded["source"] == BUNDLED_PRIVATE and recorded["n_train_per_subject"] == 14

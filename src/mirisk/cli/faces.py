@@ -27,7 +27,7 @@ from mirisk.cli.common import (
     with_import_options,
 )
 from mirisk.data.images import ImageDataset, load_image_folder
-from mirisk.data.faces import BUNDLED, load_faces
+from mirisk.data.faces import BUNDLED, default_training_photos, load_faces
 from mirisk.defences import DPSettings, TrainingDefences
 from mirisk.errors import MiriskError
 from mirisk.figures import policy_matrix_heatmap
@@ -56,7 +56,8 @@ class FaceArchitecture(str, Enum):
 
 
 DataOption = Annotated[
-    str, typer.Option("--data", help=f"Face folder (one sub-folder per person) or {BUNDLED}.")
+    str, typer.Option("--data", help=f"Face folder (one sub-folder per person), {BUNDLED} (and its _private and "
+                                     "_public halves), bundled:lfw_private, lfw_private:DIR or lfw_public:DIR.")
 ]
 BaselineOption = Annotated[bool, typer.Option(
     help="Also run the attack on a twin trained with permuted person labels: the baseline the attack must beat "
@@ -69,7 +70,9 @@ def train_faces(
     out: Annotated[Path, typer.Option(help="New folder for the model (safetensors + JSON).")],
     model: Annotated[FaceArchitecture, typer.Option(help="Model family.")] = FaceArchitecture.mlp,
     data: DataOption = BUNDLED,
-    n_train: Annotated[int, typer.Option(help="Training photos per person; the rest are held out.")] = 7,
+    n_train: Annotated[int | None, typer.Option(help="Training photos per person; the rest are held out (default: "
+                                                     "the data's own split: 14 for LFW's private people, else 7).")]
+    = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the family's).")] = None,
     seed: Annotated[int, seed_option("Seed for the split and training.")] = 0,
     dp_epsilon: Annotated[float | None, typer.Option(help="Train with DP-SGD to this epsilon (PRV accountant).")] = None,
@@ -93,7 +96,9 @@ def train_faces(
     config = default_training(model.value, private=defences.dp is not None)
     config = TrainingConfig(**{**config.as_dict(), "seed": seed, **({"epochs": epochs} if epochs else {})})
     with progress_bar(f"training {model.value} on {dataset.n_classes} people", config.epochs) as update:
-        target = train_face_target(model.value, dataset, n_train=n_train, split_seed=seed, config=config,
+        per_person = n_train if n_train is not None else default_training_photos(dataset)
+        target = train_face_target(model.value, dataset, n_train=per_person,
+                                   split_seed=seed, config=config,
                                    progress=update, defences=defences)
     save_target(target, out, force=True)
     dp = target.training.get("dp")

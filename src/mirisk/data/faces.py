@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mirisk.data import lfw
 from mirisk.data.images import ImageDataset, load_image_folder
 
 BUNDLED = "bundled:att_faces"
@@ -47,10 +48,21 @@ def people_subset(dataset: ImageDataset, people: tuple[str, ...], source: str) -
 def load_faces(source: str | Path | None = None) -> ImageDataset:
     """``None`` or ``"bundled:att_faces"`` gives the bundled faces; ``bundled:att_faces_private``
     (s01-s20, the people a model is trained on) and ``bundled:att_faces_public`` (s21-s40, the
-    other people an attacker's prior learns from) split them; anything else is a folder."""
+    other people an attacker's prior learns from) split them; ``bundled:lfw_private``,
+    ``lfw_private:DIR`` and ``lfw_public:DIR`` are LFW's (:mod:`mirisk.data.lfw`); anything
+    else is a folder."""
     if source is None or str(source) == BUNDLED:
         return load_bundled_faces()
+    if lfw.is_lfw(str(source)):
+        return lfw.load_lfw(str(source))
     if str(source) in (BUNDLED_PRIVATE, BUNDLED_PUBLIC):
         people = PRIVATE_PEOPLE if str(source) == BUNDLED_PRIVATE else PUBLIC_PEOPLE
         return people_subset(load_bundled_faces(), people, str(source))
     return load_image_folder(source)
+
+
+def default_training_photos(dataset: ImageDataset) -> int:
+    """Training photos per person when none are asked for: LFW's private people's own split
+    (14 of their 20 to 30), else 7 (of the AT&T people's 10)."""
+    source = dataset.source
+    return lfw.PRIVATE_TRAIN_PER_PERSON if source == lfw.BUNDLED_PRIVATE or source.startswith(lfw.PRIVATE_PREFIX) else 7

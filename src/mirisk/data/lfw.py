@@ -13,6 +13,8 @@ colour, once, here.
 
 from __future__ import annotations
 
+import io
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,12 @@ from mirisk.errors import MiriskError
 CROP = 120
 SIZE = 64
 PRIVATE_MIN_PHOTOS = 20
+PRIVATE_PER_PERSON = 30  # the private people's photos used: the first 30 of each (20 or more each)
+PRIVATE_TRAIN_PER_PERSON = 14  # a model trains on 14 of each by default; the other 6 to 16 are held out
 PUBLIC_MAX_PHOTOS = 10
+BUNDLED_PRIVATE = "bundled:lfw_private"
+BUNDLED_PUBLIC = "bundled:lfw_public"
+PRIVATE_PREFIX, PUBLIC_PREFIX = "lfw_private:", "lfw_public:"
 
 
 def lfw_photos(root: Path) -> dict[str, list[Path]]:
@@ -62,3 +69,35 @@ def public_people(root: Path) -> dict[str, list[Path]]:
 def private_people(root: Path, per_person: int) -> dict[str, list[Path]]:
     """The people with at least ``PRIVATE_MIN_PHOTOS`` photos, the first ``per_person`` of each."""
     return {name: files[:per_person] for name, files in lfw_photos(root).items() if len(files) >= PRIVATE_MIN_PHOTOS}
+
+
+def load_bundled_private() -> ImageDataset:
+    """The private people's crops shipped in the package (``scripts/bundle_lfw.py``)."""
+    with resources.files("mirisk.data").joinpath("bundled/lfw_private.npz").open("rb") as handle:
+        with np.load(handle, allow_pickle=False) as archive:
+            jpeg, offsets, labels, names = (archive[key] for key in ("jpeg", "offsets", "labels", "class_names"))
+    images = [np.asarray(Image.open(io.BytesIO(jpeg[start:end].tobytes())).convert("RGB"), dtype=np.float32)
+              for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+    class_names = tuple(str(name) for name in names)
+    return ImageDataset(np.stack(images).transpose(0, 3, 1, 2) / 255.0, labels.astype(np.int64),
+                        np.array(class_names)[labels], class_names, BUNDLED_PRIVATE)
+
+
+def load_lfw(source: str) -> ImageDataset:
+    """``bundled:lfw_private``, ``lfw_private:DIR`` or ``lfw_public:DIR`` (DIR: LFW in its published
+    layout); ``bundled:lfw_public`` is not shipped (its prior is) and is refused."""
+    if source == BUNDLED_PRIVATE:
+        return load_bundled_private()
+    if source == BUNDLED_PUBLIC:
+        raise MiriskError(f"LFW's public photos are not shipped (the prior learnt from them is); pass "
+                          f"{PUBLIC_PREFIX}DIR with DIR an LFW folder in its published layout")
+    if source.startswith(PRIVATE_PREFIX):
+        root = Path(source.removeprefix(PRIVATE_PREFIX))
+        return read_people(root, private_people(root, PRIVATE_PER_PERSON), source)
+    root = Path(source.removeprefix(PUBLIC_PREFIX))
+    return read_people(root, public_people(root), source)
+
+
+def is_lfw(source: str) -> bool:
+    """Whether ``source`` names LFW data (bundled or a folder) rather than an image folder."""
+    return source in (BUNDLED_PRIVATE, BUNDLED_PUBLIC) or source.startswith((PRIVATE_PREFIX, PUBLIC_PREFIX))
