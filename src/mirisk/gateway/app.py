@@ -24,16 +24,18 @@ from mirisk.gateway.service import Gateway, Incoming, Reply
 ERROR_SCHEMA = {
     "type": "object", "required": ["error", "reason"],
     "properties": {"error": {"type": "string", "description": "What was wrong, in words."},
-                   "reason": {"type": "string", "enum": ["auth", "auth-rate", "revoked", "blocked", "bad-input",
-                                                         "budget", "rate", "busy"]},
-                   "request_id": {"type": ["integer", "null"], "description": "The refusal's audit-log record."},
+                   "reason": {"type": "string", "enum": ["auth", "auth-rate", "revoked", "blocked", "policy",
+                                                         "bad-input", "budget", "rate", "busy"]},
+                   "request_id": {"type": ["integer", "null"], "description": "The refusal's audit-log record (null "
+                                                                             "for a refused authentication, which "
+                                                                             "is counted, not logged)."},
                    "queries_left": {"type": "integer"}},
 }
 ERRORS = {
     400: "Not JSON, or bad framing or headers (both Transfer-Encoding and Content-Length, two Authorization "
          "headers).",
     401: "No key, a wrong key, or a revoked key.",
-    403: "The probe detector blocked the key.",
+    403: "The probe detector blocked the key, or its output policy does not fit the served model.",
     408: "The body did not arrive within the server's body deadline.",
     413: "More inputs than max_batch, or a body over the size limit.",
     422: "Not {\"inputs\": [...]} of JSON numbers in the model's shape and range.",
