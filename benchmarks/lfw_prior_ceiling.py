@@ -3,7 +3,8 @@ private person's first training photo is projected into the prior's latent (pixe
 with the photo in hand), and the independent judge identifies the projection against that
 person's held-out photos. Beside it, the same projection into a linear prior of the same
 public people (their first ``--components`` principal components, the floor every learnt
-prior must beat) and the photo itself.
+prior must beat), the generator's first and second feature maps (the spaces IF-GMI
+searches; as in ``prior_ceiling.py``) and the photo itself.
 
 A diagnostic upper bound, not an attack: it reads private photos, which no attack may.
 
@@ -24,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from seeded_runs import pooled_rate
 
 from mirisk.data.lfw import PRIVATE_PER_PERSON, PRIVATE_TRAIN_PER_PERSON, private_people, read_people
 from mirisk.data.split import split_per_subject
@@ -32,9 +32,11 @@ from mirisk.metrics.face_judge import face_judge
 from mirisk.metrics.identification import judge_identification
 from mirisk.priors.gan import Generator, PriorShape
 from mirisk.runtime import prepare_torch, versions
+from prior_ceiling import project
+from seeded_runs import pooled_rate
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
-SPACES = ("photo", "linear", "latent")
+SPACES = ("photo", "linear", "latent", "features-1", "features-2")
 
 
 def ema_generator(folder: Path) -> tuple[Generator, int]:
@@ -47,29 +49,12 @@ def ema_generator(folder: Path) -> tuple[Generator, int]:
 
 
 def linear_prior(public: np.ndarray, components: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, basis [components, pixels]) of the public photos (torch's randomised PCA)."""
+    """(mean, basis [components, pixels]) of the public photos (torch's randomised PCA, seeded)."""
+    torch.manual_seed(0)
     flat = torch.as_tensor(public.reshape(len(public), -1), dtype=torch.float32)
     mean = flat.mean(0)
     _, _, vectors = torch.pca_lowrank(flat - mean, q=components, center=False, niter=4)
     return mean, vectors.T.contiguous()
-
-
-def project_latent(photos: torch.Tensor, generator: Generator, steps: int, starts: int,
-                   rng: torch.Generator) -> torch.Tensor:
-    """Each photo's best pixel-loss projection into the latent over ``starts`` random starts."""
-    n = len(photos)
-    latent = torch.randn(n * starts, generator.shape.latent_dim, generator=rng).requires_grad_(True)
-    optimiser = torch.optim.Adam([latent], lr=0.05)
-    target = photos.repeat_interleave(starts, dim=0)
-    for _ in range(steps):
-        loss = ((generator(latent) - target) ** 2).mean(dim=(1, 2, 3))
-        optimiser.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        optimiser.step()
-    with torch.no_grad():
-        images = generator(latent)
-        error = ((images - target) ** 2).mean(dim=(1, 2, 3)).view(n, starts)
-        return images[torch.arange(n) * starts + error.argmin(1)]
 
 
 def project_linear(photos: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -91,8 +76,8 @@ def one_seed(seed: int, private, generator: Generator, linear, judge, steps: int
             images = photos
         elif space == "linear":
             images = project_linear(photos, *linear)
-        else:
-            images = project_latent(photos, generator, steps, starts, torch.Generator().manual_seed(seed))
+        else:  # the latent (GMI's space) or a feature map of the generator (IF-GMI's)
+            images = project(photos, generator, space, steps, starts, torch.Generator().manual_seed(seed))
         judged = judge_identification(judge.embed(images.numpy()), labels, gallery, held_out.labels,
                                       private.n_classes, "held-out photos")
         rms = float(((images - photos) ** 2).mean(dim=(1, 2, 3)).sqrt().mean())

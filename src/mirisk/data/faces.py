@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mirisk.data import lfw
+from mirisk.data.lfw import BUNDLED_PRIVATE as LFW_PRIVATE
+from mirisk.data.lfw import PRIVATE_PREFIX as LFW_PRIVATE_PREFIX
+from mirisk.data.lfw import PRIVATE_TRAIN_PER_PERSON, is_lfw, load_lfw
 from mirisk.data.images import ImageDataset, load_image_folder
 
 BUNDLED = "bundled:att_faces"
@@ -53,8 +55,8 @@ def load_faces(source: str | Path | None = None) -> ImageDataset:
     else is a folder."""
     if source is None or str(source) == BUNDLED:
         return load_bundled_faces()
-    if lfw.is_lfw(str(source)):
-        return lfw.load_lfw(str(source))
+    if is_lfw(str(source)):
+        return load_lfw(str(source))
     if str(source) in (BUNDLED_PRIVATE, BUNDLED_PUBLIC):
         people = PRIVATE_PEOPLE if str(source) == BUNDLED_PRIVATE else PUBLIC_PEOPLE
         return people_subset(load_bundled_faces(), people, str(source))
@@ -65,4 +67,4 @@ def default_training_photos(dataset: ImageDataset) -> int:
     """Training photos per person when none are asked for: LFW's private people's own split
     (14 of their 20 to 30), else 7 (of the AT&T people's 10)."""
     source = dataset.source
-    return lfw.PRIVATE_TRAIN_PER_PERSON if source == lfw.BUNDLED_PRIVATE or source.startswith(lfw.PRIVATE_PREFIX) else 7
+    return PRIVATE_TRAIN_PER_PERSON if source == LFW_PRIVATE or source.startswith(LFW_PRIVATE_PREFIX) else 7
