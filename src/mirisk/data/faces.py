@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mirisk.data.images import ImageDataset, load_image_folder
 from mirisk.data.lfw import BUNDLED_PRIVATE as LFW_PRIVATE
 from mirisk.data.lfw import PRIVATE_PREFIX as LFW_PRIVATE_PREFIX
 from mirisk.data.lfw import PRIVATE_TRAIN_PER_PERSON, is_lfw, load_lfw
-from mirisk.data.images import ImageDataset, load_image_folder
 
 BUNDLED = "bundled:att_faces"
 BUNDLED_PRIVATE = "bundled:att_faces_private"

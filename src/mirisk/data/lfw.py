@@ -14,6 +14,7 @@ colour, once, here.
 from __future__ import annotations
 
 import io
+import itertools
 from importlib import resources
 from pathlib import Path
 
@@ -73,11 +74,11 @@ def private_people(root: Path, per_person: int) -> dict[str, list[Path]]:
 
 def load_bundled_private() -> ImageDataset:
     """The private people's crops shipped in the package (``scripts/bundle_lfw.py``)."""
-    with resources.files("mirisk.data").joinpath("bundled/lfw_private.npz").open("rb") as handle:
-        with np.load(handle, allow_pickle=False) as archive:
-            jpeg, offsets, labels, names = (archive[key] for key in ("jpeg", "offsets", "labels", "class_names"))
+    with (resources.files("mirisk.data").joinpath("bundled/lfw_private.npz").open("rb") as handle,
+          np.load(handle, allow_pickle=False) as archive):
+        jpeg, offsets, labels, names = (archive[key] for key in ("jpeg", "offsets", "labels", "class_names"))
     images = [np.asarray(Image.open(io.BytesIO(jpeg[start:end].tobytes())).convert("RGB"), dtype=np.float32)
-              for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+              for start, end in itertools.pairwise(offsets)]
     class_names = tuple(str(name) for name in names)
     return ImageDataset(np.stack(images).transpose(0, 3, 1, 2) / 255.0, labels.astype(np.int64),
                         np.array(class_names)[labels], class_names, BUNDLED_PRIVATE)
