@@ -61,7 +61,7 @@ class ImageClassifier:
     def load(path: str | Path, **import_options: Any) -> TargetModel:
         """An image model folder or file (TorchScript, .pt2, ONNX, skops, safetensors); the
         options are :class:`~mirisk.models.imported.ImportSpec`'s fields."""
-        return load_image_target(_path(path, "the model"), import_spec(import_options))
+        return load_image_target(_path(path, "the model"), ImportSpec.from_options(import_options))
 
 
 def _sequence(values: Any, name: str) -> tuple[Any, ...]:
@@ -78,20 +78,12 @@ def _path(value: Any, what: str) -> Path:
     return Path(value)
 
 
-def import_spec(options: dict[str, Any]) -> ImportSpec:
-    """The import options of a model file, each a field of ImportSpec."""
-    unknown = sorted(set(options) - set(ImportSpec.__dataclass_fields__))
-    if unknown:
-        raise MiriskError(f"unknown import option(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(ImportSpec.__dataclass_fields__)}")
-    return ImportSpec(**{key: tuple(value) if isinstance(value, list) else value for key, value in options.items()})
-
 
 def load_model(path: str | Path, **import_options: Any) -> Any:
     """Any model the CLI audits: an image model folder or file (with ``import_options`` for
     a file), a tabular or segmentation model folder, or a federated round's server record."""
     case = detect_case(_path(path, "the model"))
-    spec = import_spec(import_options) if import_options else None
+    spec = ImportSpec.from_options(import_options) if import_options else None
     return case.load_model(Path(path), spec)
 
 

@@ -133,8 +133,7 @@ def run_unit_task(task: dict[str, Any]) -> dict[str, Any]:
     """One audit unit as a backend task: load the subject from its origin, run the unit, and
     return its payload and files (base64), which the audit writes owner-only."""
     origin = task["origin"]
-    spec = None if origin["spec"] is None else ImportSpec(**{
-        key: tuple(value) if isinstance(value, list) else value for key, value in origin["spec"].items()})
+    spec = None if origin["spec"] is None else ImportSpec.from_options(origin["spec"])
     options = SubjectOptions(origin["aux"], origin["sensitive"],
                              None if origin["known"] is None else tuple(origin["known"]), spec)
     subject = load_subject(origin["model"], origin["data"], options)

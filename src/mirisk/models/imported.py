@@ -50,6 +50,15 @@ class ImportSpec:
     std: tuple[float, ...] | None = None
     arch: str | None = None
 
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> ImportSpec:
+        """The spec of keyword options or their JSON (lists for tuples); an unknown option is refused."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise MiriskError(f"unknown import option(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(cls.__dataclass_fields__)}")
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in options.items()})
+
     def __post_init__(self) -> None:
         if self.input_shape is not None and (not isinstance(self.input_shape, (tuple, list)) or len(self.input_shape) != 3
                                              or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
