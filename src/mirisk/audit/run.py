@@ -50,20 +50,19 @@ def discard_audit_files(out: Path) -> None:
     points at); folders go only when nothing else is left in them."""
     for name in (PLAN_JSON, REPORT_JSON, REPORT_HTML):
         (out / name).unlink(missing_ok=True)
-    for folder, discard in ((out / "attacks", discard_unit_files), (out / "defences", None)):
+    attacks, defences = out / "attacks", out / "defences"
+    for folder in (attacks, defences):
         if folder.is_symlink():
             folder.unlink()
-            continue
-        if not folder.is_dir():
-            continue
-        if discard is not None:
-            for unit in folder.iterdir():
-                if unit.is_dir() and not unit.is_symlink():
-                    discard(unit)
-        else:
-            for name in DEFENCE_FILES:
-                (folder / name).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
+    if attacks.is_dir():
+        for unit in attacks.iterdir():
+            if unit.is_dir() and not unit.is_symlink():
+                discard_unit_files(unit)
+    if defences.is_dir():
+        for name in DEFENCE_FILES:
+            (defences / name).unlink(missing_ok=True)
+    for folder in (attacks, defences):
+        with contextlib.suppress(OSError):  # absent, or holding a file of the user's
             folder.rmdir()
 
 
