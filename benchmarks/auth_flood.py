@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +21,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-MIRISK = [sys.executable, "-c", "from mirisk.cli import app; app()"]  # runs the code before the change too
+from local_gateway import new_keys, softmax_model, start_gateway
+
 BAD_KEY = "mk_000000000000_" + "x" * 43
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def database_bytes(database: Path) -> int:
@@ -62,21 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        subprocess.run([*MIRISK, "train", "faces", "--model", "softmax", "--out", str(root / "model")], check=True,
-                       capture_output=True)
-        database = root / "gateway.db"
-        token = json.loads(subprocess.run([*MIRISK, "keys", "create", "--db", str(database), "--json"], check=True,
-                                          capture_output=True, text=True).stdout)["key"]
-        port = free_port()
-        server = subprocess.Popen([*MIRISK, "serve", "--model", str(root / "model"), "--db", str(database),
-                                   "--port", str(port), "--detector", "off"], stderr=subprocess.PIPE)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        model, database = softmax_model(root), root / "gateway.db"
+        (token,) = new_keys(database, 1)
+        server, url = start_gateway(model, database)
         face = np.full(112 * 92, 0.5).tolist()
         before = database_bytes(database)
         started = time.perf_counter()

@@ -29,11 +29,9 @@ from safetensors.torch import load_file
 from mirisk.data.lfw import PRIVATE_PER_PERSON, PRIVATE_TRAIN_PER_PERSON, private_people, read_people
 from mirisk.data.split import split_per_subject
 from mirisk.metrics.face_judge import face_judge
-from mirisk.metrics.identification import judge_identification
 from mirisk.priors.gan import Generator, PriorShape
 from mirisk.runtime import prepare_torch, versions
-from prior_ceiling import project
-from seeded_runs import pooled_rate
+from prior_ceiling import judged_row, project, summarise
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 SPACES = ("photo", "linear", "latent", "features-1", "features-2")
@@ -68,7 +66,6 @@ def one_seed(seed: int, private, generator: Generator, linear, judge, steps: int
     train, held_out = private.subset(split.train), private.subset(split.held_out)
     first = np.array([np.flatnonzero(train.labels == c)[0] for c in range(private.n_classes)])
     photos = torch.as_tensor(train.images[first], dtype=torch.float32)
-    labels = np.arange(private.n_classes)
     gallery = judge.embed(held_out.images)
     rows = []
     for space in SPACES:
@@ -78,12 +75,7 @@ def one_seed(seed: int, private, generator: Generator, linear, judge, steps: int
             images = project_linear(photos, *linear)
         else:  # the latent (GMI's space) or a feature map of the generator (IF-GMI's)
             images = project(photos, generator, space, steps, starts, torch.Generator().manual_seed(seed))
-        judged = judge_identification(judge.embed(images.numpy()), labels, gallery, held_out.labels,
-                                      private.n_classes, "held-out photos")
-        rms = float(((images - photos) ** 2).mean(dim=(1, 2, 3)).sqrt().mean())
-        rows.append({"seed": seed, "space": space, "n": len(labels), "judge_top1": judged.identification_top1,
-                     "face_rate": judged.face_rate, "rms_to_photo": rms})
-        print(json.dumps(rows[-1]), flush=True)
+        rows.append(judged_row(seed, space, images, photos, judge, gallery, held_out.labels, private.n_classes))
     return rows
 
 
@@ -106,15 +98,7 @@ def main() -> None:
     judge = face_judge()
     rows = [row for seed in args.seeds
             for row in one_seed(seed, private, generator, linear, judge, args.steps, args.starts)]
-    summary = []
-    for space in SPACES:
-        group = [row for row in rows if row["space"] == space]
-        summary.append({"space": space, **{key: pooled_rate([row[key] for row in group], [row["n"] for row in group])
-                                           for key in ("judge_top1", "face_rate")},
-                        "rms_to_photo": float(np.mean([row["rms_to_photo"] for row in group]))})
-        top1 = summary[-1]["judge_top1"]
-        print(f"{space:7s} judge {top1['rate']:.1%} [{top1['ci'][0]:.1%}, {top1['ci'][1]:.1%}] "
-              f"faces {summary[-1]['face_rate']['rate']:.0%} rms {summary[-1]['rms_to_photo']:.3f}")
+    summary = summarise(rows, SPACES)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"settings": {**vars(args), "prior": str(args.prior), "lfw": str(args.lfw),
                                                  "out": str(args.out)},

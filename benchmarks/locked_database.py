@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,14 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-MIRISK = [sys.executable, "-c", "from mirisk.cli import app; app()"]  # runs the code before a change too
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
+from local_gateway import new_keys, softmax_model, start_gateway
 
 def timed_post(url: str, token: str, face: list[float]) -> tuple[int, float]:
     started = time.perf_counter()
@@ -48,22 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        subprocess.run([*MIRISK, "train", "faces", "--model", "softmax", "--out", str(root / "model")], check=True,
-                       capture_output=True)
-        database = root / "gateway.db"
-        tokens = [json.loads(subprocess.run([*MIRISK, "keys", "create", "--db", str(database), "--json"], check=True,
-                                            capture_output=True, text=True).stdout)["key"]
-                  for _ in range(args.clients)]
-        port = free_port()
-        server = subprocess.Popen([*MIRISK, "serve", "--model", str(root / "model"), "--db", str(database),
-                                   "--port", str(port), "--detector", "off"], stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        model, database = softmax_model(root), root / "gateway.db"
+        tokens = new_keys(database, args.clients)
+        server, url = start_gateway(model, database)
         face = np.full(112 * 92, 0.5).tolist()
         for token in tokens:  # each key cached by the server, as in steady service
             timed_post(url, token, face)

@@ -66,25 +66,46 @@ def project(photos: torch.Tensor, generator: Generator, space: str, steps: int, 
     return images[best]
 
 
+def judged_row(seed: int, space: str, images: torch.Tensor, photos: torch.Tensor, judge, gallery,
+               gallery_labels: np.ndarray, n_classes: int) -> dict:
+    """One search space's projections judged against the held-out photos (and printed)."""
+    labels = np.arange(len(photos))
+    judged = judge_identification(judge.embed(images.numpy()), labels, gallery, gallery_labels, n_classes,
+                                  "held-out photos")
+    row = {"seed": seed, "space": space, "n": len(labels), "judge_top1": judged.identification_top1,
+           "face_rate": judged.face_rate, "rms_to_photo": float(((images - photos) ** 2).mean(dim=(1, 2, 3)).sqrt().mean())}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def summarise(rows: list[dict], spaces: tuple[str, ...]) -> list[dict]:
+    """Each space's rates pooled over the seeds, with 95% Wilson intervals (and printed)."""
+    summary = []
+    for space in spaces:
+        group = [row for row in rows if row["space"] == space]
+        summary.append({"space": space,
+                        **{key: pooled_rate([row[key] for row in group], [row["n"] for row in group])
+                           for key in ("judge_top1", "face_rate")},
+                        "rms_to_photo": float(np.mean([row["rms_to_photo"] for row in group]))})
+        top1 = summary[-1]["judge_top1"]
+        print(f"{space:11s} judge {top1['rate']:.1%} [{top1['ci'][0]:.1%}, {top1['ci'][1]:.1%}] "
+              f"faces {summary[-1]['face_rate']['rate']:.0%} rms {summary[-1]['rms_to_photo']:.3f}")
+    return summary
+
+
 def one_seed(seed: int, steps: int, starts: int) -> list[dict]:
     faces, prior = load_faces(BUNDLED_PRIVATE), load_prior()
     split = split_per_subject(faces, n_train=7, seed=seed)
     train, held_out = faces.subset(split.train), faces.subset(split.held_out)
     first = np.array([np.flatnonzero(train.labels == c)[0] for c in range(faces.n_classes)])
     photos = torch.as_tensor(train.images[first], dtype=torch.float32)
-    labels = np.arange(faces.n_classes)
     judge = face_judge()
     gallery = judge.embed(held_out.images)
     rows = []
     for space in SPACES:
         rng = torch.Generator().manual_seed(seed)
         images = photos if space == "photo" else project(photos, prior.generator, space, steps, starts, rng)
-        rms = float(((images - photos) ** 2).mean(dim=(1, 2, 3)).sqrt().mean())
-        judged = judge_identification(judge.embed(images.numpy()), labels, gallery, held_out.labels,
-                                      faces.n_classes, "held-out photos")
-        rows.append({"seed": seed, "space": space, "n": len(labels), "judge_top1": judged.identification_top1,
-                     "face_rate": judged.face_rate, "rms_to_photo": rms})
-        print(json.dumps(rows[-1]), flush=True)
+        rows.append(judged_row(seed, space, images, photos, judge, gallery, held_out.labels, faces.n_classes))
     return rows
 
 
@@ -97,16 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     prepare_torch()
     rows = [row for seed in args.seeds for row in one_seed(seed, args.steps, args.starts)]
-    summary = []
-    for space in SPACES:
-        group = [row for row in rows if row["space"] == space]
-        summary.append({"space": space,
-                        **{key: pooled_rate([row[key] for row in group], [row["n"] for row in group])
-                           for key in ("judge_top1", "face_rate")},
-                        "rms_to_photo": float(np.mean([row["rms_to_photo"] for row in group]))})
-        top1 = summary[-1]["judge_top1"]
-        print(f"{space:11s} judge {top1['rate']:.1%} [{top1['ci'][0]:.1%}, {top1['ci'][1]:.1%}] "
-              f"faces {summary[-1]['face_rate']['rate']:.0%} rms {summary[-1]['rms_to_photo']:.3f}")
+    summary = summarise(rows, SPACES)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"settings": vars(args), "summary": summary, "runs": rows,
                                           "versions": versions()}, indent=2) + "\n")
