@@ -36,6 +36,19 @@ def test_a_schema_1_database_is_brought_forward_and_keeps_sha256(tmp_path):
     assert input_digest(connect(path)) == "sha256"  # opening it again changes nothing
 
 
+def test_a_schema_2_database_gains_the_refusal_counts_and_keeps_its_digest(tmp_path):
+    path = tmp_path / "gateway.db"
+    connect(path).close()
+    old = sqlite3.connect(path)
+    old.executescript("DROP TABLE auth_refusals; UPDATE settings SET value = 'sha256' WHERE name = 'input_digest';"
+                      " PRAGMA user_version=2;")
+    old.close()
+    connection = connect(path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert connection.execute("SELECT COUNT(*) FROM auth_refusals").fetchone()[0] == 0
+    assert input_digest(connection) == "sha256"  # a schema-1 log brought to 2 keeps its digest through 3
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "gateway.db"
     future = sqlite3.connect(path)
