@@ -9,7 +9,9 @@ import torch
 from mirisk.data.faces import BUNDLED_PRIVATE, BUNDLED_PUBLIC, load_faces
 from mirisk.errors import MiriskError
 from mirisk.priors.gan import Discriminator, Generator, PriorShape
-from mirisk.priors.store import FacePrior, bundled_priors, check_prior_fits, load_prior, save_prior
+from mirisk.priors.store import (
+    FacePrior, bundled_priors, check_prior_fits, check_prior_fits_faces, load_prior, save_prior,
+)
 
 SMALL = PriorShape(1, 112, 92, latent_dim=16, generator_width=8, discriminator_width=8)
 
@@ -63,10 +65,22 @@ def test_the_shipped_prior_loads_and_records_its_public_data():
 
 def test_a_shipped_prior_is_named_by_its_folder_and_an_unknown_one_is_refused():
     assert "bundled:att_faces_public" in bundled_priors()
-    with pytest.raises(MiriskError, match="no shipped prior bundled:celeba; the package ships bundled:att_faces_public"):
+    with pytest.raises(MiriskError, match="no shipped prior bundled:celeba; the package ships bundled:att_faces_public, "
+                                          "bundled:lfw_public"):
         load_prior("bundled:celeba")
 
 
 def test_a_prior_needs_images_of_32_pixels_or_more():
     with pytest.raises(MiriskError, match="at least 32 x 32 pixels; these are 1 x 4 x 4"):
         PriorShape(1, 4, 4)
+
+
+def test_the_lfw_prior_loads_and_none_of_its_people_is_a_private_one():
+    """Its people are LFW folder names, so a model of any of them is refused by name."""
+    prior = load_prior("bundled:lfw_public")
+    private = load_faces("bundled:lfw_private")
+    assert (prior.shape.channels, prior.shape.height, prior.shape.width) == (3, 64, 64)
+    assert len(prior.people) == 5591 and not set(prior.people) & set(private.class_names)
+    assert prior.metadata["data"]["photos"] == 8909 and prior.metadata["training"]["steps_run"] == 14000
+    with pytest.raises(MiriskError, match="learnt from 1 of the model's own people"):
+        check_prior_fits_faces(prior, (3, 64, 64), (prior.people[0], *private.class_names))
