@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from mirisk.gateway.database import immediate
+from mirisk.gateway.group_commit import is_locked
 
 BUCKET_SECONDS = 60
 MAX_BUCKETS = 10_000  # counts held before they are written early
@@ -52,7 +53,7 @@ class RefusalCounts:
             with immediate(self._connection()) as connection:
                 connection.executemany(UPSERT, rows)
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if is_locked(error):
                 return
             raise
         self._counts.clear()
